@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the Debian packages sluice needs to build and test, only those missing.
+# Idempotent; runs as root or through sudo. Nothing is downloaded from anywhere but Debian.
+#
+#   scripts/install-deps.sh            build + test dependencies
+#   scripts/install-deps.sh bench      also the load tools and peers (wrk, nginx, haproxy)
+set -euo pipefail
+
+packages=(
+  build-essential cmake make pkg-config
+  libboost1.81-dev      # Boost.Asio + Boost.Beast (header-only parts are all sluice uses)
+  libcli11-dev          # command line of the sluice binary
+  libgtest-dev libgmock-dev googletest
+  libbenchmark-dev
+  curl                  # used by the binary's own test and by `make run`'s hints
+)
+if [[ "${1:-}" == "bench" ]]; then
+  packages+=(wrk nginx-light haproxy)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  # dpkg-query prints "install ok installed" only for a fully installed package.
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null; then sudo_cmd=(sudo); else
+    echo "install-deps: missing ${missing[*]} and not root (no sudo either)" >&2
+    exit 1
+  fi
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine may have empty package lists.
+"${sudo_cmd[@]}" apt-get update -q
+"${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
