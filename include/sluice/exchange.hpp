@@ -1,0 +1,121 @@
+#pragma once
+// Exchange: one request and its response on a client connection, as a handler sees it. The
+// session that owns the connection creates it; the handler reads the request (head, then body as
+// a stream) and writes one response, either whole (`respond`) or streamed
+// (`begin_response` / `write_body` / `flush` / `end_response`, or `abort` to cut it).
+//
+// Response framing toward the client (SPEC 19): a known length is sent with Content-Length; an
+// unknown length is chunked to HTTP/1.1 clients and close-delimited to HTTP/1.0 clients; HEAD,
+// 1xx, 204 and 304 responses carry no body. Bytes written are buffered (kOutputBufferBytes) and
+// reach the socket when the buffer fills, on `flush`, or at the end: that buffer is what
+// `flush_interval` schedules.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <system_error>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sluice/events.hpp"
+#include "sluice/message.hpp"
+
+namespace sluice {
+
+namespace detail {
+struct SessionIo;  // the owning session's stream, read buffer and parser (src/server/session_io.hpp)
+}
+
+class Exchange {
+ public:
+  static constexpr std::size_t kOutputBufferBytes = 16 * 1024;
+
+  Exchange(detail::SessionIo& io, Request&& request);
+  ~Exchange();
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  const Request& request() const { return request_; }
+  ResponseId id() const { return id_; }
+  boost::asio::any_io_executor executor() const;
+  // The proxy that serves this exchange reports its client writes here (SPEC L1). May be null.
+  void set_observer(const Observer* observer) { observer_ = observer; }
+
+  // ---- Request body (SPEC 14): streamed, never held whole.
+  // Reads up to `buf` bytes of the body (chunked framing already removed). {ec, 0} with no error
+  // means the body has ended. Sends "100 Continue" first when the client asked for it (RFC 9110 §10.1.1).
+  boost::asio::awaitable<std::pair<std::error_code, std::size_t>> read_body(
+      boost::asio::mutable_buffer buf);
+  bool body_done() const;
+
+  // ---- Response, whole.
+  boost::asio::awaitable<std::error_code> respond(const SimpleResponse& res);
+
+  // ---- Response, streamed. `trailer_names` are announced in a Trailer field (SPEC 20) when
+  // the response is chunked.
+  void begin_response(const Response& res, const std::vector<std::string>& trailer_names = {});
+  boost::asio::awaitable<std::error_code> write_body(boost::asio::const_buffer data);
+  boost::asio::awaitable<std::error_code> flush();
+  // Completes the response: the last chunk with `trailers` (SPEC 21, 22), then a flush.
+  boost::asio::awaitable<std::error_code> end_response(const Fields* trailers = nullptr);
+  // SPEC 33 / L4: the response cannot be completed; the connection is closed without the final
+  // chunk or the missing Content-Length bytes, so the client sees a truncated response.
+  void abort();
+
+  bool response_started() const { return started_; }
+  bool response_ended() const { return ended_; }
+  bool aborted() const { return aborted_; }
+  unsigned status() const { return status_; }
+  std::uint64_t body_bytes_sent() const { return body_bytes_; }
+  // True once any byte of the response head reached the socket: until then a failed response
+  // can still be replaced by an error response (`discard_response`).
+  bool head_sent() const { return head_sent_; }
+  // Forgets a response that began but of which nothing was sent yet. Requires !head_sent().
+  void discard_response();
+
+  // ---- Client liveness (SPEC 34). The socket is exposed only for readiness waits.
+  boost::asio::ip::tcp::socket& client_socket();
+  // False once bytes of a next (pipelined) request are known to be waiting: readability then
+  // says nothing about the client going away.
+  bool client_watchable() const;
+  // Non-blocking check after the socket became readable: true when the client closed or reset.
+  // When it finds pipelined bytes instead, the client stops being watchable.
+  bool client_gone_now();
+  // Cancelled (completes with operation_aborted) when the server stops for good: waits race it.
+  boost::asio::steady_timer& stop_signal();
+  bool server_stopping() const;
+
+  // ---- For the access log.
+  void note_upstream_time(std::chrono::steady_clock::duration d) { upstream_time_ = d; }
+  std::optional<std::chrono::steady_clock::duration> upstream_time() const { return upstream_time_; }
+  // Whether the connection may serve another request after this exchange.
+  bool keep_alive() const;
+
+ private:
+  boost::asio::awaitable<std::error_code> write_out();
+  void append_head(const Response& res, const std::vector<std::string>& trailer_names);
+
+  detail::SessionIo& io_;
+  Request request_;
+  const Observer* observer_ = nullptr;
+  ResponseId id_;
+  std::string out_;
+  enum class Framing { none, length, chunked, close_delimited } framing_ = Framing::none;
+  bool started_ = false;
+  bool ended_ = false;
+  bool aborted_ = false;
+  bool continue_sent_ = false;
+  bool head_sent_ = false;
+  bool will_close_ = false;
+  bool pipelined_ = false;
+  unsigned status_ = 0;
+  std::uint64_t body_bytes_ = 0;
+  std::optional<std::chrono::steady_clock::duration> upstream_time_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,107 @@
+#pragma once
+// ReverseProxy: Go's httputil.ReverseProxy for sluice. Set the hooks you need, then use `serve`
+// as (or from) a Server handler. The hooks and options must not change once requests flow; the
+// object is shared by every worker thread and must outlive the Server that calls it.
+//
+// Life of a request (docs/architecture.md): copy the inbound request -> director | rewrite, with
+// hop-by-hop stripping between (SPEC 1-8) -> round trip through the worker's pooled upstream
+// connection (SPEC 14, 15, 34, 35, L6) -> strip the response's hop-by-hop fields (SPEC 18) ->
+// modify_response (SPEC 32) -> head, then the body through a FlushWriter on the flush interval
+// selected for this response (SPEC 24-28, L1, L3) -> trailers (SPEC 20-22). A failure before the
+// head is sent goes to error_handler (SPEC 30, 31); after it, the response is cut (SPEC 33, L4).
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <system_error>
+
+#include "sluice/error.hpp"
+#include "sluice/events.hpp"
+#include "sluice/exchange.hpp"
+#include "sluice/message.hpp"
+#include "sluice/proxy_request.hpp"
+
+namespace sluice {
+
+using namespace std::chrono_literals;
+
+// The upstream transport: one keep-alive pool per worker thread (SPEC 35, L6, L7).
+struct TransportOptions {
+  std::chrono::nanoseconds connect_timeout = 5s;           // -> 504
+  std::chrono::nanoseconds response_header_timeout = 30s;  // request sent -> head complete; -> 504
+  // Longest wait for the next upstream body byte (and for each upstream write); then the
+  // response is cut (SPEC L7, R39). Long enough that a stream with heartbeats lives forever.
+  std::chrono::nanoseconds idle_read_timeout = 60s;
+  std::size_t max_idle_connections = 32;     // per worker; more are closed when released
+  std::chrono::nanoseconds pool_idle_timeout = 90s;  // idle pooled connections are closed after it
+  std::uint32_t max_response_header_bytes = 64 * 1024;  // larger heads -> 502
+};
+
+// Live counts for one ReverseProxy, summed over workers (SPEC L2).
+struct ProxyCounts {
+  std::int64_t in_flight_responses = 0;
+  std::int64_t armed_flush_timers = 0;
+  std::int64_t upstream_busy = 0;
+  std::int64_t upstream_idle = 0;
+};
+
+class ReverseProxy {
+ public:
+  ReverseProxy();
+  ~ReverseProxy();
+  ReverseProxy(const ReverseProxy&) = delete;
+  ReverseProxy& operator=(const ReverseProxy&) = delete;
+
+  // Preferred routing hook (Go 1.20+ Rewrite). Runs after hop-by-hop and X-Forwarded-* fields
+  // were removed from `out` and after the query was cleaned (SPEC 12); route with
+  // `pr.set_url(target)`, add X-Forwarded-* with `pr.set_x_forwarded()`. Must not block: it runs
+  // on a worker thread. Exactly one of rewrite/director must be set, else every request gets the
+  // error handler with errc::no_route (SPEC 8). Exceptions go to the error handler.
+  std::function<void(ProxyRequest& pr)> rewrite;
+
+  // Go's Director, for code ported from Go. Runs on the copy *before* hop-by-hop stripping, so
+  // hop-by-hop fields it adds are removed again; client X-Forwarded-* are kept and the client IP
+  // is appended to X-Forwarded-For unless it sets out.omit_x_forwarded_for (SPEC 6, 8).
+  std::function<void(Request& out)> director;
+
+  // Runs on every upstream response (any status) after its hop-by-hop fields were removed and
+  // before anything is sent to the client; may change status and fields. Returning an error (or
+  // throwing) closes the upstream connection and runs error_handler (SPEC 32). Default: none.
+  std::function<std::error_code(Response& res)> modify_response;
+
+  // Builds the response for a request that failed before any of the upstream response was sent:
+  // transport errors, modify_response errors (SPEC 31). Default: 502 with an empty body, 504 for
+  // the connect and response-header timeouts (SPEC 30). Must not throw.
+  std::function<SimpleResponse(const Request& in, std::error_code ec)> error_handler;
+
+  // SPEC 24-27: 0 = no periodic flush; > 0 = a write is flushed at most this much later (and the
+  // head within one interval even if the body is late); < 0 = flush after every write.
+  // text/event-stream and unknown-length responses always flush after every write.
+  std::chrono::nanoseconds flush_interval{0};
+
+  TransportOptions transport;
+
+  // Lifecycle events (SPEC L1); see events.hpp.
+  Observer observer;
+
+  // Error lines (upstream errors, client aborts). Default: stderr.
+  std::function<void(std::string_view line)> error_log;
+
+  // Proxies one exchange. Never throws; always leaves `ex` with a complete or aborted response.
+  boost::asio::awaitable<void> serve(Exchange& ex);
+
+  ProxyCounts counts() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+  friend struct ProxyAccess;
+};
+
+// Go's NewSingleHostReverseProxy (SPEC 9-13): a director that routes every request to `target`
+// (path joined with one slash, queries merged, inbound Host kept, no User-Agent injected).
+std::unique_ptr<ReverseProxy> single_host(const Url& target);
+
+}  // namespace sluice

@@ -1,0 +1,67 @@
+#pragma once
+// Server: accepts HTTP/1 clients and hands every request to a handler. N worker threads, each
+// with its own io_context and its own acceptor on the same port (SO_REUSEPORT): nothing is shared
+// between workers on the data path. Keep-alive and pipelining are served in order; HTTP/1.0
+// clients are served and closed unless they asked for keep-alive.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "sluice/exchange.hpp"
+
+namespace sluice {
+
+using namespace std::chrono_literals;
+
+// Called once per request, on the worker thread that owns the connection. It must produce a
+// response on `ex` (respond, or begin/.../end, or abort); if it returns without one the session
+// answers 500, and if it throws after a response began the connection is cut.
+using Handler = std::function<boost::asio::awaitable<void>(Exchange& ex)>;
+
+struct ServerOptions {
+  boost::asio::ip::tcp::endpoint listen{boost::asio::ip::make_address("127.0.0.1"), 8080};
+  unsigned threads = 1;
+  // SPEC L7. A request head must arrive whole within header_timeout (else 408 and close).
+  std::chrono::nanoseconds header_timeout = 10s;
+  // A keep-alive connection may wait this long for the first byte of its next request.
+  std::chrono::nanoseconds idle_timeout = 60s;
+  // Each write to the client (at most one output buffer) must finish within this time; a client
+  // that stops reading is closed after it. Request body reads use the same bound.
+  std::chrono::nanoseconds write_timeout = 60s;
+  // Request head limit (request line + fields): larger heads get 431 and close.
+  std::uint32_t max_request_header_bytes = 64 * 1024;
+  bool access_log = true;
+  // Where access and error lines go; default: stderr, one write per line.
+  std::function<void(std::string_view line)> log;
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, Handler handler);
+  ~Server();  // stop(0s) if still running
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds (throws std::system_error naming the address on failure) and starts the workers.
+  void start();
+  // The bound endpoint (the real port when options.listen had port 0). Valid after start().
+  boost::asio::ip::tcp::endpoint local_endpoint() const;
+  // Graceful stop: stop accepting, close idle connections, let in-flight responses finish for
+  // up to `grace`, then cut what is left and join the workers. Idempotent; any thread but a worker.
+  void stop(std::chrono::nanoseconds grace = 5s);
+  // Live client sessions (SPEC L2).
+  std::int64_t live_sessions() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Writes one line to the configured sink or stderr (a single write(2), so lines never interleave).
+void write_log_line(const std::function<void(std::string_view)>& sink, std::string_view line);
+
+}  // namespace sluice

@@ -1,0 +1,27 @@
+#pragma once
+// Copies one upstream response body to the client through a fixed buffer (SPEC L5): the next
+// upstream read happens only after the previous bytes were handed to the FlushWriter, so a
+// client that stops reading stops the upstream read too (backpressure).
+#include <boost/asio/awaitable.hpp>
+#include <system_error>
+
+#include "proxy/flush_writer.hpp"
+#include "sluice/exchange.hpp"
+#include "sluice/reverse_proxy.hpp"
+#include "transport/round_trip.hpp"
+#include "transport/upstream_connection.hpp"
+
+namespace sluice {
+
+enum class PumpEnd { complete, upstream_error, upstream_timeout, client_gone, shutdown };
+
+struct PumpResult {
+  PumpEnd end;
+  std::string detail;  // what failed, for the error log
+};
+
+boost::asio::awaitable<PumpResult> pump_body(Exchange& ex, UpstreamConnection& up,
+                                             ResponseParser& parser, FlushWriter& flush,
+                                             const TransportOptions& options);
+
+}  // namespace sluice

@@ -1,0 +1,70 @@
+#pragma once
+// FlushWriter: the flush schedule of one response (SPEC 24-28, L1, L3) — Go's maxLatencyWriter.
+//
+// It owns the response's flush timer. The timer is never waited on by a detached handler: the
+// body pump races it inside one parallel_group together with the upstream read (see
+// body_pump.cpp), and that group returns only after every racing operation has finished. So no
+// timer completion can run after the response ended — the Asio rule that an expired timer's
+// handler "can no longer be cancelled" has nothing left to reach.
+//
+// stop() is idempotent and the destructor calls it: whatever way the copy ends (complete,
+// upstream error, client gone, shutdown, an exception unwinding the frame), the
+// flush_timer_stopped event fires exactly once, and after it write() and flush_due() do nothing.
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <optional>
+#include <system_error>
+
+#include "sluice/events.hpp"
+#include "sluice/exchange.hpp"
+
+namespace sluice {
+
+class FlushWriter {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // `interval` is the one flush_interval_for() selected: 0 none, < 0 every write, > 0 periodic.
+  // `armed` is the live counter of armed flush timers (SPEC L2).
+  FlushWriter(Exchange& ex, std::chrono::nanoseconds interval, const Observer& observer,
+              std::atomic<std::int64_t>& armed);
+  ~FlushWriter();
+  FlushWriter(const FlushWriter&) = delete;
+  FlushWriter& operator=(const FlushWriter&) = delete;
+
+  // Starts the schedule once the head is buffered. Negative: the head goes out now, even if no
+  // body ever comes (SPEC L3). Positive: a flush is due one interval from now, so the head
+  // reaches the client within one interval even when the first body byte is late (SPEC 26).
+  boost::asio::awaitable<std::error_code> start();
+
+  // Buffers body bytes; flushes at once when the interval is negative; with a positive interval
+  // makes a flush due `interval` from now unless one is already due (max latency, not debounce).
+  boost::asio::awaitable<std::error_code> write(boost::asio::const_buffer data);
+
+  // When the next scheduled flush is due, if one is.
+  std::optional<Clock::time_point> flush_due() const;
+  // Performs the due flush (called when the timer fired).
+  boost::asio::awaitable<std::error_code> flush_now();
+
+  // The response's timer, for the body pump's race. Only ever waited on inside that race.
+  boost::asio::steady_timer& timer() { return timer_; }
+
+  // Idempotent. Fires flush_timer_stopped (once, if started) and disables further flushing.
+  void stop(FlushStopReason reason);
+  bool stopped() const { return stopped_; }
+
+ private:
+  Exchange& ex_;
+  std::chrono::nanoseconds interval_;
+  const Observer& observer_;
+  std::atomic<std::int64_t>& armed_;
+  boost::asio::steady_timer timer_;
+  std::optional<Clock::time_point> due_;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace sluice

@@ -1,0 +1,300 @@
+// ReverseProxy::serve — Go's ServeHTTP, step by step. Each step cites the SPEC numbers it
+// implements; docs/architecture.md draws the same life of a request.
+#include "sluice/reverse_proxy.hpp"
+
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/query.hpp>
+#include <boost/beast/http/field.hpp>
+#include <exception>
+
+#include "common/nothrow.hpp"
+#include "proxy/body_pump.hpp"
+#include "proxy/flush_policy.hpp"
+#include "proxy/flush_writer.hpp"
+#include "proxy/forwarded.hpp"
+#include "proxy/hop_by_hop.hpp"
+#include "sluice/server.hpp"
+#include "transport/connection_pool.hpp"
+#include "transport/round_trip.hpp"
+
+namespace sluice {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using Clock = std::chrono::steady_clock;
+
+struct ReverseProxy::State {
+  std::atomic<std::int64_t> in_flight{0};
+  std::atomic<std::int64_t> armed_flush_timers{0};
+  PoolCounters pool;
+};
+
+namespace {
+
+// Counts the response as in flight (SPEC L2) for exactly as long as serve() runs, and emits
+// response_end last, however serve() is left (complete, error, or the frame destroyed on stop).
+class ResponseScope {
+ public:
+  ResponseScope(std::atomic<std::int64_t>& in_flight, const Observer& observer, ResponseId id)
+      : in_flight_(in_flight), observer_(observer), id_(id) {
+    ++in_flight_;
+  }
+  ~ResponseScope() {
+    --in_flight_;
+    if (observer_.response_end) observer_.response_end(id_, outcome);
+  }
+  ResponseScope(const ResponseScope&) = delete;
+  ResponseScope& operator=(const ResponseScope&) = delete;
+
+  ResponseOutcome outcome = ResponseOutcome::shutdown;
+
+ private:
+  std::atomic<std::int64_t>& in_flight_;
+  const Observer& observer_;
+  ResponseId id_;
+};
+
+void log_error(const ReverseProxy& p, const Request& in, std::string_view what) {
+  write_log_line(p.error_log, "sluice: " + in.method + " " + in.url.request_target() + ": " +
+                                  std::string(what));
+}
+
+// SPEC 30/31: the error handler's response (default: 502, 504 for timeouts, empty body).
+asio::awaitable<ResponseOutcome> answer_error(const ReverseProxy& p, Exchange& ex,
+                                              std::error_code ec) {
+  log_error(p, ex.request(), "upstream error: " + ec.message());
+  SimpleResponse res{default_error_status(ec), {}, {}};
+  if (p.error_handler) {
+    try {
+      res = p.error_handler(ex.request(), ec);
+    } catch (const std::exception& e) {
+      log_error(p, ex.request(), std::string("error_handler threw: ") + e.what());
+      res = SimpleResponse{default_error_status(ec), {}, {}};
+    }
+  }
+  if (co_await ex.respond(res)) {
+    ex.abort();
+    co_return ResponseOutcome::client_gone;
+  }
+  co_return ResponseOutcome::error_response;
+}
+
+// SPEC 1-8, 13-16: the outbound request, built from a deep copy of the inbound one.
+std::error_code build_outbound(const ReverseProxy& p, const Request& in, Request& out) {
+  if (static_cast<bool>(p.rewrite) == static_cast<bool>(p.director)) return errc::no_route;
+  out = in;  // SPEC 16: `in` is never modified; hooks edit the copy
+  out.remote = {};
+  try {
+    if (p.director) p.director(out);  // SPEC 8: before stripping
+    remove_hop_by_hop(out.header);    // SPEC 1, 2 (also undoes hop fields a Director added)
+    // Sluice answers "100 Continue" itself when it reads the body (Exchange::read_body), so the
+    // expectation is met on this hop and not passed on.
+    out.header.erase(http::field::expect);
+    if (te_has_trailers(in.header)) out.header.set(http::field::te, "trailers");  // SPEC 3
+    if (p.rewrite) {
+      remove_forwarded(out.header);                        // SPEC 7
+      out.url.raw_query = clean_query(out.url.raw_query);  // SPEC 12
+      ProxyRequest pr{in, out};
+      p.rewrite(pr);
+    } else if (!out.omit_x_forwarded_for) {
+      append_x_forwarded_for(out.header, client_ip(in.remote));  // SPEC 6
+    }
+  } catch (const std::exception&) {
+    return errc::hook_threw;
+  }
+  if (out.url.host.empty()) return errc::no_route;
+  return {};
+}
+
+// SPEC 17-20: the client's view of the upstream head.
+Response to_response(const Request& out, const ResponseParser& parser,
+                     std::vector<std::string>& announced_trailers) {
+  const auto& head = parser.get();
+  Response res;
+  res.status = head.result_int();
+  res.reason = std::string(head.reason());
+  for (const auto& f : head) {
+    if (f.name() == http::field::trailer) {
+      // SPEC 20: the announced names, re-announced after hop-by-hop stripping drops the field.
+      std::string_view v = f.value();
+      while (!v.empty()) {
+        auto comma = v.find(',');
+        auto token = v.substr(0, comma);
+        while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+        while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+        if (!token.empty()) announced_trailers.emplace_back(token);
+        if (comma == std::string_view::npos) break;
+        v.remove_prefix(comma + 1);
+      }
+    }
+    res.header.insert(f.name_string(), f.value());
+  }
+  remove_hop_by_hop(res.header);  // SPEC 18
+  const auto length = parser.content_length();
+  if (out.method == "HEAD" || res.status == 304) {
+    res.content_length = length ? static_cast<std::int64_t>(*length) : kUnknownLength;
+  } else if (res.status == 204 || res.status / 100 == 1) {
+    res.content_length = 0;
+  } else {
+    // SPEC 19: a known length passes on; chunked or close-delimited is unknown (-1).
+    res.content_length = (!parser.chunked() && length) ? static_cast<std::int64_t>(*length)
+                                                        : kUnknownLength;
+  }
+  return res;
+}
+
+// SPEC 21: everything the parser added after the head is a trailer field.
+Fields trailers_after(const ResponseParser& parser, std::size_t head_fields) {
+  Fields trailers;
+  std::size_t i = 0;
+  for (const auto& f : parser.get()) {
+    if (i++ < head_fields) continue;
+    trailers.insert(f.name_string(), f.value());
+  }
+  return trailers;
+}
+
+FlushStopReason stop_reason(PumpEnd end) {
+  switch (end) {
+    case PumpEnd::complete: return FlushStopReason::complete;
+    case PumpEnd::upstream_error: return FlushStopReason::upstream_error;
+    case PumpEnd::upstream_timeout: return FlushStopReason::upstream_timeout;
+    case PumpEnd::client_gone: return FlushStopReason::client_gone;
+    case PumpEnd::shutdown: return FlushStopReason::shutdown;
+  }
+  return FlushStopReason::shutdown;
+}
+
+}  // namespace
+
+ReverseProxy::ReverseProxy() : state_(std::make_unique<State>()) {}
+ReverseProxy::~ReverseProxy() = default;
+
+ProxyCounts ReverseProxy::counts() const {
+  return ProxyCounts{state_->in_flight.load(), state_->armed_flush_timers.load(),
+                     state_->pool.busy.load(), state_->pool.idle.load()};
+}
+
+asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
+  ResponseScope scope(state_->in_flight, observer, ex.id());
+  ex.set_observer(&observer);
+  const Request& in = ex.request();
+
+  Request out;
+  if (auto ec = build_outbound(*this, in, out)) {
+    scope.outcome = co_await answer_error(*this, ex, ec);
+    co_return;
+  }
+
+  // Round trip on this worker's pool (SPEC 14, 15, 34, 35, L6).
+  auto& ctx = asio::query(ex.executor(), asio::execution::context);
+  ConnectionPool& pool =
+      asio::use_service<PoolService>(ctx).pool_for(state_.get(), ex.executor(), transport, state_->pool);
+  RoundTrip rt;
+  const auto sent_at = Clock::now();
+  co_await round_trip(ex, out, pool, transport, rt);
+  ex.note_upstream_time(Clock::now() - sent_at);
+  if (rt.ec == errc::client_gone || rt.ec == aborted_error()) {
+    // SPEC 34 / L4: the client left (or the server stopped) while we waited; the lease closes
+    // the upstream connection, so the upstream sees the cancellation. Not a 502.
+    log_error(*this, in, rt.ec == errc::client_gone ? "client aborted while waiting for upstream"
+                                                    : "server stopping");
+    ex.abort();
+    scope.outcome = rt.ec == errc::client_gone ? ResponseOutcome::client_gone : ResponseOutcome::shutdown;
+    co_return;
+  }
+  if (rt.ec) {
+    scope.outcome = co_await answer_error(*this, ex, rt.ec);
+    co_return;
+  }
+
+  ResponseParser& parser = *rt.parser;
+  std::vector<std::string> announced;
+  Response res = to_response(out, parser, announced);
+  const std::size_t head_fields =
+      static_cast<std::size_t>(std::distance(parser.get().begin(), parser.get().end()));
+  if (res.status == 101) {
+    // SPEC 36 is not implemented yet: never switch protocols behind the client's back.
+    rt.lease.close();
+    scope.outcome = co_await answer_error(*this, ex, errc::upstream_protocol_switch);
+    co_return;
+  }
+
+  // SPEC 32: modify_response sees every response; an error closes the upstream body.
+  if (modify_response) {
+    std::error_code mec;
+    try {
+      mec = modify_response(res);
+    } catch (const std::exception&) {
+      mec = errc::modify_response_failed;
+    }
+    if (mec) {
+      rt.lease.close();
+      scope.outcome = co_await answer_error(*this, ex, mec);
+      co_return;
+    }
+  }
+
+  ex.begin_response(res, announced);
+  // SPEC 24-27: the schedule for this response; the writer owns its timer (SPEC 28, L1).
+  FlushWriter flush(ex, flush_interval_for(res, flush_interval), observer,
+                    state_->armed_flush_timers);
+  PumpResult pumped{PumpEnd::complete, {}};
+  if (auto ec = co_await flush.start()) {
+    pumped = PumpResult{PumpEnd::client_gone, ec.message()};
+  } else {
+    pumped = co_await pump_body(ex, rt.lease.conn(), parser, flush, transport);
+  }
+
+  switch (pumped.end) {
+    case PumpEnd::complete: {
+      Fields trailers = trailers_after(parser, head_fields);
+      if (co_await ex.end_response(&trailers)) {
+        flush.stop(FlushStopReason::client_gone);
+        ex.abort();
+        log_error(*this, in, "client aborted at the end of the response");
+        scope.outcome = ResponseOutcome::client_gone;
+        co_return;
+      }
+      flush.stop(FlushStopReason::complete);
+      // SPEC L6: back to the pool only after a complete, well-framed response, nothing unread.
+      if (parser.keep_alive() && rt.lease.conn().buffer.size() == 0) rt.lease.mark_reusable();
+      scope.outcome = ResponseOutcome::complete;
+      co_return;
+    }
+    case PumpEnd::upstream_error:
+    case PumpEnd::upstream_timeout:
+      rt.lease.close();
+      if (!ex.head_sent()) {
+        // Nothing reached the client yet: it can still get a proper error (SPEC R36).
+        ex.discard_response();
+        scope.outcome = co_await answer_error(*this, ex, errc::upstream_closed);
+        flush.stop(stop_reason(pumped.end));
+        co_return;
+      }
+      // SPEC 33 / L4: the head is out; cut the connection so the response looks truncated.
+      flush.stop(stop_reason(pumped.end));
+      ex.abort();
+      log_error(*this, in, "response truncated: " + pumped.detail);
+      scope.outcome = ResponseOutcome::truncated;
+      co_return;
+    case PumpEnd::client_gone:
+    case PumpEnd::shutdown:
+      flush.stop(stop_reason(pumped.end));
+      ex.abort();
+      rt.lease.close();
+      if (pumped.end == PumpEnd::client_gone) log_error(*this, in, "client aborted: " + pumped.detail);
+      scope.outcome = pumped.end == PumpEnd::client_gone ? ResponseOutcome::client_gone
+                                                         : ResponseOutcome::shutdown;
+      co_return;
+  }
+}
+
+std::unique_ptr<ReverseProxy> single_host(const Url& target) {
+  auto proxy = std::make_unique<ReverseProxy>();
+  // Go's NewSingleHostReverseProxy director (SPEC 9-11, 13): the inbound Host is kept.
+  proxy->director = [target](Request& out) { direct_to(target, out); };
+  return proxy;
+}
+
+}  // namespace sluice

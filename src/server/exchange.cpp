@@ -1,0 +1,291 @@
+// Exchange: response framing toward the client and the streamed request body (SPEC 14, 19, 21,
+// 22, 33, 34). See include/sluice/exchange.hpp for the contract.
+#include "sluice/exchange.hpp"
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
+#include <cerrno>
+
+#include "common/nothrow.hpp"
+#include "server/session_io.hpp"
+
+namespace sluice {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+
+namespace {
+
+std::atomic<ResponseId> next_response_id{1};
+
+// A field value or name that would break the framing of the head we write: never emitted, even
+// when a hook put it there.
+bool unsafe_for_head(std::string_view s) {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+bool is_framing_field(http::field f) {
+  return f == http::field::content_length || f == http::field::transfer_encoding ||
+         f == http::field::connection;
+}
+
+void append_hex(std::string& out, std::size_t n) {
+  char tmp[20];
+  int len = 0;
+  do {
+    tmp[len++] = "0123456789abcdef"[n & 0xf];
+    n >>= 4;
+  } while (n != 0);
+  while (len > 0) out.push_back(tmp[--len]);
+}
+
+}  // namespace
+
+Exchange::Exchange(detail::SessionIo& io, Request&& request)
+    : io_(io), request_(std::move(request)), id_(next_response_id.fetch_add(1)) {
+  out_.reserve(kOutputBufferBytes + 64);
+}
+
+Exchange::~Exchange() = default;
+
+asio::any_io_executor Exchange::executor() const {
+  return io_.stream.get_executor();
+}
+
+// ---- Request body --------------------------------------------------------------------------
+
+bool Exchange::body_done() const {
+  return io_.parser->is_done();
+}
+
+asio::awaitable<std::pair<std::error_code, std::size_t>> Exchange::read_body(
+    asio::mutable_buffer buf) {
+  auto& parser = *io_.parser;
+  if (parser.is_done() || buf.size() == 0) co_return std::pair{std::error_code{}, std::size_t{0}};
+
+  // RFC 9110 §10.1.1: a client that waits for 100 Continue gets it when the body is wanted.
+  if (!continue_sent_ && request_.version >= 11) {
+    continue_sent_ = true;
+    auto it = request_.header.find(http::field::expect);
+    if (it != request_.header.end() && boost::beast::iequals(it->value(), "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      io_.stream.expires_after(io_.options.write_timeout);
+      auto [ec, n] = co_await asio::async_write(io_.stream, asio::buffer(kContinue), use_nothrow);
+      io_.stream.expires_never();
+      if (ec) co_return std::pair{to_std(ec), std::size_t{0}};
+    }
+  }
+
+  // A chunked body may yield chunk headers without data; each round consumes input, and the
+  // chunk-extension limit of the parser bounds how much, so the loop is bounded by input.
+  for (int round = 0; round < 1024; ++round) {
+    parser.get().body().data = buf.data();
+    parser.get().body().size = buf.size();
+    parser.get().body().more = true;
+    io_.stream.expires_after(io_.options.write_timeout);
+    auto [ec, n] = co_await http::async_read_some(io_.stream, io_.buffer, parser, use_nothrow);
+    io_.stream.expires_never();
+    std::size_t got = buf.size() - parser.get().body().size;
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) co_return std::pair{to_std(ec), got};
+    if (got > 0 || parser.is_done()) co_return std::pair{std::error_code{}, got};
+  }
+  co_return std::pair{to_std(http::error::bad_chunk), std::size_t{0}};
+}
+
+// ---- Response --------------------------------------------------------------------------------
+
+void Exchange::append_head(const Response& res, const std::vector<std::string>& trailer_names) {
+  const bool head_request = request_.method == "HEAD";
+  const bool no_body =
+      head_request || res.status / 100 == 1 || res.status == 204 || res.status == 304;
+  // The connection ends after this response when the client asked for it, spoke HTTP/1.0
+  // (sluice does not keep 1.0 connections alive), the server is stopping, or the request body
+  // was not read to its end (its unread bytes would be taken for the next request).
+  will_close_ = !io_.parser->keep_alive() || request_.version < 11 || io_.draining ||
+                io_.stopping || !io_.parser->is_done();
+
+  out_ += "HTTP/1.1 ";
+  out_ += std::to_string(res.status);
+  out_ += ' ';
+  if (!res.reason.empty() && !unsafe_for_head(res.reason)) {
+    out_ += res.reason;
+  } else {
+    out_ += http::obsolete_reason(static_cast<http::status>(res.status));
+  }
+  out_ += "\r\n";
+  for (const auto& f : res.header) {
+    if (is_framing_field(f.name()) || unsafe_for_head(f.name_string()) ||
+        unsafe_for_head(f.value()) || f.name_string().empty()) {
+      continue;
+    }
+    out_ += f.name_string();
+    out_ += ": ";
+    out_ += f.value();
+    out_ += "\r\n";
+  }
+
+  if (no_body) {
+    framing_ = Framing::none;
+    // HEAD and 304 describe the representation: its length passes through (SPEC 19).
+    if ((head_request || res.status == 304) && res.content_length >= 0) {
+      out_ += "Content-Length: " + std::to_string(res.content_length) + "\r\n";
+    }
+  } else if (res.content_length >= 0) {
+    framing_ = Framing::length;
+    out_ += "Content-Length: " + std::to_string(res.content_length) + "\r\n";
+  } else if (request_.version >= 11) {
+    framing_ = Framing::chunked;
+    out_ += "Transfer-Encoding: chunked\r\n";
+    if (!trailer_names.empty()) {
+      std::string joined;
+      for (const auto& name : trailer_names) {
+        if (unsafe_for_head(name)) continue;
+        if (!joined.empty()) joined += ", ";
+        joined += name;
+      }
+      if (!joined.empty()) out_ += "Trailer: " + joined + "\r\n";
+    }
+  } else {
+    // RFC 9112 §6.3: an HTTP/1.0 client reads an unknown-length body until the close.
+    framing_ = Framing::close_delimited;
+    will_close_ = true;
+  }
+  if (will_close_) out_ += "Connection: close\r\n";
+  out_ += "\r\n";
+}
+
+void Exchange::begin_response(const Response& res, const std::vector<std::string>& trailer_names) {
+  if (started_) return;
+  started_ = true;
+  status_ = res.status;
+  append_head(res, trailer_names);
+}
+
+void Exchange::discard_response() {
+  if (head_sent_) return;
+  out_.clear();
+  started_ = false;
+  ended_ = false;
+  framing_ = Framing::none;
+  status_ = 0;
+  body_bytes_ = 0;
+}
+
+asio::awaitable<std::error_code> Exchange::write_out() {
+  if (out_.empty()) co_return std::error_code{};
+  if (io_.stopping) co_return aborted_error();
+  // Each write of at most one output buffer must progress within write_timeout (SPEC L7):
+  // a client that stops reading is cut, it cannot pin the proxy.
+  io_.stream.expires_after(io_.options.write_timeout);
+  auto [ec, n] = co_await asio::async_write(io_.stream, asio::buffer(out_), use_nothrow);
+  io_.stream.expires_never();
+  if (n > 0) {
+    head_sent_ = true;
+    if (observer_ && observer_->client_write) observer_->client_write(id_, n);
+  }
+  out_.clear();
+  co_return to_std(ec);
+}
+
+asio::awaitable<std::error_code> Exchange::write_body(asio::const_buffer data) {
+  if (!started_ || ended_ || aborted_) co_return to_std(asio::error::not_connected);
+  if (data.size() == 0 || framing_ == Framing::none) co_return std::error_code{};
+  if (out_.size() + data.size() + 32 > kOutputBufferBytes) {
+    if (auto ec = co_await write_out()) co_return ec;
+  }
+  if (framing_ == Framing::chunked) {
+    append_hex(out_, data.size());
+    out_ += "\r\n";
+  }
+  out_.append(static_cast<const char*>(data.data()), data.size());
+  if (framing_ == Framing::chunked) out_ += "\r\n";
+  body_bytes_ += data.size();
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> Exchange::flush() {
+  if (aborted_) co_return to_std(asio::error::not_connected);
+  co_return co_await write_out();
+}
+
+asio::awaitable<std::error_code> Exchange::end_response(const Fields* trailers) {
+  if (!started_ || aborted_) co_return to_std(asio::error::not_connected);
+  if (!ended_) {
+    ended_ = true;
+    if (framing_ == Framing::chunked) {
+      out_ += "0\r\n";
+      if (trailers != nullptr) {
+        for (const auto& f : *trailers) {
+          if (is_framing_field(f.name()) || unsafe_for_head(f.name_string()) ||
+              unsafe_for_head(f.value()) || f.name_string().empty()) {
+            continue;
+          }
+          out_ += f.name_string();
+          out_ += ": ";
+          out_ += f.value();
+          out_ += "\r\n";
+        }
+      }
+      out_ += "\r\n";
+    }
+  }
+  co_return co_await write_out();
+}
+
+asio::awaitable<std::error_code> Exchange::respond(const SimpleResponse& res) {
+  Response head;
+  head.status = res.status;
+  head.header = res.header;
+  head.content_length = static_cast<std::int64_t>(res.body.size());
+  begin_response(head);
+  if (auto ec = co_await write_body(asio::buffer(res.body))) co_return ec;
+  co_return co_await end_response();
+}
+
+void Exchange::abort() {
+  aborted_ = true;
+  out_.clear();
+}
+
+bool Exchange::keep_alive() const {
+  return started_ && ended_ && !aborted_ && !will_close_ && !io_.draining && !io_.stopping &&
+         io_.parser->is_done();
+}
+
+// ---- Client liveness -------------------------------------------------------------------------
+
+asio::ip::tcp::socket& Exchange::client_socket() {
+  return io_.stream.socket();
+}
+
+bool Exchange::client_watchable() const {
+  return !pipelined_ && io_.buffer.size() == 0 && io_.parser->is_done();
+}
+
+bool Exchange::client_gone_now() {
+  if (io_.buffer.size() > 0) {
+    pipelined_ = true;
+    return false;
+  }
+  char byte;
+  ssize_t r = ::recv(io_.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (r == 0) return true;
+  if (r < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  pipelined_ = true;
+  return false;
+}
+
+asio::steady_timer& Exchange::stop_signal() {
+  return io_.stop_signal;
+}
+
+bool Exchange::server_stopping() const {
+  return io_.stopping;
+}
+
+}  // namespace sluice

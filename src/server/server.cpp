@@ -1,0 +1,197 @@
+// Server: workers, acceptors, and the stop sequence (drain -> grace -> cut -> join).
+#include "sluice/server.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
+#include <list>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "common/nothrow.hpp"
+#include "server/session.hpp"
+
+namespace sluice {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+void write_log_line(const std::function<void(std::string_view)>& sink, std::string_view line) {
+  if (sink) {
+    sink(line);
+    return;
+  }
+  std::string buf(line);
+  buf += '\n';
+  // One write(2) per line: lines from several workers never interleave.
+  [[maybe_unused]] auto r = ::write(STDERR_FILENO, buf.data(), buf.size());
+}
+
+namespace {
+
+// One io_context, one thread, one acceptor: nothing here is touched by another worker.
+// Member order matters: sessions outlive the io_context (frames destroyed with it unregister
+// from the list), and the acceptor dies before the io_context it uses.
+struct Worker {
+  std::list<detail::SessionIo*> sessions;
+  asio::io_context ctx{1};
+  std::optional<tcp::acceptor> acceptor;
+  std::optional<detail::SessionEnv> env;
+  std::thread thread;
+};
+
+}  // namespace
+
+struct Server::Impl {
+  ServerOptions options;
+  Handler handler;
+  std::vector<std::unique_ptr<Worker>> workers;
+  tcp::endpoint bound;
+  std::atomic<std::int64_t> live{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false;
+  bool stopped = false;
+
+  void count_session(int delta) {
+    if (live.fetch_add(delta) + delta == 0) {
+      std::lock_guard lock(mu);
+      cv.notify_all();
+    }
+  }
+
+  bool wait_sessions_zero(std::chrono::nanoseconds limit) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, limit, [&] { return live.load() == 0; });
+  }
+
+  asio::awaitable<void> accept_loop(Worker& w) {
+    asio::steady_timer backoff(w.ctx);
+    for (;;) {
+      auto [ec, socket] = co_await w.acceptor->async_accept(use_nothrow);
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !w.acceptor->is_open()) co_return;
+        // Out of descriptors and the like: log, breathe, go on (the listener must not die).
+        write_log_line(options.log, "accept failed: " + ec.message());
+        backoff.expires_after(std::chrono::milliseconds(50));
+        co_await backoff.async_wait(use_nothrow);
+        continue;
+      }
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      // The only detached spawn: the session's frame owns its connection; the completion
+      // handler only reports what should never happen (an exception escaping a session).
+      asio::co_spawn(w.ctx, detail::run_session(std::move(socket), *w.env),
+                     [this](std::exception_ptr e) {
+                       if (!e) return;
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (const std::exception& ex) {
+                         write_log_line(options.log, std::string("session bug: ") + ex.what());
+                       }
+                     });
+    }
+  }
+
+  // Runs on each worker's thread: stop accepting, close sessions waiting for a request.
+  static void drain(Worker& w) {
+    boost::system::error_code ignored;
+    if (w.acceptor) w.acceptor->close(ignored);
+    for (auto* s : w.sessions) {
+      s->draining = true;
+      if (s->idle) {
+        s->stream.socket().cancel(ignored);
+        s->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      }
+    }
+  }
+
+  // Runs on each worker's thread: cut whatever is still running.
+  static void cut(Worker& w) {
+    boost::system::error_code ignored;
+    for (auto* s : w.sessions) {
+      s->stopping = true;
+      s->stop_signal.cancel();
+      s->stream.socket().cancel(ignored);
+      s->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    }
+  }
+};
+
+Server::Server(ServerOptions options, Handler handler) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->handler = std::move(handler);
+  if (impl_->options.threads == 0) impl_->options.threads = 1;
+}
+
+Server::~Server() {
+  stop(std::chrono::seconds(0));
+}
+
+void Server::start() {
+  if (impl_->started) return;
+  impl_->started = true;
+  auto& opts = impl_->options;
+  tcp::endpoint where = opts.listen;
+  for (unsigned i = 0; i < opts.threads; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->env.emplace(detail::SessionEnv{opts, impl_->handler, w->sessions,
+                                      [impl = impl_.get()](int d) { impl->count_session(d); }});
+    w->acceptor.emplace(w->ctx);
+    try {
+      w->acceptor->open(where.protocol());
+      w->acceptor->set_option(tcp::acceptor::reuse_address(true));
+      // One acceptor per worker on one port: the kernel spreads connections (SO_REUSEPORT).
+      using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+      w->acceptor->set_option(reuse_port(true));
+      w->acceptor->bind(where);
+      w->acceptor->listen(asio::socket_base::max_listen_connections);
+    } catch (const boost::system::system_error& e) {
+      throw std::system_error(e.code(), "cannot listen on " + where.address().to_string() + ":" +
+                                            std::to_string(where.port()));
+    }
+    if (i == 0) {
+      impl_->bound = w->acceptor->local_endpoint();
+      where = impl_->bound;  // port 0 became a real port: the other workers share it
+    }
+    impl_->workers.push_back(std::move(w));
+  }
+  for (auto& w : impl_->workers) {
+    asio::co_spawn(w->ctx, impl_->accept_loop(*w), asio::detached);
+    w->thread = std::thread([ctx = &w->ctx] { ctx->run(); });
+  }
+}
+
+tcp::endpoint Server::local_endpoint() const {
+  return impl_->bound;
+}
+
+std::int64_t Server::live_sessions() const {
+  return impl_->live.load();
+}
+
+void Server::stop(std::chrono::nanoseconds grace) {
+  if (!impl_->started || impl_->stopped) return;
+  impl_->stopped = true;
+  for (auto& w : impl_->workers) asio::post(w->ctx, [w = w.get()] { Impl::drain(*w); });
+  if (!impl_->wait_sessions_zero(grace)) {
+    for (auto& w : impl_->workers) asio::post(w->ctx, [w = w.get()] { Impl::cut(*w); });
+    impl_->wait_sessions_zero(std::chrono::seconds(2));
+  }
+  // Sessions are gone; what remains (pool timers, idle upstream connections) ends with the
+  // io_context: stopping it and destroying it closes them.
+  for (auto& w : impl_->workers) w->ctx.stop();
+  for (auto& w : impl_->workers) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+  impl_->workers.clear();
+}
+
+}  // namespace sluice

@@ -1,0 +1,24 @@
+#pragma once
+// One client connection: read a request head (limits, deadlines), hand an Exchange to the
+// handler, repeat while keep-alive allows (SPEC R24, R25, L7).
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <list>
+
+#include "server/session_io.hpp"
+#include "sluice/server.hpp"
+
+namespace sluice::detail {
+
+// What every session of one worker shares. Touched only on that worker's thread, except
+// `on_session_end`, which the server uses to wake its stop sequence.
+struct SessionEnv {
+  const ServerOptions& options;
+  const Handler& handler;
+  std::list<SessionIo*>& registry;  // live sessions of this worker, for the stop sequence
+  std::function<void(int delta)> on_session_count;
+};
+
+boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket, SessionEnv& env);
+
+}  // namespace sluice::detail

@@ -1,0 +1,38 @@
+#pragma once
+// What one client connection's session owns and lends to each Exchange: the stream, the read
+// buffer (which may hold the next pipelined request), the per-request parser, and the flags the
+// server's stop sequence sets. Lives in the session coroutine's frame.
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <optional>
+
+#include "sluice/server.hpp"
+
+namespace sluice::detail {
+
+using RequestParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
+
+struct SessionIo {
+  SessionIo(boost::asio::ip::tcp::socket&& socket, const ServerOptions& opts)
+      : stream(std::move(socket)),
+        buffer(opts.max_request_header_bytes + 16 * 1024),
+        stop_signal(stream.get_executor()),
+        options(opts) {
+    stop_signal.expires_at(boost::asio::steady_timer::time_point::max());
+  }
+
+  boost::beast::tcp_stream stream;
+  boost::beast::flat_buffer buffer;
+  std::optional<RequestParser> parser;
+  // Never expires on its own; the forced stop cancels it so that every wait racing it wakes up.
+  boost::asio::steady_timer stop_signal;
+  const ServerOptions& options;
+  bool idle = true;       // waiting for the first byte of a request: safe to close when draining
+  bool draining = false;  // graceful stop: finish this response, then close
+  bool stopping = false;  // forced stop: cut everything now
+};
+
+}  // namespace sluice::detail

@@ -1,0 +1,224 @@
+#include "transport/round_trip.hpp"
+
+#include <array>
+#include <boost/asio/this_coro.hpp>
+#include <boost/beast/http/error.hpp>
+
+#include "common/nothrow.hpp"
+#include "sluice/error.hpp"
+
+namespace sluice {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t kBodyChunk = 16 * 1024;
+// Go's transport accepts at most 5 informational responses before the final one.
+constexpr int kMaxInformational = 5;
+
+bool unsafe(std::string_view s) {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+// RFC 9110 §9.2.2: a request that may be sent twice without harm.
+bool idempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+         method == "PUT" || method == "DELETE";
+}
+
+bool method_has_body(std::string_view method) {
+  return method == "POST" || method == "PUT" || method == "PATCH";
+}
+
+std::string hex(std::size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string s;
+  do {
+    s.insert(s.begin(), kDigits[n & 0xf]);
+    n >>= 4;
+  } while (n != 0);
+  return s;
+}
+
+struct Attempt {
+  std::error_code ec;
+  bool body_consumed = false;     // bytes of the client's body were read: it cannot be replayed
+  bool response_started = false;  // any byte of a response arrived
+};
+
+// Streams the client's body upstream with the framing serialize_request_head announced.
+asio::awaitable<std::error_code> send_body(Exchange& ex, const Request& out, UpstreamConnection& up,
+                                           const TransportOptions& options, Attempt& attempt) {
+  std::array<char, kBodyChunk> buf;
+  const bool chunked = out.content_length == kUnknownLength;
+  // Bounded by the body itself: each round reads at least one byte or ends.
+  for (;;) {
+    auto [ec, n] = co_await ex.read_body(asio::buffer(buf));
+    if (ec) co_return make_error_code(errc::client_body_failed);
+    if (n == 0) break;
+    attempt.body_consumed = true;
+    std::vector<asio::const_buffer> bufs;
+    std::string size_line;
+    if (chunked) {
+      size_line = hex(n) + "\r\n";
+      bufs = {asio::buffer(size_line), asio::buffer(buf.data(), n), asio::buffer("\r\n", 2)};
+    } else {
+      bufs = {asio::buffer(buf.data(), n)};
+    }
+    if (auto wec = co_await write_upstream(up, ex, bufs, options.idle_read_timeout)) {
+      co_return make_error_code(errc::upstream_write_failed);
+    }
+  }
+  if (chunked) {
+    std::vector<asio::const_buffer> last{asio::buffer("0\r\n\r\n", 5)};
+    if (co_await write_upstream(up, ex, last, options.idle_read_timeout)) {
+      co_return make_error_code(errc::upstream_write_failed);
+    }
+  }
+  co_return std::error_code{};
+}
+
+// Reads until the parser has a final (non-1xx) response head.
+asio::awaitable<std::error_code> read_head(Exchange& ex, const Request& out, UpstreamConnection& up,
+                                           const TransportOptions& options,
+                                           std::optional<ResponseParser>& parser,
+                                           Attempt& attempt) {
+  asio::steady_timer deadline(co_await asio::this_coro::executor);
+  deadline.expires_after(options.response_header_timeout);
+  auto fresh_parser = [&] {
+    parser.emplace();
+    parser->header_limit(options.max_response_header_bytes);
+    parser->body_limit(boost::none);
+    if (out.method == "HEAD") parser->skip(true);  // RFC 9112 §6.3: no body follows
+  };
+  fresh_parser();
+  int informational = 0;
+  // Each round either parses buffered bytes, reads new ones, or ends on a wake-up; the
+  // header limit and the deadline bound it.
+  for (;;) {
+    if (up.buffer.size() > 0) {
+      boost::system::error_code pec;
+      std::size_t used = parser->put(up.buffer.data(), pec);
+      up.buffer.consume(used);
+      if (pec && pec != http::error::need_more) co_return make_error_code(errc::upstream_bad_response);
+      if (parser->is_header_done()) {
+        unsigned status = parser->get().result_int();
+        if (status >= 100 && status < 200 && status != 101) {
+          // SPEC 23 (Go <= 1.19 behaviour for now): informational responses are skipped.
+          if (++informational > kMaxInformational) co_return make_error_code(errc::upstream_bad_response);
+          fresh_parser();
+          continue;
+        }
+        co_return std::error_code{};
+      }
+      if (used > 0) continue;
+    }
+    auto wake = co_await wait_readable(up, ex, ex.client_watchable(), deadline);
+    if (wake == Wake::stop) co_return aborted_error();
+    if (wake == Wake::timer) co_return make_error_code(errc::upstream_header_timeout);
+    if (wake == Wake::client) {
+      // SPEC 34: a client that leaves while we wait cancels the upstream request.
+      if (ex.client_gone_now()) co_return make_error_code(errc::client_gone);
+      continue;
+    }
+    auto [rec, n] = read_available(up, kBodyChunk);
+    if (rec == asio::error::would_block) continue;
+    if (n > 0) attempt.response_started = true;
+    if (rec == asio::error::eof || rec == asio::error::connection_reset) {
+      if (!attempt.response_started) co_return make_error_code(errc::upstream_closed);
+      co_return make_error_code(errc::upstream_bad_response);
+    }
+    if (rec) co_return make_error_code(errc::upstream_closed);
+  }
+}
+
+}  // namespace
+
+std::string serialize_request_head(const Request& out) {
+  std::string head;
+  head.reserve(512);
+  head += out.method;
+  head += ' ';
+  head += out.url.request_target();
+  head += " HTTP/1.1\r\nHost: ";
+  head += out.host.empty() ? out.url.authority() : out.host;
+  head += "\r\n";
+  for (const auto& f : out.header) {
+    auto name = f.name();
+    if (name == http::field::content_length || name == http::field::transfer_encoding ||
+        name == http::field::host) {
+      continue;
+    }
+    // A hook may have put CR/LF in a value: never let it split the head (request smuggling).
+    if (f.name_string().empty() || unsafe(f.name_string()) || unsafe(f.value())) continue;
+    head += f.name_string();
+    head += ": ";
+    head += f.value();
+    head += "\r\n";
+  }
+  if (out.content_length > 0) {
+    head += "Content-Length: " + std::to_string(out.content_length) + "\r\n";
+  } else if (out.content_length == kUnknownLength) {
+    head += "Transfer-Encoding: chunked\r\n";
+  } else if (method_has_body(out.method)) {
+    head += "Content-Length: 0\r\n";
+  }
+  head += "\r\n";
+  return head;
+}
+
+asio::awaitable<void> round_trip(Exchange& ex, const Request& out, ConnectionPool& pool,
+                                 const TransportOptions& options, RoundTrip& result) {
+  const std::string key = out.url.host + ":" + out.url.connect_port();
+  const std::string head = serialize_request_head(out);
+  const bool has_body = out.content_length != 0;
+
+  // At most two attempts: the second only under SPEC L6's rule.
+  for (int attempt_no = 0; attempt_no < 2; ++attempt_no) {
+    Attempt attempt;
+    std::unique_ptr<UpstreamConnection> conn;
+    bool reused = false;
+    if (attempt_no == 0) conn = pool.take_idle(key);
+    if (conn) {
+      reused = true;
+    } else {
+      auto [cec, fresh] =
+          co_await connect_upstream(ex, out.url.host, out.url.connect_port(), options.connect_timeout);
+      if (cec) {
+        result.ec = cec;
+        co_return;
+      }
+      conn = std::move(fresh);
+    }
+    result.lease = Lease(&pool, std::move(conn), reused);
+    UpstreamConnection& up = result.lease.conn();
+    ++up.requests;
+
+    std::vector<asio::const_buffer> head_buf{asio::buffer(head)};
+    attempt.ec = co_await write_upstream(up, ex, head_buf, options.idle_read_timeout);
+    if (attempt.ec) attempt.ec = make_error_code(errc::upstream_write_failed);
+    if (!attempt.ec && has_body) attempt.ec = co_await send_body(ex, out, up, options, attempt);
+    if (!attempt.ec) attempt.ec = co_await read_head(ex, out, up, options, result.parser, attempt);
+    if (!attempt.ec) {
+      result.ec = {};
+      co_return;
+    }
+    result.lease.close();
+    result.parser.reset();
+    result.ec = attempt.ec;
+    // SPEC L6 / R45: a reused connection the upstream had already closed fails before any
+    // response byte; an idempotent request whose body was not consumed is sent once more on a
+    // fresh connection. Never a POST, never after a byte of the body was read.
+    const bool stale_connection = attempt.ec == errc::upstream_closed ||
+                                  attempt.ec == errc::upstream_write_failed;
+    if (!(reused && stale_connection && !attempt.response_started && !attempt.body_consumed &&
+          idempotent(out.method))) {
+      co_return;
+    }
+  }
+}
+
+}  // namespace sluice

@@ -1,0 +1,116 @@
+#include "transport/upstream_connection.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+
+#include "common/nothrow.hpp"
+#include "sluice/error.hpp"
+#include "sluice/exchange.hpp"
+
+namespace sluice {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using asio::experimental::make_parallel_group;
+using asio::experimental::wait_for_one;
+
+UpstreamConnection::UpstreamConnection(tcp::socket&& s, std::string pool_key)
+    : socket(std::move(s)), buffer(1 << 20), key(std::move(pool_key)) {}
+
+asio::awaitable<Wake> wait_readable(UpstreamConnection& up, Exchange& ex, bool watch_client,
+                                    asio::steady_timer& timer) {
+  // parallel_group waits for the losers' cancellations to complete before it returns, which
+  // is what makes the timer safe: its handler cannot run after this frame moves on.
+  if (watch_client) {
+    auto [order, e1, e2, e3, e4] =
+        co_await make_parallel_group(
+            up.socket.async_wait(tcp::socket::wait_read, asio::deferred),
+            ex.client_socket().async_wait(tcp::socket::wait_read, asio::deferred),
+            timer.async_wait(asio::deferred), ex.stop_signal().async_wait(asio::deferred))
+            .async_wait(wait_for_one(), asio::use_awaitable);
+    switch (order[0]) {
+      case 0: co_return Wake::upstream;
+      case 1: co_return Wake::client;
+      case 2: co_return Wake::timer;
+      default: co_return Wake::stop;
+    }
+  }
+  auto [order, e1, e2, e3] =
+      co_await make_parallel_group(up.socket.async_wait(tcp::socket::wait_read, asio::deferred),
+                                   timer.async_wait(asio::deferred),
+                                   ex.stop_signal().async_wait(asio::deferred))
+          .async_wait(wait_for_one(), asio::use_awaitable);
+  switch (order[0]) {
+    case 0: co_return Wake::upstream;
+    case 1: co_return Wake::timer;
+    default: co_return Wake::stop;
+  }
+}
+
+std::pair<boost::system::error_code, std::size_t> read_available(UpstreamConnection& up,
+                                                                std::size_t max) {
+  boost::system::error_code ec;
+  auto room = up.buffer.max_size() - up.buffer.size();
+  if (room == 0) return {asio::error::no_buffer_space, 0};
+  std::size_t n = up.socket.read_some(up.buffer.prepare(std::min(max, room)), ec);
+  up.buffer.commit(n);
+  return {ec, n};
+}
+
+asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>> connect_upstream(
+    Exchange& ex, const std::string& host, const std::string& port,
+    std::chrono::nanoseconds timeout) {
+  using Result = std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>;
+  auto executor = co_await asio::this_coro::executor;
+  std::string bare = host;
+  if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']') {
+    bare = bare.substr(1, bare.size() - 2);
+  }
+  asio::steady_timer timer(executor);
+  timer.expires_after(timeout);
+  tcp::resolver resolver(executor);
+  auto [order, rec, endpoints, tec, sec] =
+      co_await make_parallel_group(resolver.async_resolve(bare, port, asio::deferred),
+                                   timer.async_wait(asio::deferred),
+                                   ex.stop_signal().async_wait(asio::deferred))
+          .async_wait(wait_for_one(), asio::use_awaitable);
+  if (order[0] == 1) co_return Result{errc::upstream_connect_timeout, nullptr};
+  if (order[0] == 2) co_return Result{aborted_error(), nullptr};
+  if (rec) co_return Result{errc::upstream_connect_failed, nullptr};
+
+  tcp::socket socket(executor);
+  auto [order2, cec, endpoint, tec2, sec2] =
+      co_await make_parallel_group(asio::async_connect(socket, endpoints, asio::deferred),
+                                   timer.async_wait(asio::deferred),
+                                   ex.stop_signal().async_wait(asio::deferred))
+          .async_wait(wait_for_one(), asio::use_awaitable);
+  if (order2[0] == 1) co_return Result{errc::upstream_connect_timeout, nullptr};
+  if (order2[0] == 2) co_return Result{aborted_error(), nullptr};
+  if (cec) co_return Result{errc::upstream_connect_failed, nullptr};
+
+  boost::system::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  socket.non_blocking(true, ignored);
+  auto conn = std::make_unique<UpstreamConnection>(std::move(socket), host + ":" + port);
+  co_return Result{std::error_code{}, std::move(conn)};
+}
+
+asio::awaitable<std::error_code> write_upstream(UpstreamConnection& up, Exchange& ex,
+                                                const std::vector<asio::const_buffer>& buffers,
+                                                std::chrono::nanoseconds timeout) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(timeout);
+  auto [order, wec, n, tec, sec] =
+      co_await make_parallel_group(asio::async_write(up.socket, buffers, asio::deferred),
+                                   timer.async_wait(asio::deferred),
+                                   ex.stop_signal().async_wait(asio::deferred))
+          .async_wait(wait_for_one(), asio::use_awaitable);
+  if (order[0] == 1) co_return to_std(asio::error::timed_out);
+  if (order[0] == 2) co_return aborted_error();
+  co_return to_std(wec);
+}
+
+}  // namespace sluice

@@ -1,0 +1,54 @@
+#pragma once
+// One upstream connection and the primitive waits the proxy builds on. The socket is in
+// non-blocking mode: reads happen only after a readiness wait, so that one wait can race the
+// upstream, the client and a deadline without ever cancelling a read half-way (a cancelled
+// Beast read would leave the connection unusable; a cancelled readiness wait costs nothing).
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace sluice {
+
+class Exchange;
+
+struct UpstreamConnection {
+  explicit UpstreamConnection(boost::asio::ip::tcp::socket&& s, std::string pool_key);
+
+  boost::asio::ip::tcp::socket socket;
+  boost::beast::flat_buffer buffer;  // bytes read from the upstream, not parsed yet
+  std::string key;                   // "host:port" it is pooled under
+  std::chrono::steady_clock::time_point idle_since{};
+  std::uint64_t requests = 0;        // requests sent on it so far (> 0 once reused)
+};
+
+// What woke a wait.
+enum class Wake { upstream, client, timer, stop };
+
+// Waits until the upstream socket is readable, the client socket is readable (only when
+// `watch_client`), `timer` expires, or the server's stop signal fires. Every racing operation
+// has finished (completed or cancelled) when this returns: no handler outlives the call.
+boost::asio::awaitable<Wake> wait_readable(UpstreamConnection& up, Exchange& ex,
+                                           bool watch_client, boost::asio::steady_timer& timer);
+
+// Reads what is available without blocking into up.buffer (at most `max` bytes).
+// {would_block, 0} when nothing was ready; {eof, 0} at the end of the stream.
+std::pair<boost::system::error_code, std::size_t> read_available(UpstreamConnection& up, std::size_t max);
+
+// Connects to host:port within `timeout` (racing the server's stop signal).
+boost::asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>>
+connect_upstream(Exchange& ex, const std::string& host, const std::string& port,
+                 std::chrono::nanoseconds timeout);
+
+// Writes every buffer, each wait for writability bounded by `timeout` and racing the stop signal.
+boost::asio::awaitable<std::error_code> write_upstream(
+    UpstreamConnection& up, Exchange& ex, const std::vector<boost::asio::const_buffer>& buffers,
+    std::chrono::nanoseconds timeout);
+
+}  // namespace sluice
