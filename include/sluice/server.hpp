@@ -55,6 +55,8 @@ class Server {
   void stop(std::chrono::nanoseconds grace = 5s);
   // Live client sessions (SPEC L2).
   std::int64_t live_sessions() const;
+  // Waits until no client session is live, for at most `limit`; true if that happened.
+  bool wait_for_no_sessions(std::chrono::nanoseconds limit) const;
 
  private:
   struct Impl;

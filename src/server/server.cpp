@@ -55,8 +55,8 @@ struct Server::Impl {
   std::vector<std::unique_ptr<Worker>> workers;
   tcp::endpoint bound;
   std::atomic<std::int64_t> live{0};
-  std::mutex mu;
-  std::condition_variable cv;
+  mutable std::mutex mu;
+  mutable std::condition_variable cv;
   bool started = false;
   bool stopped = false;
 
@@ -67,7 +67,7 @@ struct Server::Impl {
     }
   }
 
-  bool wait_sessions_zero(std::chrono::nanoseconds limit) {
+  bool wait_sessions_zero(std::chrono::nanoseconds limit) const {
     std::unique_lock lock(mu);
     return cv.wait_for(lock, limit, [&] { return live.load() == 0; });
   }
@@ -175,6 +175,10 @@ tcp::endpoint Server::local_endpoint() const {
 
 std::int64_t Server::live_sessions() const {
   return impl_->live.load();
+}
+
+bool Server::wait_for_no_sessions(std::chrono::nanoseconds limit) const {
+  return impl_->wait_sessions_zero(limit);
 }
 
 void Server::stop(std::chrono::nanoseconds grace) {

@@ -1,0 +1,211 @@
+// SPEC 24-27 and L3: when bytes the upstream sent reach the client, per flush interval.
+// Deadlines are generous (these machines are shared); the negative checks ("not yet") use a
+// short deadline and assert that the wait FAILS, which is what a missing flush looks like.
+#include <gtest/gtest.h>
+
+#include "support/fake_upstream.hpp"
+#include "support/proxy_harness.hpp"
+#include "support/test_client.hpp"
+
+namespace sluice::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kSlack = 3s;          // "arrives": interval + generous slack
+constexpr auto kNotYet = 400ms;      // "does not arrive on its own": checked for this long
+
+struct Stream {
+  FakeUpstream upstream;
+  std::unique_ptr<ProxyHarness> proxy;
+  std::unique_ptr<TestClient> client;
+  std::shared_ptr<UpstreamConn> conn;
+
+  explicit Stream(std::chrono::nanoseconds interval) {
+    proxy = std::make_unique<ProxyHarness>(
+        upstream.url(), [interval](ReverseProxy& p) { p.flush_interval = interval; });
+  }
+
+  // Client sends a GET; the upstream takes it.
+  testing::AssertionResult open(std::string_view target = "/stream") {
+    if (auto r = TestClient::connect(proxy->port(), client); !r) return r;
+    if (!client->send("GET " + std::string(target) + " HTTP/1.1\r\nHost: t\r\n\r\n")) {
+      return testing::AssertionFailure() << "send failed";
+    }
+    if (auto r = upstream.accept(conn); !r) return r;
+    RecordedRequest req;
+    return conn->read_request(req);
+  }
+
+  testing::AssertionResult client_sees(std::string_view text, std::chrono::milliseconds deadline) {
+    return client->read_until(
+        [&](std::string_view got) { return got.find(text) != std::string_view::npos; }, deadline);
+  }
+};
+
+bool ends_head(std::string_view got) { return got.find("\r\n\r\n") != std::string_view::npos; }
+
+TEST(Flushing, Spec24_ZeroIntervalHoldsSmallKnownLengthWriteUntilTheEnd) {
+  Stream s(0ns);
+  ASSERT_TRUE(s.open());
+  ASSERT_TRUE(s.conn->send("HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nfirst-part"));
+  // No periodic flush: the first ten bytes sit in the proxy's buffer.
+  EXPECT_FALSE(s.client_sees("first-part", kNotYet));
+  ASSERT_TRUE(s.conn->send("second-par"));
+  ParsedResponse res;
+  ASSERT_TRUE(s.client->read_response(res));
+  EXPECT_EQ(res.body, "first-partsecond-par");
+  EXPECT_EQ(res.header("Content-Length"), "20");
+}
+
+TEST(Flushing, Spec24_ZeroIntervalKnownLengthBodyCompleteAndExact) {
+  Stream s(0ns);
+  ASSERT_TRUE(s.open());
+  std::string body;
+  for (int i = 0; i < 200000; ++i) body.push_back(static_cast<char>('a' + (i * 7) % 26));
+  ASSERT_TRUE(s.conn->send(response(200, {{"Content-Type", "application/octet-stream"}}, body)));
+  ParsedResponse res;
+  ASSERT_TRUE(s.client->read_response(res));
+  EXPECT_EQ(res.status, 200);
+  EXPECT_FALSE(res.chunked);
+  EXPECT_EQ(res.body, body);
+}
+
+TEST(Flushing, Spec25_NegativeIntervalFlushesEveryWrite) {
+  Stream s(-1ns);
+  ASSERT_TRUE(s.open());
+  ASSERT_TRUE(s.conn->send("HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nfirst-part"));
+  ASSERT_TRUE(s.client_sees("first-part", kSlack));
+  ASSERT_TRUE(s.conn->send("second-par"));
+  ASSERT_TRUE(s.client_sees("second-par", kSlack));
+}
+
+TEST(Flushing, Spec25_L3_NegativeIntervalSendsHeadersBeforeAnyBody) {
+  Stream s(-1ns);
+  ASSERT_TRUE(s.open());
+  ASSERT_TRUE(s.conn->send("HTTP/1.1 200 OK\r\nContent-Length: 20\r\nX-Head: yes\r\n\r\n"));
+  ASSERT_TRUE(s.client->read_until(ends_head, kSlack));
+  EXPECT_NE(s.client->received().find("X-Head: yes"), std::string::npos);
+}
+
+TEST(Flushing, Spec26_PositiveIntervalFlushesFirstChunkOfAStallingStream) {
+  Stream s(100ms);
+  ASSERT_TRUE(s.open());
+  ASSERT_TRUE(s.conn->send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nearly-bytes"));
+  // The upstream now stalls; the flush timer must push the bytes out within the interval.
+  ASSERT_TRUE(s.client_sees("early-bytes", kSlack));
+}
+
+TEST(Flushing, Spec26_PositiveIntervalSendsHeadersWhenBodyIsLate) {
+  Stream s(100ms);
+  ASSERT_TRUE(s.open());
+  ASSERT_TRUE(s.conn->send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nX-Head: yes\r\n\r\n"));
+  ASSERT_TRUE(s.client->read_until(ends_head, kSlack));
+}
+
+TEST(Flushing, Spec26_ZeroIntervalDoesNotSendHeadersOfALateBody) {
+  // The contrast to the test above: without an interval nothing forces the head out.
+  Stream s(0ns);
+  ASSERT_TRUE(s.open());
+  ASSERT_TRUE(s.conn->send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"));
+  EXPECT_FALSE(s.client->read_until(ends_head, kNotYet));
+}
+
+TEST(Flushing, Spec26_MaxLatencyNotDebounce) {
+  // Writes keep coming every 20 ms for up to 4 s. A debounced flush (re-armed by every write)
+  // would hold everything until the writes stop; max-latency flushes within the interval.
+  Stream s(150ms);
+  ASSERT_TRUE(s.open());
+  ASSERT_TRUE(s.conn->send("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"));
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 200 && !done; ++i) {
+      if (!s.conn->send("x")) break;
+      // Pacing the upstream, not waiting for an event: the proxy's behaviour is what is awaited.
+      std::this_thread::sleep_for(20ms);
+    }
+  });
+  const bool seen = s.client_sees("xx", 2s);
+  done = true;
+  writer.join();
+  EXPECT_TRUE(seen);
+}
+
+TEST(Flushing, Spec27_EventStreamFlushesImmediatelyWhateverTheInterval) {
+  // Known length + text/event-stream (with parameters, odd case): the media type alone decides.
+  Stream s(0ns);
+  ASSERT_TRUE(s.open());
+  ASSERT_TRUE(s.conn->send(
+      "HTTP/1.1 200 OK\r\nContent-Type: Text/Event-Stream; charset=utf-8\r\nContent-Length: 100\r\n"
+      "\r\ndata: one\n\n"));
+  ASSERT_TRUE(s.client_sees("data: one", kSlack));
+}
+
+TEST(Flushing, Spec27_UnknownLengthFlushesImmediately) {
+  Stream s(0ns);
+  ASSERT_TRUE(s.open());
+  ASSERT_TRUE(s.conn->send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk("tok1")));
+  ASSERT_TRUE(s.client_sees("tok1", kSlack));
+  ASSERT_TRUE(s.conn->send(chunk("tok2")));
+  ASSERT_TRUE(s.client_sees("tok2", kSlack));
+  ASSERT_TRUE(s.conn->send(std::string(kLastChunk)));
+  ParsedResponse res;
+  ASSERT_TRUE(s.client->read_response(res));
+  EXPECT_TRUE(res.chunked);
+  EXPECT_EQ(res.body, "tok1tok2");
+}
+
+TEST(Flushing, Spec27_PositiveIntervalOverriddenForEventStream) {
+  // A long interval would hold the event for 60 s; SSE must not wait for it.
+  Stream s(60s);
+  ASSERT_TRUE(s.open());
+  ASSERT_TRUE(s.conn->send("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                           "Transfer-Encoding: chunked\r\n\r\n" + chunk("data: hi\n\n")));
+  ASSERT_TRUE(s.client_sees("data: hi", kSlack));
+}
+
+TEST(Flushing, L3_EventStreamHandshakeHeadersGoOutWithoutBody) {
+  // SSE handshake / long poll: the upstream sends only the head and then nothing.
+  Stream s(0ns);
+  ASSERT_TRUE(s.open());
+  ASSERT_TRUE(s.conn->send(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  ASSERT_TRUE(s.client->read_until(ends_head, kSlack));
+}
+
+TEST(Flushing, L5_SlowClientPausesUpstreamThenGetsEverything) {
+  // SPEC L5: a client that stops reading stops the upstream read; memory stays bounded.
+  Stream s(0ns);
+  ASSERT_TRUE(s.open());
+  constexpr std::size_t kTotal = 64u << 20;
+  const std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kTotal) + "\r\n\r\n";
+  ASSERT_TRUE(s.conn->send(head));
+  const std::string block(256 * 1024, 'b');
+  // The client reads nothing: the upstream's sends must block long before 64 MiB went out.
+  for (std::size_t i = 0; i < kTotal / block.size(); ++i) {
+    if (!s.conn->send(block, 1s)) break;
+  }
+  const std::size_t body_sent = s.conn->bytes_sent() - head.size();
+  EXPECT_LT(body_sent, kTotal / 2)
+      << "the proxy kept reading from the upstream while the client read nothing";
+
+  // Now the client reads and the upstream finishes: every byte arrives, in order.
+  std::thread rest([&] {
+    std::size_t left = kTotal - body_sent;
+    while (left > 0) {
+      const std::size_t n = std::min(left, block.size());
+      if (!s.conn->send(std::string_view(block).substr(0, n), 30s)) return;
+      left -= n;
+    }
+  });
+  ParsedResponse res;
+  const bool read = s.client->read_response(res, 60s);
+  rest.join();
+  ASSERT_TRUE(read);
+  EXPECT_EQ(res.body.size(), kTotal);
+  EXPECT_EQ(res.body.find_first_not_of('b'), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice::test
