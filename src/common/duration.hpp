@@ -12,7 +12,8 @@ namespace sluice {
 // flush interval's "after every write"). Anything else, overflow included, returns nullopt.
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text);
 
-// "250ms", "5s", "1m30s", "0", "-1ns": the shortest exact form, for logs and --help defaults.
+// Go's Duration.String with zero parts left out ("250ms", "5s", "1m30s", "0", "-1ns"): exact,
+// and parse_duration reads it back. For logs and --help defaults.
 std::string format_duration(std::chrono::nanoseconds d);
 
 }  // namespace sluice
