@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string_view>
 #include <system_error>
 
@@ -37,6 +38,16 @@ struct TransportOptions {
   std::size_t max_idle_connections = 32;     // per worker; more are closed when released
   std::chrono::nanoseconds pool_idle_timeout = 90s;  // idle pooled connections are closed after it
   std::uint32_t max_response_header_bytes = 64 * 1024;  // larger heads -> 502
+};
+
+// SPEC 29 (Go's BufferPool): where the body pump's copy buffer comes from. get() is called
+// once per proxied response body and put() once with the same span when the copy ends, however
+// it ends; both run on worker threads, concurrently across workers.
+class BufferPool {
+ public:
+  virtual ~BufferPool() = default;
+  virtual std::span<char> get() = 0;  // must return a non-empty buffer
+  virtual void put(std::span<char> buffer) = 0;
 };
 
 // Live counts for one ReverseProxy, summed over workers (SPEC L2).
@@ -82,6 +93,10 @@ class ReverseProxy {
   std::chrono::nanoseconds flush_interval{0};
 
   TransportOptions transport;
+
+  // Optional source of copy buffers (SPEC 29); not owned, must outlive the proxy's traffic.
+  // Default: a 16 KiB buffer in the response's own coroutine frame.
+  BufferPool* buffer_pool = nullptr;
 
   // Lifecycle events (SPEC L1); see events.hpp.
   Observer observer;

@@ -1,7 +1,6 @@
 #include "proxy/body_pump.hpp"
 
 #include <algorithm>
-#include <array>
 #include <boost/beast/http/error.hpp>
 
 namespace sluice {
@@ -11,13 +10,12 @@ namespace http = boost::beast::http;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-constexpr std::size_t kBodyBuffer = 16 * 1024;
 constexpr std::size_t kReadChunk = 64 * 1024;
 }  // namespace
 
 asio::awaitable<PumpResult> pump_body(Exchange& ex, UpstreamConnection& up, ResponseParser& parser,
-                                      FlushWriter& flush, const TransportOptions& options) {
-  std::array<char, kBodyBuffer> body;
+                                      FlushWriter& flush, const TransportOptions& options,
+                                      std::span<char> body) {
   parser.eager(true);
   auto last_progress = Clock::now();
   bool need_input = up.buffer.size() == 0;

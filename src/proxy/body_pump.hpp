@@ -3,6 +3,7 @@
 // upstream read happens only after the previous bytes were handed to the FlushWriter, so a
 // client that stops reading stops the upstream read too (backpressure).
 #include <boost/asio/awaitable.hpp>
+#include <span>
 #include <system_error>
 
 #include "proxy/flush_writer.hpp"
@@ -20,8 +21,10 @@ struct PumpResult {
   std::string detail;  // what failed, for the error log
 };
 
+// `buffer` is the copy buffer (the BufferPool's, or one of the caller's); it must not be empty.
 boost::asio::awaitable<PumpResult> pump_body(Exchange& ex, UpstreamConnection& up,
                                              ResponseParser& parser, FlushWriter& flush,
-                                             const TransportOptions& options);
+                                             const TransportOptions& options,
+                                             std::span<char> buffer);
 
 }  // namespace sluice

@@ -154,6 +154,31 @@ Fields trailers_after(const ResponseParser& parser, std::size_t head_fields) {
   return trailers;
 }
 
+// SPEC 29: one get() and one put() per response body, however the copy ends.
+class CopyBuffer {
+ public:
+  explicit CopyBuffer(BufferPool* pool) : pool_(pool) {
+    if (pool_) span_ = pool_->get();
+    if (span_.empty()) {
+      pool_ = nullptr;
+      own_ = std::make_unique<char[]>(kOwnBytes);
+      span_ = {own_.get(), kOwnBytes};
+    }
+  }
+  ~CopyBuffer() {
+    if (pool_) pool_->put(span_);
+  }
+  CopyBuffer(const CopyBuffer&) = delete;
+  CopyBuffer& operator=(const CopyBuffer&) = delete;
+  std::span<char> span() const { return span_; }
+
+ private:
+  static constexpr std::size_t kOwnBytes = 16 * 1024;
+  BufferPool* pool_;
+  std::unique_ptr<char[]> own_;
+  std::span<char> span_;
+};
+
 FlushStopReason stop_reason(PumpEnd end) {
   switch (end) {
     case PumpEnd::complete: return FlushStopReason::complete;
@@ -243,7 +268,8 @@ asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
   if (auto ec = co_await flush.start()) {
     pumped = PumpResult{PumpEnd::client_gone, ec.message()};
   } else {
-    pumped = co_await pump_body(ex, rt.lease.conn(), parser, flush, transport);
+    CopyBuffer buffer(buffer_pool);
+    pumped = co_await pump_body(ex, rt.lease.conn(), parser, flush, transport, buffer.span());
   }
 
   switch (pumped.end) {
