@@ -13,6 +13,7 @@ enum class errc {
   upstream_bad_response,        // the upstream sent something that is not a valid HTTP/1 response head
   upstream_write_failed,        // sending the request (head or body) upstream failed
   upstream_protocol_switch,     // 101 Switching Protocols: tunnels are not supported yet
+  invalid_upgrade_protocol,     // the client asked to upgrade to a non-printable protocol (SPEC 5)
   client_gone,                  // the client went away before the response could be sent
   client_body_failed,           // reading the request body from the client failed mid-way
   modify_response_failed,       // modify_response returned an error or threw (SPEC 32)

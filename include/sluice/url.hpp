@@ -27,10 +27,12 @@ struct Url {
 };
 
 // Splits a request-target (origin-form "/p?q", absolute-form "http://h/p?q", or "*") into its
-// escaped path and query. For absolute-form only the path and query are kept.
+// escaped path and query. For absolute-form the authority is returned too: a server must use
+// it instead of the Host field (RFC 9112 §3.2.2).
 struct Target {
   std::string raw_path;
   std::string raw_query;
+  std::string authority;  // absolute-form only, else ""
 };
 Target parse_target(std::string_view target);
 

@@ -43,6 +43,7 @@ class Category : public std::error_category {
       case errc::upstream_bad_response: return "upstream sent a malformed response";
       case errc::upstream_write_failed: return "sending the request upstream failed";
       case errc::upstream_protocol_switch: return "upstream switched protocols (not supported yet)";
+      case errc::invalid_upgrade_protocol: return "client requested an invalid upgrade protocol";
       case errc::client_gone: return "client went away";
       case errc::client_body_failed: return "reading the request body from the client failed";
       case errc::modify_response_failed: return "modify_response failed";

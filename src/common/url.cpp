@@ -263,7 +263,7 @@ std::string Url::request_target() const {
 }
 
 Target parse_target(std::string_view target) {
-  if (target == "*") return Target{"*", ""};  // asterisk-form (RFC 9112 §3.2.4), OPTIONS only
+  if (target == "*") return Target{"*", "", {}};  // asterisk-form (RFC 9112 §3.2.4), OPTIONS only
 
   // The query starts at the first '?' in every form (RFC 3986 §3.4).
   std::string_view path = target;
@@ -282,9 +282,11 @@ Target parse_target(std::string_view target) {
       const std::string_view after = path.substr(sep + 3);
       const std::size_t slash = after.find('/');
       path = slash == std::string_view::npos ? std::string_view{} : after.substr(slash);
+      // RFC 9112 §3.2.2: the target's authority replaces the Host field.
+      return Target{std::string(path), std::string(query), std::string(after.substr(0, slash))};
     }
   }
-  return Target{std::string(path), std::string(query)};
+  return Target{std::string(path), std::string(query), {}};
 }
 
 std::string single_joining_slash(std::string_view a, std::string_view b) {

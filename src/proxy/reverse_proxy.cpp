@@ -79,9 +79,20 @@ asio::awaitable<ResponseOutcome> answer_error(const ReverseProxy& p, Exchange& e
   co_return ResponseOutcome::error_response;
 }
 
+// Go's isPrint over the whole value: printable ASCII only.
+bool printable_ascii(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c < ' ' || c > '~') return false;
+  }
+  return true;
+}
+
 // SPEC 1-8, 13-16: the outbound request, built from a deep copy of the inbound one.
 std::error_code build_outbound(const ReverseProxy& p, const Request& in, Request& out) {
   if (static_cast<bool>(p.rewrite) == static_cast<bool>(p.director)) return errc::no_route;
+  // SPEC 5: an upgrade to a protocol name with control or non-ASCII bytes is never forwarded.
+  // (Valid upgrades are stripped like any hop-by-hop field until tunnels exist, SPEC 36.)
+  if (!printable_ascii(upgrade_type(in.header))) return errc::invalid_upgrade_protocol;
   out = in;  // SPEC 16: `in` is never modified; hooks edit the copy
   out.remote = {};
   try {

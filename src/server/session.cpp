@@ -56,6 +56,7 @@ Request to_request(const http::request_parser<http::buffer_body>::value_type& he
     }
     req.header.insert(f.name_string(), f.value());
   }
+  if (!target.authority.empty()) req.host = std::move(target.authority);  // RFC 9112 §3.2.2
   req.content_length = chunked ? kUnknownLength : static_cast<std::int64_t>(length_or_unknown);
   req.remote = remote;
   return req;

@@ -253,6 +253,7 @@ struct TargetCase {
   std::string target;
   std::string path;
   std::string query;
+  std::string authority = "";
 };
 
 TEST(Url, Spec15_ParseTargetSplitsEveryForm) {
@@ -262,17 +263,18 @@ TEST(Url, Spec15_ParseTargetSplitsEveryForm) {
       {"/a%2Fb/c?x=1&y=2", "/a%2Fb/c", "x=1&y=2"},
       {"/p?", "/p", ""},
       {"/p?a?b", "/p", "a?b"},                       // only the first '?' splits
-      {"http://h/p?q", "/p", "q"},                   // absolute-form: authority dropped
-      {"http://example.com:8080/a%2Fb?x", "/a%2Fb", "x"},
-      {"http://h", "", ""},
-      {"http://h?q=/x", "", "q=/x"},
-      {"HTTP://h/P", "/P", ""},
+      {"http://h/p?q", "/p", "q", "h"},  // absolute-form: the authority replaces Host
+      {"http://example.com:8080/a%2Fb?x", "/a%2Fb", "x", "example.com:8080"},
+      {"http://h", "", "", "h"},
+      {"http://h?q=/x", "", "q=/x", "h"},
+      {"HTTP://h/P", "/P", "", "h"},
       {"*", "*", ""},                                // asterisk-form
   };
   for (const auto& c : cases) {
     const Target t = parse_target(c.target);
     EXPECT_EQ(t.raw_path, c.path) << "target=\"" << c.target << '"';
     EXPECT_EQ(t.raw_query, c.query) << "target=\"" << c.target << '"';
+    EXPECT_EQ(t.authority, c.authority) << "target=\"" << c.target << '"';
   }
 }
 
