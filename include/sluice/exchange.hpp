@@ -61,7 +61,9 @@ class Exchange {
   void begin_response(const Response& res, const std::vector<std::string>& trailer_names = {});
   boost::asio::awaitable<std::error_code> write_body(boost::asio::const_buffer data);
   boost::asio::awaitable<std::error_code> flush();
-  // Completes the response: the last chunk with `trailers` (SPEC 21, 22), then a flush.
+  // Completes the response: the last chunk with `trailers` (SPEC 21, 22), then a flush. A
+  // Content-Length response that got fewer bytes than it announced is aborted instead (and
+  // write_body refuses bytes beyond it): the framing the client sees is never wrong.
   boost::asio::awaitable<std::error_code> end_response(const Fields* trailers = nullptr);
   // SPEC 33 / L4: the response cannot be completed; the connection is closed without the final
   // chunk or the missing Content-Length bytes, so the client sees a truncated response.
@@ -86,7 +88,7 @@ class Exchange {
   // Non-blocking check after the socket became readable: true when the client closed or reset.
   // When it finds pipelined bytes instead, the client stops being watchable.
   bool client_gone_now();
-  // Cancelled (completes with operation_aborted) when the server stops for good: waits race it.
+  // Completes (at once, for waits started later too) when the server stops for good: race it.
   boost::asio::steady_timer& stop_signal();
   bool server_stopping() const;
 
@@ -115,6 +117,7 @@ class Exchange {
   bool pipelined_ = false;
   unsigned status_ = 0;
   std::uint64_t body_bytes_ = 0;
+  std::int64_t declared_length_ = kUnknownLength;  // Framing::length: what Content-Length said
   std::optional<std::chrono::steady_clock::duration> upstream_time_;
 };
 

@@ -2,7 +2,7 @@
 // Server: accepts HTTP/1 clients and hands every request to a handler. N worker threads, each
 // with its own io_context and its own acceptor on the same port (SO_REUSEPORT): nothing is shared
 // between workers on the data path. Keep-alive and pipelining are served in order; HTTP/1.0
-// clients are served and closed unless they asked for keep-alive.
+// clients are served and their connection closed after each response.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>

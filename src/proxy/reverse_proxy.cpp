@@ -67,8 +67,8 @@ asio::awaitable<ResponseOutcome> answer_error(const ReverseProxy& p, Exchange& e
   if (p.error_handler) {
     try {
       res = p.error_handler(ex.request(), ec);
-    } catch (const std::exception& e) {
-      log_error(p, ex.request(), std::string("error_handler threw: ") + e.what());
+    } catch (...) {
+      log_error(p, ex.request(), "error_handler threw; answering with the default");
       res = SimpleResponse{default_error_status(ec), {}, {}};
     }
   }
@@ -110,7 +110,7 @@ std::error_code build_outbound(const ReverseProxy& p, const Request& in, Request
     } else if (!out.omit_x_forwarded_for) {
       append_x_forwarded_for(out.header, client_ip(in.remote));  // SPEC 6
     }
-  } catch (const std::exception&) {
+  } catch (...) {  // whatever a hook throws becomes an error response, never a dead session
     return errc::hook_threw;
   }
   if (out.url.host.empty()) return errc::no_route;
@@ -261,7 +261,7 @@ asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
     std::error_code mec;
     try {
       mec = modify_response(res);
-    } catch (const std::exception&) {
+    } catch (...) {
       mec = errc::modify_response_failed;
     }
     if (mec) {

@@ -10,6 +10,7 @@
 #include <boost/beast/http/status.hpp>
 #include <cerrno>
 
+#include "common/http_syntax.hpp"
 #include "common/nothrow.hpp"
 #include "server/session_io.hpp"
 
@@ -22,15 +23,16 @@ namespace {
 
 std::atomic<ResponseId> next_response_id{1};
 
-// A field value or name that would break the framing of the head we write: never emitted, even
-// when a hook put it there.
-bool unsafe_for_head(std::string_view s) {
-  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
-}
-
-bool is_framing_field(http::field f) {
-  return f == http::field::content_length || f == http::field::transfer_encoding ||
-         f == http::field::connection;
+// Fields the session decides itself, and fields that could break the framing of the head we
+// write (a name that is not a token, a value with CR/LF/CTL): never emitted, even when a hook
+// put them there.
+bool emit_field(const Fields::value_type& f) {
+  const auto name = f.name();
+  if (name == http::field::content_length || name == http::field::transfer_encoding ||
+      name == http::field::connection) {
+    return false;
+  }
+  return is_token(f.name_string()) && is_field_value(f.value());
 }
 
 void append_hex(std::string& out, std::size_t n) {
@@ -112,17 +114,14 @@ void Exchange::append_head(const Response& res, const std::vector<std::string>& 
   out_ += "HTTP/1.1 ";
   out_ += std::to_string(res.status);
   out_ += ' ';
-  if (!res.reason.empty() && !unsafe_for_head(res.reason)) {
+  if (!res.reason.empty() && is_field_value(res.reason)) {
     out_ += res.reason;
   } else {
     out_ += http::obsolete_reason(static_cast<http::status>(res.status));
   }
   out_ += "\r\n";
   for (const auto& f : res.header) {
-    if (is_framing_field(f.name()) || unsafe_for_head(f.name_string()) ||
-        unsafe_for_head(f.value()) || f.name_string().empty()) {
-      continue;
-    }
+    if (!emit_field(f)) continue;
     out_ += f.name_string();
     out_ += ": ";
     out_ += f.value();
@@ -137,6 +136,7 @@ void Exchange::append_head(const Response& res, const std::vector<std::string>& 
     }
   } else if (res.content_length >= 0) {
     framing_ = Framing::length;
+    declared_length_ = res.content_length;
     out_ += "Content-Length: " + std::to_string(res.content_length) + "\r\n";
   } else if (request_.version >= 11) {
     framing_ = Framing::chunked;
@@ -144,7 +144,7 @@ void Exchange::append_head(const Response& res, const std::vector<std::string>& 
     if (!trailer_names.empty()) {
       std::string joined;
       for (const auto& name : trailer_names) {
-        if (unsafe_for_head(name)) continue;
+        if (!is_token(name)) continue;
         if (!joined.empty()) joined += ", ";
         joined += name;
       }
@@ -174,6 +174,7 @@ void Exchange::discard_response() {
   framing_ = Framing::none;
   status_ = 0;
   body_bytes_ = 0;
+  declared_length_ = kUnknownLength;
 }
 
 asio::awaitable<std::error_code> Exchange::write_out() {
@@ -195,6 +196,12 @@ asio::awaitable<std::error_code> Exchange::write_out() {
 asio::awaitable<std::error_code> Exchange::write_body(asio::const_buffer data) {
   if (!started_ || ended_ || aborted_) co_return to_std(asio::error::not_connected);
   if (data.size() == 0 || framing_ == Framing::none) co_return std::error_code{};
+  if (framing_ == Framing::length &&
+      body_bytes_ + data.size() > static_cast<std::uint64_t>(declared_length_)) {
+    // More bytes than Content-Length announced would run into the next response.
+    abort();
+    co_return to_std(http::error::body_limit);
+  }
   if (out_.size() + data.size() + 32 > kOutputBufferBytes) {
     if (auto ec = co_await write_out()) co_return ec;
   }
@@ -215,16 +222,17 @@ asio::awaitable<std::error_code> Exchange::flush() {
 
 asio::awaitable<std::error_code> Exchange::end_response(const Fields* trailers) {
   if (!started_ || aborted_) co_return to_std(asio::error::not_connected);
+  if (framing_ == Framing::length && body_bytes_ != static_cast<std::uint64_t>(declared_length_)) {
+    abort();  // short body: cut the connection rather than leave the client waiting for bytes
+    co_return to_std(http::error::partial_message);
+  }
   if (!ended_) {
     ended_ = true;
     if (framing_ == Framing::chunked) {
       out_ += "0\r\n";
       if (trailers != nullptr) {
         for (const auto& f : *trailers) {
-          if (is_framing_field(f.name()) || unsafe_for_head(f.name_string()) ||
-              unsafe_for_head(f.value()) || f.name_string().empty()) {
-            continue;
-          }
+          if (!emit_field(f)) continue;
           out_ += f.name_string();
           out_ += ": ";
           out_ += f.value();

@@ -37,13 +37,13 @@ void write_log_line(const std::function<void(std::string_view)>& sink, std::stri
 namespace {
 
 // One io_context, one thread, one acceptor: nothing here is touched by another worker.
-// Member order matters: sessions outlive the io_context (frames destroyed with it unregister
-// from the list), and the acceptor dies before the io_context it uses.
+// Member order matters: sessions and env outlive the io_context (frames destroyed with it
+// unregister through them), and the acceptor dies before the io_context it uses.
 struct Worker {
   std::list<detail::SessionIo*> sessions;
+  std::optional<detail::SessionEnv> env;
   asio::io_context ctx{1};
   std::optional<tcp::acceptor> acceptor;
-  std::optional<detail::SessionEnv> env;
   std::thread thread;
 };
 
@@ -58,7 +58,7 @@ struct Server::Impl {
   mutable std::mutex mu;
   mutable std::condition_variable cv;
   bool started = false;
-  bool stopped = false;
+  std::atomic<bool> stopped{false};
 
   void count_session(int delta) {
     if (live.fetch_add(delta) + delta == 0) {
@@ -118,7 +118,9 @@ struct Server::Impl {
     boost::system::error_code ignored;
     for (auto* s : w.sessions) {
       s->stopping = true;
-      s->stop_signal.cancel();
+      // Expiring (not just cancelling) the signal also wakes waits that start after this
+      // moment: a session between two waits cannot miss the stop.
+      s->stop_signal.expires_at(asio::steady_timer::time_point::min());
       s->stream.socket().cancel(ignored);
       s->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     }
@@ -182,8 +184,7 @@ bool Server::wait_for_no_sessions(std::chrono::nanoseconds limit) const {
 }
 
 void Server::stop(std::chrono::nanoseconds grace) {
-  if (!impl_->started || impl_->stopped) return;
-  impl_->stopped = true;
+  if (!impl_->started || impl_->stopped.exchange(true)) return;
   for (auto& w : impl_->workers) asio::post(w->ctx, [w = w.get()] { Impl::drain(*w); });
   if (!impl_->wait_sessions_zero(grace)) {
     for (auto& w : impl_->workers) asio::post(w->ctx, [w = w.get()] { Impl::cut(*w); });

@@ -2,6 +2,9 @@
 // do_session): leaving it by any path closes the socket and unregisters the session.
 #include "server/session.hpp"
 
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -73,6 +76,48 @@ asio::awaitable<void> reply_and_close(SessionIo& io, unsigned status, std::strin
   co_await asio::async_write(io.stream, asio::buffer(msg), use_nothrow);
 }
 
+enum class HeadRead { ok, closed, timeout, too_large, malformed, stopped };
+
+// Reads one request head into io.parser within `limit` (SPEC L7, R34). The socket is only waited
+// on for readability, raced against the deadline and the stop signal, so a timeout leaves the
+// connection open for the 408 (Beast's stream timeout would close it first). When nothing had
+// arrived yet, `idle` marks the session as safe to close for a graceful stop.
+// With `first_byte_only` it returns ok as soon as any byte is buffered (the keep-alive wait).
+asio::awaitable<HeadRead> read_head(SessionIo& io, std::chrono::nanoseconds limit,
+                                    beast::error_code& parse_error, bool first_byte_only = false) {
+  asio::steady_timer deadline(io.stream.get_executor());
+  deadline.expires_after(limit);
+  auto& socket = io.stream.socket();
+  // Each round parses what is buffered or reads once; the header limit and the deadline bound it.
+  for (;;) {
+    if (first_byte_only && io.buffer.size() > 0) co_return HeadRead::ok;
+    if (io.buffer.size() > 0) {
+      io.idle = false;
+      std::size_t used = io.parser->put(io.buffer.data(), parse_error);
+      io.buffer.consume(used);
+      if (io.parser->is_header_done()) co_return HeadRead::ok;
+      if (parse_error == http::error::header_limit) co_return HeadRead::too_large;
+      if (parse_error && parse_error != http::error::need_more) co_return HeadRead::malformed;
+      if (used > 0 && io.buffer.size() > 0) continue;
+    }
+    if (io.draining && io.idle) co_return HeadRead::stopped;
+    auto [order, wec, tec, sec] =
+        co_await asio::experimental::make_parallel_group(
+            socket.async_wait(asio::ip::tcp::socket::wait_read, asio::deferred),
+            deadline.async_wait(asio::deferred), io.stop_signal.async_wait(asio::deferred))
+            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+    if (order[0] == 1) co_return io.idle ? HeadRead::closed : HeadRead::timeout;
+    if (order[0] == 2 || io.stopping || (io.draining && io.idle)) co_return HeadRead::stopped;
+    if (io.buffer.size() >= io.buffer.max_size()) co_return HeadRead::too_large;
+    beast::error_code rec;
+    const std::size_t room = std::min<std::size_t>(4096, io.buffer.max_size() - io.buffer.size());
+    const std::size_t n = socket.read_some(io.buffer.prepare(room), rec);
+    io.buffer.commit(n);
+    if (rec == asio::error::would_block || rec == asio::error::try_again) continue;
+    if (rec) co_return io.idle ? HeadRead::closed : HeadRead::malformed;
+  }
+}
+
 std::string format_ms(Clock::duration d) {
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
   return std::to_string(us / 1000) + "." + std::to_string((us % 1000) / 100) + "ms";
@@ -102,6 +147,11 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env)
   }
   SessionIo io(std::move(socket), opts);
   Registration registration(env, io);
+  {
+    // Head reads wait for readiness and then read without blocking (read_head).
+    boost::system::error_code ignored;
+    io.stream.socket().non_blocking(true, ignored);
+  }
   bool cut = false;  // close without a graceful shutdown (aborted response, forced stop)
 
   for (bool first = true;; first = false) {
@@ -110,36 +160,30 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env)
     io.parser->header_limit(opts.max_request_header_bytes);
     io.parser->body_limit(boost::none);  // bodies stream through; they are never held whole
 
-    // Keep-alive: wait up to idle_timeout for the first byte of the next request.
-    if (!first && io.buffer.size() == 0) {
-      io.idle = true;
-      io.stream.expires_after(opts.idle_timeout);
-      auto [ec, n] = co_await io.stream.async_read_some(io.buffer.prepare(4096), use_nothrow);
-      io.buffer.commit(n);
-      if (ec || io.draining || io.stopping) break;
+    // Keep-alive: up to idle_timeout for the first byte of the next request; then (SPEC L7,
+    // R34) the whole head within header_timeout, else 408 and close. The first request has
+    // header_timeout for everything.
+    io.idle = io.buffer.size() == 0;
+    beast::error_code parse_error;
+    HeadRead got = HeadRead::ok;
+    if (!first && io.idle) {
+      got = co_await read_head(io, opts.idle_timeout, parse_error, /*first_byte_only=*/true);
     }
-    io.idle = first && io.buffer.size() == 0;
-
-    // SPEC L7 / R34: the whole head within header_timeout, else 408 and close.
-    io.stream.expires_after(opts.header_timeout);
-    auto [ec, n] = co_await http::async_read_header(io.stream, io.buffer, *io.parser, use_nothrow);
-    io.stream.expires_never();
+    if (got == HeadRead::ok) {
+      got = co_await read_head(io, opts.header_timeout, parse_error);
+    }
     io.idle = false;
-    if (ec) {
-      const bool nothing_read = io.buffer.size() == 0 && n == 0;
-      if (ec == http::error::end_of_stream || io.stopping || io.draining ||
-          ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
-        break;
-      }
-      if (ec == beast::error::timeout) {
-        if (!nothing_read) co_await reply_and_close(io, 408, "request head not received in time");
-        break;
-      }
-      if (ec == http::error::header_limit) {
-        co_await reply_and_close(io, 431, "request header fields too large");
-        break;
-      }
-      co_await reply_and_close(io, 400, "malformed request: " + ec.message());
+    if (got == HeadRead::closed || got == HeadRead::stopped) break;
+    if (got == HeadRead::timeout) {
+      co_await reply_and_close(io, 408, "request head not received in time");
+      break;
+    }
+    if (got == HeadRead::too_large) {
+      co_await reply_and_close(io, 431, "request header fields too large");
+      break;
+    }
+    if (got == HeadRead::malformed) {
+      co_await reply_and_close(io, 400, "malformed request: " + parse_error.message());
       break;
     }
 

@@ -27,7 +27,8 @@ struct SessionIo {
   boost::beast::tcp_stream stream;
   boost::beast::flat_buffer buffer;
   std::optional<RequestParser> parser;
-  // Never expires on its own; the forced stop cancels it so that every wait racing it wakes up.
+  // Never expires on its own; the forced stop sets it in the past, so every wait racing it,
+  // pending or started later, wakes up.
   boost::asio::steady_timer stop_signal;
   const ServerOptions& options;
   bool idle = true;       // waiting for the first byte of a request: safe to close when draining

@@ -35,10 +35,16 @@ ConnectionPool::ConnectionPool(asio::any_io_executor executor, const TransportOp
       self_(std::make_shared<ConnectionPool*>(this)) {}
 
 ConnectionPool::~ConnectionPool() {
+  close_all();
+}
+
+void ConnectionPool::close_all() {
+  closed_ = true;
   self_.reset();
   sweep_timer_.cancel();
   counters_.idle -= static_cast<std::int64_t>(idle_.size());
   for (auto& c : idle_) close_quietly(*c);
+  idle_.clear();
 }
 
 std::unique_ptr<UpstreamConnection> ConnectionPool::take_idle(const std::string& key) {
@@ -59,7 +65,7 @@ std::unique_ptr<UpstreamConnection> ConnectionPool::take_idle(const std::string&
 }
 
 void ConnectionPool::put_idle(std::unique_ptr<UpstreamConnection> conn) {
-  if (options_.max_idle_connections == 0) {
+  if (closed_ || options_.max_idle_connections == 0) {
     close_quietly(*conn);
     return;
   }
@@ -155,7 +161,7 @@ ConnectionPool& PoolService::pool_for(const void* owner, asio::any_io_executor e
 }
 
 void PoolService::shutdown() {
-  pools_.clear();
+  for (auto& [owner, pool] : pools_) pool->close_all();
 }
 
 }  // namespace sluice

@@ -38,6 +38,10 @@ class ConnectionPool {
   void put_idle(std::unique_ptr<UpstreamConnection> conn);
 
   PoolCounters& counters() { return counters_; }
+  // The io_context is shutting down: close the idle connections and stop the sweep. The pool
+  // object itself stays until the service is destroyed, because coroutine frames destroyed
+  // during the shutdown still release their leases into it.
+  void close_all();
 
  private:
   void arm_sweep();
@@ -48,6 +52,7 @@ class ConnectionPool {
   std::deque<std::unique_ptr<UpstreamConnection>> idle_;  // oldest at the front
   boost::asio::steady_timer sweep_timer_;
   bool sweep_armed_ = false;
+  bool closed_ = false;
   // The sweep handler holds a weak reference: a handler Asio already queued when the pool
   // went away finds it expired and does nothing (STYLE §2, Beast's "owner gone" guard).
   std::shared_ptr<ConnectionPool*> self_;
@@ -91,6 +96,8 @@ class PoolService : public boost::asio::execution_context::service {
                            const TransportOptions& options, PoolCounters& counters);
 
  private:
+  // Closes idle connections only; the pools are freed with the service, after every frame that
+  // could still hold a Lease is gone (Asio destroys suspended handlers between the two).
   void shutdown() override;
   std::map<const void*, std::unique_ptr<ConnectionPool>> pools_;
 };

@@ -4,6 +4,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include "common/http_syntax.hpp"
 #include "common/nothrow.hpp"
 #include "sluice/error.hpp"
 
@@ -18,10 +19,6 @@ namespace {
 constexpr std::size_t kBodyChunk = 16 * 1024;
 // Go's transport accepts at most 5 informational responses before the final one.
 constexpr int kMaxInformational = 5;
-
-bool unsafe(std::string_view s) {
-  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
-}
 
 // RFC 9110 §9.2.2: a request that may be sent twice without harm.
 bool idempotent(std::string_view method) {
@@ -137,14 +134,17 @@ asio::awaitable<std::error_code> read_head(Exchange& ex, const Request& out, Ups
 
 }  // namespace
 
-std::string serialize_request_head(const Request& out) {
+std::optional<std::string> serialize_request_head(const Request& out) {
+  const std::string target = out.url.request_target();
+  const std::string host = out.host.empty() ? out.url.authority() : out.host;
+  if (!is_token(out.method) || !is_wire_word(target) || !is_wire_word(host)) return std::nullopt;
   std::string head;
   head.reserve(512);
   head += out.method;
   head += ' ';
-  head += out.url.request_target();
+  head += target;
   head += " HTTP/1.1\r\nHost: ";
-  head += out.host.empty() ? out.url.authority() : out.host;
+  head += host;
   head += "\r\n";
   for (const auto& f : out.header) {
     auto name = f.name();
@@ -152,8 +152,9 @@ std::string serialize_request_head(const Request& out) {
         name == http::field::host) {
       continue;
     }
-    // A hook may have put CR/LF in a value: never let it split the head (request smuggling).
-    if (f.name_string().empty() || unsafe(f.name_string()) || unsafe(f.value())) continue;
+    // A hook may have put CR/LF in a value or a space in a name: never let it split or
+    // reframe the head (request smuggling, SPEC R7/R11).
+    if (!is_token(f.name_string()) || !is_field_value(f.value())) continue;
     head += f.name_string();
     head += ": ";
     head += f.value();
@@ -173,11 +174,20 @@ std::string serialize_request_head(const Request& out) {
 asio::awaitable<void> round_trip(Exchange& ex, const Request& out, ConnectionPool& pool,
                                  const TransportOptions& options, RoundTrip& result) {
   const std::string key = out.url.host + ":" + out.url.connect_port();
-  const std::string head = serialize_request_head(out);
+  const auto serialized = serialize_request_head(out);
+  if (!serialized) {
+    result.ec = make_error_code(errc::no_route);
+    co_return;
+  }
+  const std::string& head = *serialized;
   const bool has_body = out.content_length != 0;
 
   // At most two attempts: the second only under SPEC L6's rule.
   for (int attempt_no = 0; attempt_no < 2; ++attempt_no) {
+    if (ex.server_stopping()) {
+      result.ec = aborted_error();
+      co_return;
+    }
     Attempt attempt;
     std::unique_ptr<UpstreamConnection> conn;
     bool reused = false;

@@ -25,8 +25,10 @@ struct RoundTrip {
 
 // The request head as sent upstream: HTTP/1.1, Host first, then out.header minus the framing
 // fields, then the framing sluice chose (SPEC 14): Content-Length n, chunked for unknown length,
-// "Content-Length: 0" only for methods that carry a body (POST, PUT, PATCH).
-std::string serialize_request_head(const Request& out);
+// "Content-Length: 0" only for methods that carry a body (POST, PUT, PATCH). Fields whose name
+// is not a token or whose value has a CTL are dropped; an invalid method, target or Host makes
+// the whole request invalid (nullopt): never a head a hook could have split or reframed.
+std::optional<std::string> serialize_request_head(const Request& out);
 
 boost::asio::awaitable<void> round_trip(Exchange& ex, const Request& out, ConnectionPool& pool,
                                         const TransportOptions& options, RoundTrip& result);

@@ -1,6 +1,7 @@
 #include "transport/upstream_connection.hpp"
 
 #include <boost/asio/connect.hpp>
+#include <charconv>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -71,15 +72,33 @@ asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>>
   }
   asio::steady_timer timer(executor);
   timer.expires_after(timeout);
-  tcp::resolver resolver(executor);
-  auto [order, rec, endpoints, tec, sec] =
-      co_await make_parallel_group(resolver.async_resolve(bare, port, asio::deferred),
-                                   timer.async_wait(asio::deferred),
-                                   ex.stop_signal().async_wait(asio::deferred))
-          .async_wait(wait_for_one(), asio::use_awaitable);
-  if (order[0] == 1) co_return Result{errc::upstream_connect_timeout, nullptr};
-  if (order[0] == 2) co_return Result{aborted_error(), nullptr};
-  if (rec) co_return Result{errc::upstream_connect_failed, nullptr};
+  tcp::resolver::results_type endpoints;
+  boost::system::error_code literal_ec;
+  const auto address = asio::ip::make_address(bare, literal_ec);
+  unsigned short port_number = 0;
+  // A rewrite hook may have put anything in out.url: a bad port is a failed connect, not a throw.
+  if (auto [end, pec] = std::from_chars(port.data(), port.data() + port.size(), port_number);
+      pec != std::errc{} || end != port.data() + port.size() || port_number == 0) {
+    co_return Result{errc::upstream_connect_failed, nullptr};
+  }
+  if (!literal_ec) {
+    // An IP literal needs no resolver: the common case for an upstream, and the only one that
+    // the timeout and the stop signal can always interrupt (see below).
+    endpoints = tcp::resolver::results_type::create(tcp::endpoint(address, port_number), bare, port);
+  } else {
+    // Boost 1.81's async_resolve cannot be cancelled: the group still waits for getaddrinfo
+    // to return, so a slow DNS server can delay the 504 past connect_timeout.
+    tcp::resolver resolver(executor);
+    auto [order, rec, found, tec, sec] =
+        co_await make_parallel_group(resolver.async_resolve(bare, port, asio::deferred),
+                                     timer.async_wait(asio::deferred),
+                                     ex.stop_signal().async_wait(asio::deferred))
+            .async_wait(wait_for_one(), asio::use_awaitable);
+    if (order[0] == 1) co_return Result{errc::upstream_connect_timeout, nullptr};
+    if (order[0] == 2) co_return Result{aborted_error(), nullptr};
+    if (rec) co_return Result{errc::upstream_connect_failed, nullptr};
+    endpoints = std::move(found);
+  }
 
   tcp::socket socket(executor);
   auto [order2, cec, endpoint, tec2, sec2] =

@@ -1,0 +1,39 @@
+#pragma once
+// RFC 9110 syntax checks for what sluice writes on the wire. Hooks may put anything in a
+// Request or Response; nothing that could split or reframe a head is ever emitted.
+#include <string_view>
+
+namespace sluice {
+
+// tchar (RFC 9110 §5.6.2): field names and methods.
+inline bool is_tchar(unsigned char c) {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+inline bool is_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s) {
+    if (!is_tchar(c)) return false;
+  }
+  return true;
+}
+
+// field-value (RFC 9110 §5.5): visible ASCII, SP, HTAB and obs-text; no CR, LF, NUL or other CTL.
+inline bool is_field_value(std::string_view s) {
+  for (unsigned char c : s) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
+// A request-target or Host value: non-empty, no whitespace or CTL (RFC 9112 §3.2).
+inline bool is_wire_word(std::string_view s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s) {
+    if (c <= 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+}  // namespace sluice
