@@ -2,7 +2,10 @@
 // Lifecycle events (SPEC L1): the stable observer API that tests and operators use to see what a
 // response did, instead of counting threads or sleeping. Every callback is optional and runs on the
 // worker thread serving that response, inline: keep it short and thread-safe (workers run in
-// parallel), and never call back into the proxy from it.
+// parallel), and never call back into the proxy from it. One exception: when Server::stop has to
+// tear down responses that outlived its grace period, their last events (flush_timer_stopped with
+// `shutdown`, response_end) run on the thread that called stop(). Callbacks must not throw; an
+// exception from one is swallowed.
 #include <cstddef>
 #include <cstdint>
 #include <functional>

@@ -55,7 +55,11 @@ void FlushWriter::stop(FlushStopReason reason) {
   timer_.cancel();
   if (!started_) return;
   --armed_;
-  if (observer_.flush_timer_stopped) observer_.flush_timer_stopped(ex_.id(), reason);
+  if (!observer_.flush_timer_stopped) return;
+  try {
+    observer_.flush_timer_stopped(ex_.id(), reason);
+  } catch (...) {  // stop() runs from the destructor too: an observer's throw must not escape
+  }
 }
 
 }  // namespace sluice

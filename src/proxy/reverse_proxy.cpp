@@ -41,7 +41,11 @@ class ResponseScope {
   }
   ~ResponseScope() {
     --in_flight_;
-    if (observer_.response_end) observer_.response_end(id_, outcome);
+    if (!observer_.response_end) return;
+    try {
+      observer_.response_end(id_, outcome);
+    } catch (...) {  // a destructor must not throw; an observer's bug must not end the process
+    }
   }
   ResponseScope(const ResponseScope&) = delete;
   ResponseScope& operator=(const ResponseScope&) = delete;
