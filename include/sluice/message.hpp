@@ -34,7 +34,9 @@ struct Request {
 
 struct Response {
   unsigned status = 200;
-  std::string reason;            // as the upstream sent it; "" means the standard phrase
+  // As the upstream sent it. The client always gets the standard phrase of `status` (as from
+  // Go's server); this is used only for status codes that have none.
+  std::string reason;
   Fields header;
   std::int64_t content_length = kUnknownLength;
 };

@@ -234,13 +234,17 @@ asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
   const auto sent_at = Clock::now();
   co_await round_trip(ex, out, pool, transport, rt);
   ex.note_upstream_time(Clock::now() - sent_at);
-  if (rt.ec == errc::client_gone || rt.ec == aborted_error()) {
-    // SPEC 34 / L4: the client left (or the server stopped) while we waited; the lease closes
-    // the upstream connection, so the upstream sees the cancellation. Not a 502.
-    log_error(*this, in, rt.ec == errc::client_gone ? "client aborted while waiting for upstream"
-                                                    : "server stopping");
+  if (rt.ec == errc::client_gone || rt.ec == errc::client_body_failed ||
+      rt.ec == aborted_error()) {
+    // SPEC 34 / L4, R46: the client left (mid-upload, or while we waited) or the server
+    // stopped; the lease closes the upstream connection, so the upstream sees the cancellation
+    // and never a complete request. Nobody is left to answer: not a 502.
+    const bool stopping = rt.ec == aborted_error();
+    log_error(*this, in, stopping ? "server stopping"
+                         : rt.ec == errc::client_body_failed ? "client aborted during the upload"
+                                                             : "client aborted while waiting for upstream");
     ex.abort();
-    scope.outcome = rt.ec == errc::client_gone ? ResponseOutcome::client_gone : ResponseOutcome::shutdown;
+    scope.outcome = stopping ? ResponseOutcome::shutdown : ResponseOutcome::client_gone;
     co_return;
   }
   if (rt.ec) {

@@ -114,10 +114,15 @@ void Exchange::append_head(const Response& res, const std::vector<std::string>& 
   out_ += "HTTP/1.1 ";
   out_ += std::to_string(res.status);
   out_ += ' ';
-  if (!res.reason.empty() && is_field_value(res.reason)) {
+  // As Go's server: the standard phrase for the status, so a status changed by a hook never
+  // carries a stale phrase; `reason` is used only for codes without one.
+  const auto standard = http::obsolete_reason(static_cast<http::status>(res.status));
+  if (standard != "<unknown-status>") {
+    out_ += standard;
+  } else if (!res.reason.empty() && is_field_value(res.reason)) {
     out_ += res.reason;
   } else {
-    out_ += http::obsolete_reason(static_cast<http::status>(res.status));
+    out_ += "Unknown";
   }
   out_ += "\r\n";
   for (const auto& f : res.header) {

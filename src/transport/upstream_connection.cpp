@@ -18,6 +18,22 @@ using tcp = asio::ip::tcp;
 using asio::experimental::make_parallel_group;
 using asio::experimental::wait_for_one;
 
+namespace {
+
+// parallel_group cancellation condition: every completion ends the race, except the client
+// wait finding the client still connected (its second value, `gone`, is false).
+struct CancelUnlessClientStays {
+  template <typename... Args>
+  asio::cancellation_type_t operator()(const Args&...) const {
+    return asio::cancellation_type::all;
+  }
+  asio::cancellation_type_t operator()(boost::system::error_code, bool gone) const {
+    return gone ? asio::cancellation_type::all : asio::cancellation_type::none;
+  }
+};
+
+}  // namespace
+
 UpstreamConnection::UpstreamConnection(tcp::socket&& s, std::string pool_key)
     : socket(std::move(s)), buffer(1 << 20), key(std::move(pool_key)) {}
 
@@ -101,14 +117,38 @@ asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>>
   }
 
   tcp::socket socket(executor);
-  auto [order2, cec, endpoint, tec2, sec2] =
-      co_await make_parallel_group(asio::async_connect(socket, endpoints, asio::deferred),
-                                   timer.async_wait(asio::deferred),
-                                   ex.stop_signal().async_wait(asio::deferred))
-          .async_wait(wait_for_one(), asio::use_awaitable);
-  if (order2[0] == 1) co_return Result{errc::upstream_connect_timeout, nullptr};
-  if (order2[0] == 2) co_return Result{aborted_error(), nullptr};
-  if (cec) co_return Result{errc::upstream_connect_failed, nullptr};
+  std::error_code failure;
+  if (ex.client_watchable()) {
+    // SPEC 34: a client that leaves while we connect cancels the connect (Go dials with the
+    // request's context). The client wait reports whether the client is really gone; a wake
+    // that is not a close (readiness can be spurious) cancels nothing, so the connect the
+    // upstream already accepted is never thrown away.
+    auto client_closed = ex.client_socket().async_wait(
+        tcp::socket::wait_read, asio::deferred([&ex](boost::system::error_code ec) {
+          return asio::deferred.values(ec, !ec && ex.client_gone_now());
+        }));
+    auto [order, cec, endpoint, wec, gone, tec, sec] =
+        co_await make_parallel_group(asio::async_connect(socket, endpoints, asio::deferred),
+                                     std::move(client_closed), timer.async_wait(asio::deferred),
+                                     ex.stop_signal().async_wait(asio::deferred))
+            .async_wait(CancelUnlessClientStays{}, asio::use_awaitable);
+    // The first operation to finish that was not a client wake that found the client still there.
+    const std::size_t first = order[0] == 1 && !gone ? order[1] : order[0];
+    if (first == 1) failure = errc::client_gone;
+    if (first == 2) failure = errc::upstream_connect_timeout;
+    if (first == 3) failure = aborted_error();
+    if (first == 0 && cec) failure = errc::upstream_connect_failed;
+  } else {
+    auto [order, cec, endpoint, tec, sec] =
+        co_await make_parallel_group(asio::async_connect(socket, endpoints, asio::deferred),
+                                     timer.async_wait(asio::deferred),
+                                     ex.stop_signal().async_wait(asio::deferred))
+            .async_wait(wait_for_one(), asio::use_awaitable);
+    if (order[0] == 1) failure = errc::upstream_connect_timeout;
+    if (order[0] == 2) failure = aborted_error();
+    if (order[0] == 0 && cec) failure = errc::upstream_connect_failed;
+  }
+  if (failure) co_return Result{failure, nullptr};
 
   boost::system::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
