@@ -1,0 +1,264 @@
+#include "config.hpp"
+
+#include <CLI/CLI.hpp>
+#include <boost/system/error_code.hpp>
+#include <charconv>
+#include <cstdint>
+#include <string>
+#include <system_error>
+
+#include "common/duration.hpp"
+
+#ifndef SLUICE_VERSION
+#error "SLUICE_VERSION must be defined by the build (app/CMakeLists.txt)"
+#endif
+
+namespace sluice::app {
+
+namespace asio = boost::asio;
+using std::chrono::nanoseconds;
+
+namespace {
+
+constexpr std::string_view kDurationHint = "(use 250ms, 5s, 1m)";
+constexpr unsigned kMaxThreads = 1024;
+
+// Every value error has the same shape, so that scripts and people can find the culprit:
+// sluice: --flag: "value" <problem>
+int usage_error(std::ostream& err, std::string_view flag, std::string_view value,
+                std::string_view problem) {
+  err << "sluice: " << flag << ": \"" << value << "\" " << problem << "\n";
+  return kUsageError;
+}
+
+std::string endpoint_text(const asio::ip::tcp::endpoint& ep) {
+  const auto addr = ep.address();
+  const std::string host = addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string();
+  return host + ":" + std::to_string(ep.port());
+}
+
+// A timeout: a duration > 0. "0" and "-1" are flush-interval spellings, meaningless here.
+// Returns the exit status on error.
+std::optional<int> parse_timeout(std::ostream& err, std::string_view flag, const std::string& text,
+                                 nanoseconds& out) {
+  const auto d = parse_duration(text);
+  if (!d) return usage_error(err, flag, text, "is not a duration " + std::string(kDurationHint));
+  if (d->count() <= 0) {
+    return usage_error(err, flag, text, "must be positive " + std::string(kDurationHint));
+  }
+  out = *d;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<asio::ip::tcp::endpoint> parse_listen(std::string_view text) {
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string_view host = text.substr(0, colon);
+  const std::string_view port_text = text.substr(colon + 1);
+
+  const bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
+  if (bracketed) host = host.substr(1, host.size() - 2);
+  boost::system::error_code ec;
+  const auto addr = asio::ip::make_address(std::string(host), ec);
+  // An IPv6 address must be bracketed ("::1:80" is ambiguous) and an IPv4 one must not be.
+  if (ec || addr.is_v6() != bracketed) return std::nullopt;
+
+  unsigned port = 0;
+  const char* first = port_text.data();
+  const char* last = first + port_text.size();
+  const auto [ptr, perr] = std::from_chars(first, last, port);
+  if (port_text.empty() || perr != std::errc{} || ptr != last || port > 65535) return std::nullopt;
+  return asio::ip::tcp::endpoint(addr, static_cast<std::uint16_t>(port));
+}
+
+std::string listen_url(const asio::ip::tcp::endpoint& ep) {
+  return "http://" + endpoint_text(ep);
+}
+
+std::string upstream_display(const Url& url) {
+  return url.scheme + "://" + url.authority() + url.raw_path;
+}
+
+std::variant<Config, int> parse_config(int argc, const char* const* argv, std::ostream& out,
+                                       std::ostream& err) {
+  Config config;  // its members hold the library defaults, which --help shows
+  const auto dflt = [](nanoseconds d) { return format_duration(d); };
+
+  // Every value is taken as text and converted below, so that each error names its flag and
+  // value in one format (CLI11's own conversion messages differ from flag to flag).
+  std::string listen = endpoint_text(config.server.listen);
+  std::string upstream;
+  std::string flush_interval = dflt(config.flush_interval);
+  std::string threads = std::to_string(config.server.threads);
+  std::string connect_timeout = dflt(config.transport.connect_timeout);
+  std::string response_header_timeout = dflt(config.transport.response_header_timeout);
+  std::string upstream_idle_timeout = dflt(config.transport.idle_read_timeout);
+  std::string header_timeout = dflt(config.server.header_timeout);
+  std::string idle_timeout = dflt(config.server.idle_timeout);
+  std::string access_log = config.server.access_log ? "on" : "off";
+  bool version = false;
+
+  CLI::App app("sluice " SLUICE_VERSION ": a streaming HTTP/1 reverse proxy.", "sluice");
+  app.get_formatter()->column_width(38);
+  app.set_help_flag("-h,--help", "Print this help and exit");
+  app.add_flag("--version", version, "Print the version and exit");
+  app.add_option("--listen", listen,
+                 "Address to accept clients on, e.g. 127.0.0.1:8080\n"
+                 "or [::1]:8080 (IP literals; port 0 = any free port).\n"
+                 "Default: " + listen)
+      ->type_name("HOST:PORT");
+  app.add_option("--upstream", upstream,
+                 "Where requests go, e.g. http://127.0.0.1:9000/base?x=1\n"
+                 "Its path is joined with the request path and its\n"
+                 "query merged with the request query.\n"
+                 "Required, except with `demo`.")
+      ->type_name("URL");
+  app.add_option("--flush-interval", flush_interval,
+                 "How long response bytes may wait in the output buffer:\n"
+                 "  0    no periodic flush: bytes go out when 16 KiB\n"
+                 "       are buffered and when the response ends\n"
+                 "  -1   flush after every write\n"
+                 "  >0   the most a written byte waits, e.g. 100ms\n"
+                 "SSE (text/event-stream) and unknown-length (chunked)\n"
+                 "responses always flush immediately. Default: " + flush_interval)
+      ->type_name("DURATION");
+  app.add_option("--threads", threads,
+                 "Worker threads, each with its own event loop and\n"
+                 "upstream connection pool. Default: " + threads)
+      ->type_name("N");
+  app.add_option("--connect-timeout", connect_timeout,
+                 "Limit for connecting to the upstream (then 504).\n"
+                 "Default: " + connect_timeout)
+      ->type_name("DURATION");
+  app.add_option("--response-header-timeout", response_header_timeout,
+                 "Limit from request sent to upstream response head\n"
+                 "received (then 504). Default: " + response_header_timeout)
+      ->type_name("DURATION");
+  app.add_option("--upstream-idle-timeout", upstream_idle_timeout,
+                 "Longest wait for the next upstream body byte; after\n"
+                 "it the response is cut. Default: " + upstream_idle_timeout)
+      ->type_name("DURATION");
+  app.add_option("--header-timeout", header_timeout,
+                 "A client's request head must arrive within this\n"
+                 "(then 408). Default: " + header_timeout)
+      ->type_name("DURATION");
+  app.add_option("--idle-timeout", idle_timeout,
+                 "How long a keep-alive client connection may wait\n"
+                 "for its next request. Default: " + idle_timeout)
+      ->type_name("DURATION");
+  app.add_option("--access-log", access_log,
+                 "One line per request on stderr. Default: " + access_log)
+      ->type_name("on|off");
+  // Options after `demo` fall through to the main command, so `sluice demo --listen ...` works
+  // with the same --listen (and the other server options) as the proxy.
+  CLI::App* demo = app.add_subcommand(
+      "demo",
+      "Run a built-in streaming upstream (/, /events, /slow,\n"
+      "/big) in this process, behind the proxy on --listen.\n"
+      "Takes the options above, except --upstream (see\n"
+      "sluice demo --help).");
+  demo->fallthrough();
+  demo->footer(
+      "Every option of `sluice --help` except --upstream may follow `demo`, e.g.\n"
+      "  sluice demo --listen 127.0.0.1:8080 --access-log off");
+  app.footer(
+      "Durations: 250ms, 5s, 1m, 1m30s, 1.5s (units ns, us, ms, s, m, h).\n"
+      "Timeouts must be positive; 0 and -1 are for --flush-interval only.\n"
+      "SIGINT or SIGTERM stops gracefully: in-flight responses get 5s to finish.\n"
+      "Errors in flags or values exit with status 2.");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    out << app.help();
+    return 0;
+  } catch (const CLI::CallForAllHelp&) {
+    out << app.help("", CLI::AppFormatMode::All);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    err << "sluice: " << e.what() << "\nRun 'sluice --help' for usage.\n";
+    return kUsageError;
+  }
+  if (version) {
+    out << "sluice " SLUICE_VERSION "\n";
+    return 0;
+  }
+
+  config.demo = static_cast<bool>(*demo);
+  if (auto ep = parse_listen(listen)) {
+    config.server.listen = *ep;
+  } else {
+    return usage_error(err, "--listen", listen,
+                       "is not an address (use 127.0.0.1:8080 or [::1]:8080)");
+  }
+  if (config.demo) {
+    if (app.count("--upstream") > 0) {
+      return usage_error(err, "--upstream", upstream,
+                         "cannot be used with demo (it runs its own upstream)");
+    }
+  } else {
+    if (app.count("--upstream") == 0) {
+      err << "sluice: --upstream is required (or run `sluice demo`)\n"
+             "Run 'sluice --help' for usage.\n";
+      return kUsageError;
+    }
+    config.upstream = Url::parse(upstream);
+    if (!config.upstream) {
+      return usage_error(err, "--upstream", upstream,
+                         "is not an http URL (use http://host[:port][/path][?query])");
+    }
+  }
+
+  // The flush interval takes 0 and -1 on top of positive durations; other negative values
+  // would mean "every write" too, but only -1 is documented, so they are refused.
+  if (const auto d = parse_duration(flush_interval); !d) {
+    return usage_error(err, "--flush-interval", flush_interval,
+                       "is not a duration (use 0, -1, or e.g. 100ms)");
+  } else if (d->count() < 0 && flush_interval != "-1") {
+    return usage_error(err, "--flush-interval", flush_interval,
+                       "is negative (use -1 to flush after every write)");
+  } else {
+    config.flush_interval = *d;
+  }
+
+  {
+    unsigned n = 0;
+    const char* last = threads.data() + threads.size();
+    const auto [ptr, ec] = std::from_chars(threads.data(), last, n);
+    if (threads.empty() || ec != std::errc{} || ptr != last || n == 0 || n > kMaxThreads) {
+      return usage_error(err, "--threads", threads,
+                         "is not a thread count (use 1 to " + std::to_string(kMaxThreads) + ")");
+    }
+    config.server.threads = n;
+  }
+
+  struct Timeout {
+    std::string_view flag;
+    const std::string& text;
+    nanoseconds& out;
+  };
+  for (const Timeout& t : {
+           Timeout{"--connect-timeout", connect_timeout, config.transport.connect_timeout},
+           Timeout{"--response-header-timeout", response_header_timeout,
+                   config.transport.response_header_timeout},
+           Timeout{"--upstream-idle-timeout", upstream_idle_timeout,
+                   config.transport.idle_read_timeout},
+           Timeout{"--header-timeout", header_timeout, config.server.header_timeout},
+           Timeout{"--idle-timeout", idle_timeout, config.server.idle_timeout},
+       }) {
+    if (const auto status = parse_timeout(err, t.flag, t.text, t.out)) return *status;
+  }
+
+  if (access_log == "on") {
+    config.server.access_log = true;
+  } else if (access_log == "off") {
+    config.server.access_log = false;
+  } else {
+    return usage_error(err, "--access-log", access_log, "is not on or off");
+  }
+  return config;
+}
+
+}  // namespace sluice::app

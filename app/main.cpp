@@ -1,0 +1,83 @@
+// The sluice binary: parse the command line (config.cpp), start the proxy (and, for `sluice
+// demo`, the built-in upstream of demo_upstream.cpp), then wait for SIGINT/SIGTERM and stop
+// gracefully.
+#include <pthread.h>
+
+#include <chrono>
+#include <csignal>
+#include <exception>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "config.hpp"
+#include "demo_upstream.hpp"
+#include "sluice/sluice.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// How long in-flight responses may run on after a stop signal before they are cut.
+constexpr auto kStopGrace = 5s;
+
+// Everything the binary says goes to stderr in one write(2) per message, like the access log,
+// so that lines from worker threads never interleave with it.
+void say(const std::string& text) {
+  sluice::write_log_line({}, text);
+}
+
+int run(sluice::app::Config& config) {
+  // Blocked before any thread exists: every worker inherits the mask, so SIGINT/SIGTERM stay
+  // pending until the sigwait() below takes them, on this thread, outside any signal handler.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // A reader of stderr that goes away must not kill the proxy in the middle of a log line.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  try {
+    // Declared first, destroyed last: the proxy server in front must be gone before it.
+    std::optional<sluice::app::DemoUpstream> demo;
+    if (config.demo) {
+      demo.emplace();
+      demo->start();
+      config.upstream = demo->url();
+    }
+
+    auto proxy = sluice::single_host(*config.upstream);
+    proxy->flush_interval = config.flush_interval;
+    proxy->transport = config.transport;
+    sluice::Server server(config.server,
+                          [p = proxy.get()](sluice::Exchange& ex) { return p->serve(ex); });
+    server.start();
+
+    const std::string here = sluice::app::listen_url(server.local_endpoint());
+    say("sluice: listening on " + here + " -> " +
+        sluice::app::upstream_display(*config.upstream));
+    if (demo) say(sluice::app::demo_usage(here));
+
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    say(std::string("sluice: ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+        ", stopping (in-flight responses get up to 5s)");
+    if (demo) demo->begin_stop();  // endless demo streams end now instead of at the grace
+    server.stop(kStopGrace);
+    if (demo) demo->stop(kStopGrace);
+    return 0;
+  } catch (const std::exception& e) {
+    // Server::start: "cannot listen on 127.0.0.1:8080: Address already in use".
+    say(std::string("sluice: ") + e.what());
+    return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto parsed = sluice::app::parse_config(argc, argv);
+  if (const int* status = std::get_if<int>(&parsed)) return *status;
+  return run(std::get<sluice::app::Config>(parsed));
+}
