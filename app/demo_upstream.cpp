@@ -80,7 +80,7 @@ asio::awaitable<bool> pause(Exchange& ex, asio::steady_timer& timer, std::chrono
 // Writes `bytes` and pushes them to the client now (a stream's point is to arrive piecemeal).
 // Each co_await is a statement of its own: GCC 12 miscompiles some co_await expressions nested
 // in conditions and in && / || operands.
-asio::awaitable<bool> send_now(Exchange& ex, std::string_view bytes) {
+asio::awaitable<bool> send_now(Exchange& ex, std::string bytes) {
   const std::error_code written = co_await ex.write_body(asio::buffer(bytes));
   if (written) co_return false;
   const std::error_code flushed = co_await ex.flush();

@@ -54,7 +54,9 @@ class Exchange {
   bool body_done() const;
 
   // ---- Response, whole.
-  boost::asio::awaitable<std::error_code> respond(const SimpleResponse& res);
+  // Taken by value: a coroutine must own its arguments (a temporary passed by reference to a
+  // coroutine is a dangling-reference trap, and GCC 12 mishandles some of them).
+  boost::asio::awaitable<std::error_code> respond(SimpleResponse res);
 
   // ---- Response, streamed. `trailer_names` are announced in a Trailer field (SPEC 20) when
   // the response is chunked.

@@ -41,9 +41,8 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, UpstreamConnection& up, Resp
         co_return PumpResult{PumpEnd::upstream_error, "bad upstream body: " + pec.message()};
       }
       if (got > 0) {
-        if (auto ec = co_await flush.write(asio::buffer(body.data(), got))) {
-          co_return PumpResult{PumpEnd::client_gone, ec.message()};
-        }
+        const auto ec = co_await flush.write(asio::buffer(body.data(), got));
+        if (ec) co_return PumpResult{PumpEnd::client_gone, ec.message()};
       }
       if (need_more || up.buffer.size() == 0 || (used == 0 && got == 0)) need_input = true;
       continue;
@@ -66,9 +65,8 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, UpstreamConnection& up, Resp
       case Wake::timer: {
         const auto now = Clock::now();
         if (auto due = flush.flush_due(); due && now >= *due) {
-          if (auto ec = co_await flush.flush_now()) {
-            co_return PumpResult{PumpEnd::client_gone, ec.message()};
-          }
+          const auto ec = co_await flush.flush_now();
+          if (ec) co_return PumpResult{PumpEnd::client_gone, ec.message()};
         }
         if (now >= idle_deadline) {
           co_return PumpResult{PumpEnd::upstream_timeout, "no upstream body byte within the idle timeout"};

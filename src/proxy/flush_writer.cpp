@@ -30,7 +30,8 @@ asio::awaitable<std::error_code> FlushWriter::start() {
 
 asio::awaitable<std::error_code> FlushWriter::write(asio::const_buffer data) {
   if (stopped_) co_return aborted_error();
-  if (auto ec = co_await ex_.write_body(data)) co_return ec;
+  const auto ec = co_await ex_.write_body(data);
+  if (ec) co_return ec;
   if (!started_) co_return std::error_code{};
   if (interval_.count() < 0) co_return co_await ex_.flush();
   if (!due_) due_ = Clock::now() + interval_;

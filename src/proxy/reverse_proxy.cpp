@@ -76,7 +76,8 @@ asio::awaitable<ResponseOutcome> answer_error(const ReverseProxy& p, Exchange& e
       res = SimpleResponse{default_error_status(ec), {}, {}};
     }
   }
-  if (co_await ex.respond(res)) {
+  const auto ec_write = co_await ex.respond(res);
+  if (ec_write) {
     ex.abort();
     co_return ResponseOutcome::client_gone;
   }
@@ -284,8 +285,9 @@ asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
   FlushWriter flush(ex, flush_interval_for(res, flush_interval), observer,
                     state_->armed_flush_timers);
   PumpResult pumped{PumpEnd::complete, {}};
-  if (auto ec = co_await flush.start()) {
-    pumped = PumpResult{PumpEnd::client_gone, ec.message()};
+  const auto start_ec = co_await flush.start();
+  if (start_ec) {
+    pumped = PumpResult{PumpEnd::client_gone, start_ec.message()};
   } else {
     CopyBuffer buffer(buffer_pool);
     pumped = co_await pump_body(ex, rt.lease.conn(), parser, flush, transport, buffer.span());
@@ -294,7 +296,8 @@ asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
   switch (pumped.end) {
     case PumpEnd::complete: {
       Fields trailers = trailers_after(parser, head_fields);
-      if (co_await ex.end_response(&trailers)) {
+      const auto end_ec = co_await ex.end_response(&trailers);
+      if (end_ec) {
         flush.stop(FlushStopReason::client_gone);
         ex.abort();
         log_error(*this, in, "client aborted at the end of the response");

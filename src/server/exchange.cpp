@@ -208,7 +208,8 @@ asio::awaitable<std::error_code> Exchange::write_body(asio::const_buffer data) {
     co_return to_std(http::error::body_limit);
   }
   if (out_.size() + data.size() + 32 > kOutputBufferBytes) {
-    if (auto ec = co_await write_out()) co_return ec;
+    const auto ec = co_await write_out();
+    if (ec) co_return ec;
   }
   if (framing_ == Framing::chunked) {
     append_hex(out_, data.size());
@@ -250,13 +251,14 @@ asio::awaitable<std::error_code> Exchange::end_response(const Fields* trailers) 
   co_return co_await write_out();
 }
 
-asio::awaitable<std::error_code> Exchange::respond(const SimpleResponse& res) {
+asio::awaitable<std::error_code> Exchange::respond(SimpleResponse res) {
   Response head;
   head.status = res.status;
   head.header = res.header;
   head.content_length = static_cast<std::int64_t>(res.body.size());
   begin_response(head);
-  if (auto ec = co_await write_body(asio::buffer(res.body))) co_return ec;
+  const auto ec = co_await write_body(asio::buffer(res.body));
+  if (ec) co_return ec;
   co_return co_await end_response();
 }
 

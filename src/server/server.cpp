@@ -142,6 +142,24 @@ void Server::start() {
   impl_->started = true;
   auto& opts = impl_->options;
   tcp::endpoint where = opts.listen;
+  {
+    // SO_REUSEPORT would let a second process join our port silently. Claim the address once
+    // without it: a port in use fails here with "Address already in use", and port 0 becomes
+    // a real free port that the workers then share.
+    asio::io_context probe_ctx;
+    tcp::acceptor probe(probe_ctx);
+    try {
+      probe.open(where.protocol());
+      // Lets a restart reuse a port that still has TIME_WAIT connections; on Linux it never
+      // lets two sockets listen on one port.
+      probe.set_option(tcp::acceptor::reuse_address(true));
+      probe.bind(where);
+      where = probe.local_endpoint();
+    } catch (const boost::system::system_error& e) {
+      throw std::system_error(e.code(), "cannot listen on " + where.address().to_string() + ":" +
+                                            std::to_string(where.port()));
+    }
+  }
   for (unsigned i = 0; i < opts.threads; ++i) {
     auto w = std::make_unique<Worker>();
     w->env.emplace(detail::SessionEnv{opts, impl_->handler, w->sessions,

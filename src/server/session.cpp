@@ -66,7 +66,7 @@ Request to_request(const http::request_parser<http::buffer_body>::value_type& he
 }
 
 // An error answered by the session itself before any handler ran; the connection closes after.
-asio::awaitable<void> reply_and_close(SessionIo& io, unsigned status, std::string_view reason) {
+asio::awaitable<void> reply_and_close(SessionIo& io, unsigned status, std::string reason) {
   std::string msg = "HTTP/1.1 " + std::to_string(status) + " " +
                     std::string(http::obsolete_reason(static_cast<http::status>(status))) +
                     "\r\nContent-Type: text/plain\r\nContent-Length: " +
@@ -204,7 +204,8 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env)
     }
     if (!ex.response_started() && !ex.aborted()) {
       // The handler produced nothing: answer for it rather than leave the client waiting.
-      co_await ex.respond(SimpleResponse{500, {}, threw ? "handler failed\n" : "no response\n"});
+      SimpleResponse fallback{500, {}, threw ? "handler failed\n" : "no response\n"};
+      co_await ex.respond(std::move(fallback));
     } else if (!ex.response_ended() && !ex.aborted()) {
       ex.abort();
     }

@@ -65,15 +65,13 @@ asio::awaitable<std::error_code> send_body(Exchange& ex, const Request& out, Ups
     } else {
       bufs = {asio::buffer(buf.data(), n)};
     }
-    if (auto wec = co_await write_upstream(up, ex, bufs, options.idle_read_timeout)) {
-      co_return make_error_code(errc::upstream_write_failed);
-    }
+    const auto wec = co_await write_upstream(up, ex, bufs, options.idle_read_timeout);
+    if (wec) co_return make_error_code(errc::upstream_write_failed);
   }
   if (chunked) {
     std::vector<asio::const_buffer> last{asio::buffer("0\r\n\r\n", 5)};
-    if (co_await write_upstream(up, ex, last, options.idle_read_timeout)) {
-      co_return make_error_code(errc::upstream_write_failed);
-    }
+    const auto wec = co_await write_upstream(up, ex, last, options.idle_read_timeout);
+    if (wec) co_return make_error_code(errc::upstream_write_failed);
   }
   co_return std::error_code{};
 }

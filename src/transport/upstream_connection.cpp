@@ -78,7 +78,7 @@ std::pair<boost::system::error_code, std::size_t> read_available(UpstreamConnect
 }
 
 asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>> connect_upstream(
-    Exchange& ex, const std::string& host, const std::string& port,
+    Exchange& ex, std::string host, std::string port,
     std::chrono::nanoseconds timeout) {
   using Result = std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>;
   auto executor = co_await asio::this_coro::executor;

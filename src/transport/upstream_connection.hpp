@@ -43,7 +43,7 @@ std::pair<boost::system::error_code, std::size_t> read_available(UpstreamConnect
 
 // Connects to host:port within `timeout` (racing the server's stop signal).
 boost::asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>>
-connect_upstream(Exchange& ex, const std::string& host, const std::string& port,
+connect_upstream(Exchange& ex, std::string host, std::string port,
                  std::chrono::nanoseconds timeout);
 
 // Writes every buffer, each wait for writability bounded by `timeout` and racing the stop signal.

@@ -179,5 +179,27 @@ TEST(Session, ForcedStopReachesAWaitForTheUpstreamHead) {
   ASSERT_TRUE(conn->wait_closed());
 }
 
+TEST(Session, SecondServerOnABusyPortFailsToStart) {
+  // One acceptor per worker shares the port through SO_REUSEPORT; that must not let another
+  // server (another process) join a port that is already taken.
+  auto handler = [](Exchange& ex) -> boost::asio::awaitable<void> {
+    // A named local, not a temporary in the co_await operand: GCC 12 mis-sequences the
+    // latter in some coroutines (see docs/architecture.md, conventions).
+    SimpleResponse res{200, {}, "ok"};
+    co_await ex.respond(std::move(res));
+  };
+  ServerOptions o;
+  o.listen = {boost::asio::ip::make_address("127.0.0.1"), 0};
+  o.threads = 2;
+  Server first(o, handler);
+  first.start();
+  o.listen = first.local_endpoint();
+  Server second(o, handler);
+  EXPECT_THROW(second.start(), std::system_error);
+  ParsedResponse res;
+  ASSERT_TRUE(http_get(first.local_endpoint().port(), "/", res));
+  EXPECT_EQ(res.body, "ok");
+}
+
 }  // namespace
 }  // namespace sluice::test
