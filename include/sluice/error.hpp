@@ -12,7 +12,7 @@ enum class errc {
   upstream_closed,              // the upstream closed or reset before a complete response head
   upstream_bad_response,        // the upstream sent something that is not a valid HTTP/1 response head
   upstream_write_failed,        // sending the request (head or body) upstream failed
-  upstream_protocol_switch,     // 101 Switching Protocols: tunnels are not supported yet
+  upstream_protocol_switch,     // a 101 to another protocol than the client asked for (SPEC 36)
   invalid_upgrade_protocol,     // the client asked to upgrade to a non-printable protocol (SPEC 5)
   client_gone,                  // the client went away before the response could be sent
   client_body_failed,           // reading the request body from the client failed mid-way

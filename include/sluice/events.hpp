@@ -31,6 +31,7 @@ enum class ResponseOutcome {
   truncated,              // the upstream failed after the head was sent; the client sees a cut response
   client_gone,            // the client went away first
   shutdown,               // the server stopped first
+  upgraded,               // 101 Switching Protocols: the tunnel ran and has ended
 };
 
 const char* to_string(FlushStopReason reason);

@@ -71,6 +71,15 @@ class Exchange {
   // chunk or the missing Content-Length bytes, so the client sees a truncated response.
   void abort();
 
+  // ---- Protocol switch (SPEC 36). Writes the 101 head at once, with `res.header` plus
+  // "Connection: Upgrade"; the connection then belongs to the caller's tunnel and is closed when
+  // the exchange ends. Only for a request that asked to upgrade.
+  boost::asio::awaitable<std::error_code> write_switching_protocols(Response res);
+  // Bytes the client sent after its request head that the session already read (they belong
+  // to the tunnel after a switch). Empties the session's buffer.
+  std::string take_buffered_input();
+  bool upgraded() const { return upgraded_; }
+
   bool response_started() const { return started_; }
   bool response_ended() const { return ended_; }
   bool aborted() const { return aborted_; }
@@ -115,6 +124,7 @@ class Exchange {
   bool aborted_ = false;
   bool continue_sent_ = false;
   bool head_sent_ = false;
+  bool upgraded_ = false;
   bool will_close_ = false;
   bool pipelined_ = false;
   unsigned status_ = 0;

@@ -38,6 +38,9 @@ struct TransportOptions {
   std::size_t max_idle_connections = 32;     // per worker; more are closed when released
   std::chrono::nanoseconds pool_idle_timeout = 90s;  // idle pooled connections are closed after it
   std::uint32_t max_response_header_bytes = 64 * 1024;  // larger heads -> 502
+  // An upgraded connection (WebSocket...) with no byte in either direction for this long is
+  // closed (SPEC 37). Long: tunnels often idle between messages.
+  std::chrono::nanoseconds tunnel_idle_timeout = 300s;
 };
 
 // SPEC 29 (Go's BufferPool): where the body pump's copy buffer comes from. get() is called

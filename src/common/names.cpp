@@ -24,6 +24,7 @@ const char* to_string(ResponseOutcome outcome) {
     case ResponseOutcome::truncated: return "truncated";
     case ResponseOutcome::client_gone: return "client_gone";
     case ResponseOutcome::shutdown: return "shutdown";
+    case ResponseOutcome::upgraded: return "upgraded";
   }
   return "unknown";
 }
@@ -42,7 +43,7 @@ class Category : public std::error_category {
       case errc::upstream_closed: return "upstream closed the connection before a complete response";
       case errc::upstream_bad_response: return "upstream sent a malformed response";
       case errc::upstream_write_failed: return "sending the request upstream failed";
-      case errc::upstream_protocol_switch: return "upstream switched protocols (not supported yet)";
+      case errc::upstream_protocol_switch: return "upstream switched to a protocol the client did not ask for";
       case errc::invalid_upgrade_protocol: return "client requested an invalid upgrade protocol";
       case errc::client_gone: return "client went away";
       case errc::client_body_failed: return "reading the request body from the client failed";

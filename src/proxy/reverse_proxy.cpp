@@ -13,6 +13,7 @@
 #include "proxy/flush_writer.hpp"
 #include "proxy/forwarded.hpp"
 #include "proxy/hop_by_hop.hpp"
+#include "proxy/tunnel.hpp"
 #include "sluice/server.hpp"
 #include "transport/connection_pool.hpp"
 #include "transport/round_trip.hpp"
@@ -97,7 +98,8 @@ std::error_code build_outbound(const ReverseProxy& p, const Request& in, Request
   if (static_cast<bool>(p.rewrite) == static_cast<bool>(p.director)) return errc::no_route;
   // SPEC 5: an upgrade to a protocol name with control or non-ASCII bytes is never forwarded.
   // (Valid upgrades are stripped like any hop-by-hop field until tunnels exist, SPEC 36.)
-  if (!printable_ascii(upgrade_type(in.header))) return errc::invalid_upgrade_protocol;
+  const std::string upgrade = upgrade_type(in.header);
+  if (!printable_ascii(upgrade)) return errc::invalid_upgrade_protocol;
   out = in;  // SPEC 16: `in` is never modified; hooks edit the copy
   out.remote = {};
   try {
@@ -107,6 +109,12 @@ std::error_code build_outbound(const ReverseProxy& p, const Request& in, Request
     // expectation is met on this hop and not passed on.
     out.header.erase(http::field::expect);
     if (te_has_trailers(in.header)) out.header.set(http::field::te, "trailers");  // SPEC 3
+    // SPEC 4: an upgrade request keeps exactly "Connection: Upgrade" + "Upgrade: <value>".
+    // h2c is never passed on: sluice speaks HTTP/1 to the upstream (RFC 9113 §3.1).
+    if (!upgrade.empty() && !boost::beast::iequals(upgrade, "h2c")) {
+      out.header.set(http::field::connection, "Upgrade");
+      out.header.set(http::field::upgrade, upgrade);
+    }
     if (p.rewrite) {
       remove_forwarded(out.header);                        // SPEC 7
       out.url.raw_query = clean_query(out.url.raw_query);  // SPEC 12
@@ -195,6 +203,50 @@ class CopyBuffer {
   std::span<char> span_;
 };
 
+// SPEC 36-38: modify_response sees the 101; the upstream must have switched to the protocol the
+// client asked for (case-insensitively, printable), else 502 and no switch. Then the 101 goes
+// out with the upstream's end-to-end fields plus the upgrade pair, and the tunnel runs until both
+// sides are done. The upstream connection is never pooled afterwards.
+asio::awaitable<ResponseOutcome> switch_protocols(const ReverseProxy& p, Exchange& ex, RoundTrip& rt,
+                                                  Response res) {
+  const std::string requested = upgrade_type(ex.request().header);
+  const auto& head = rt.parser->get();
+  std::string switched;
+  for (const auto& f : head) {
+    if (f.name() == http::field::upgrade) switched = std::string(f.value());
+  }
+  if (p.modify_response) {
+    std::error_code mec;
+    try {
+      mec = p.modify_response(res);
+    } catch (...) {
+      mec = errc::modify_response_failed;
+    }
+    if (mec) {
+      rt.lease.close();
+      co_return co_await answer_error(p, ex, mec);
+    }
+  }
+  if (requested.empty() || boost::beast::iequals(requested, "h2c") || !printable_ascii(switched) ||
+      !boost::beast::iequals(requested, switched)) {
+    log_error(p, ex.request(), "upstream switched to \"" + switched + "\" when \"" + requested +
+                                   "\" was requested");
+    rt.lease.close();
+    co_return co_await answer_error(p, ex, errc::upstream_protocol_switch);
+  }
+  res.header.set(http::field::upgrade, switched);
+  const auto ec = co_await ex.write_switching_protocols(std::move(res));
+  if (ec) {
+    rt.lease.close();
+    co_return ResponseOutcome::client_gone;
+  }
+  const TunnelEnd end = co_await run_tunnel(ex, rt.lease.conn(), ex.take_buffered_input(),
+                                            p.transport.tunnel_idle_timeout);
+  rt.lease.close();
+  if (end == TunnelEnd::shutdown) co_return ResponseOutcome::shutdown;
+  co_return ResponseOutcome::upgraded;
+}
+
 FlushStopReason stop_reason(PumpEnd end) {
   switch (end) {
     case PumpEnd::complete: return FlushStopReason::complete;
@@ -259,9 +311,7 @@ asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
   const std::size_t head_fields =
       static_cast<std::size_t>(std::distance(parser.get().begin(), parser.get().end()));
   if (res.status == 101) {
-    // SPEC 36 is not implemented yet: never switch protocols behind the client's back.
-    rt.lease.close();
-    scope.outcome = co_await answer_error(*this, ex, errc::upstream_protocol_switch);
+    scope.outcome = co_await switch_protocols(*this, ex, rt, std::move(res));
     co_return;
   }
 

@@ -262,14 +262,38 @@ asio::awaitable<std::error_code> Exchange::respond(SimpleResponse res) {
   co_return co_await end_response();
 }
 
+asio::awaitable<std::error_code> Exchange::write_switching_protocols(Response res) {
+  if (started_) co_return to_std(asio::error::already_started);
+  started_ = true;
+  ended_ = true;
+  upgraded_ = true;
+  status_ = 101;
+  out_ += "HTTP/1.1 101 Switching Protocols\r\n";
+  for (const auto& f : res.header) {
+    if (!emit_field(f)) continue;
+    out_ += f.name_string();
+    out_ += ": ";
+    out_ += f.value();
+    out_ += "\r\n";
+  }
+  out_ += "Connection: Upgrade\r\n\r\n";
+  co_return co_await write_out();
+}
+
+std::string Exchange::take_buffered_input() {
+  std::string bytes(static_cast<const char*>(io_.buffer.data().data()), io_.buffer.size());
+  io_.buffer.consume(io_.buffer.size());
+  return bytes;
+}
+
 void Exchange::abort() {
   aborted_ = true;
   out_.clear();
 }
 
 bool Exchange::keep_alive() const {
-  return started_ && ended_ && !aborted_ && !will_close_ && !io_.draining && !io_.stopping &&
-         io_.parser->is_done();
+  return started_ && ended_ && !aborted_ && !upgraded_ && !will_close_ && !io_.draining &&
+         !io_.stopping && io_.parser->is_done();
 }
 
 // ---- Client liveness -------------------------------------------------------------------------

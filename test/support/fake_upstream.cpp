@@ -70,6 +70,25 @@ testing::AssertionResult UpstreamConn::read_request(RecordedRequest& out,
   return testing::AssertionSuccess();
 }
 
+testing::AssertionResult UpstreamConn::read_until(std::function<bool(std::string_view)> pred,
+                                                  std::chrono::milliseconds deadline) {
+  const auto until = Clock::now() + deadline;
+  while (true) {
+    if (pred(socket_.buffer())) return testing::AssertionSuccess();
+    const Io io = socket_.fill(until);
+    if (io == Io::ok) continue;
+    return testing::AssertionFailure() << "upstream read_until: " << socket_.describe(io) << "; "
+                                       << socket_.buffer().size() << " bytes received:\n"
+                                       << printable(socket_.buffer());
+  }
+}
+
+std::string UpstreamConn::take() {
+  std::string bytes = std::move(socket_.buffer());
+  socket_.buffer().clear();
+  return bytes;
+}
+
 bool UpstreamConn::send(std::string_view bytes, std::chrono::milliseconds deadline) {
   return socket_.write_all(bytes, Clock::now() + deadline) == Io::ok;
 }

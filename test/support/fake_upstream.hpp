@@ -56,6 +56,12 @@ class UpstreamConn {
   // bytes seen so far.
   testing::AssertionResult read_request(RecordedRequest& out,
                                         std::chrono::milliseconds deadline = kDeadline);
+  // Raw bytes (tunnels after a 101): reads until pred(received) holds; fails at the deadline or
+  // when the peer closes first. received() keeps what arrived; take() returns and clears it.
+  testing::AssertionResult read_until(std::function<bool(std::string_view received)> pred,
+                                      std::chrono::milliseconds deadline = kDeadline);
+  const std::string& received() const { return socket_.buffer(); }
+  std::string take();
   // Writes all of `bytes`; false when the peer is gone, the deadline passed (the peer stopped
   // reading: backpressure) or the upstream is stopping.
   bool send(std::string_view bytes, std::chrono::milliseconds deadline = kDeadline);
