@@ -80,6 +80,16 @@ class Exchange {
   std::string take_buffered_input();
   bool upgraded() const { return upgraded_; }
 
+  // ---- Informational responses (SPEC 23). Writes one 1xx head (100, 102, 103, ...; never 101)
+  // to the client at once, not buffered with the final response, with `fields` as given (the
+  // caller strips hop-by-hop fields; framing fields are never emitted). Sends nothing and
+  // succeeds for an HTTP/1.0 client (RFC 9110 §15.2). Refused once the final response began.
+  // A 1xx does not count as head_sent(): an error response may still follow it.
+  boost::asio::awaitable<std::error_code> write_informational(unsigned status, Fields fields);
+  // True when sluice itself sent "100 Continue" to the client (read_body, Expect: 100-continue):
+  // a 100 from the upstream is then not passed on a second time.
+  bool continue_sent() const;
+
   bool response_started() const { return started_; }
   bool response_ended() const { return ended_; }
   bool aborted() const { return aborted_; }

@@ -280,6 +280,43 @@ asio::awaitable<std::error_code> Exchange::write_switching_protocols(Response re
   co_return co_await write_out();
 }
 
+asio::awaitable<std::error_code> Exchange::write_informational(unsigned status, Fields fields) {
+  if (started_) co_return to_std(asio::error::already_started);
+  if (status < 100 || status > 199 || status == 101) co_return to_std(asio::error::invalid_argument);
+  // RFC 9110 §15.2: a server must not send a 1xx to an HTTP/1.0 client.
+  if (request_.version < 11) co_return std::error_code{};
+  if (io_.stopping) co_return aborted_error();
+  std::string head = "HTTP/1.1 " + std::to_string(status) + ' ';
+  switch (status) {
+    case 100: head += "Continue"; break;
+    case 102: head += "Processing"; break;
+    case 103: head += "Early Hints"; break;  // not in Beast 1.81's table
+    default: head += "Informational"; break;
+  }
+  head += "\r\n";
+  for (const auto& f : fields) {
+    if (!emit_field(f)) continue;
+    head += f.name_string();
+    head += ": ";
+    head += f.value();
+    head += "\r\n";
+  }
+  head += "\r\n";
+  // Its own write, outside out_: the final response's head is not started, and a 1xx does not
+  // make head_sent() true (an error response may still replace the final one).
+  io_.stream.expires_after(io_.options.write_timeout);
+  auto [ec, n] = co_await asio::async_write(io_.stream, asio::buffer(head), use_nothrow);
+  io_.stream.expires_never();
+  if (n > 0 && observer_ && observer_->client_write) observer_->client_write(id_, n);
+  co_return to_std(ec);
+}
+
+bool Exchange::continue_sent() const {
+  if (!continue_sent_) return false;  // read_body not called yet, or an HTTP/1.0 client
+  const auto it = request_.header.find(http::field::expect);
+  return it != request_.header.end() && boost::beast::iequals(it->value(), "100-continue");
+}
+
 std::string Exchange::take_buffered_input() {
   std::string bytes(static_cast<const char*>(io_.buffer.data().data()), io_.buffer.size());
   io_.buffer.consume(io_.buffer.size());

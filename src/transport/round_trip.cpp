@@ -6,7 +6,9 @@
 
 #include "common/http_syntax.hpp"
 #include "common/nothrow.hpp"
+#include "proxy/hop_by_hop.hpp"
 #include "sluice/error.hpp"
+#include "transport/response_validation.hpp"
 
 namespace sluice {
 
@@ -90,21 +92,42 @@ asio::awaitable<std::error_code> read_head(Exchange& ex, const Request& out, Ups
     if (out.method == "HEAD") parser->skip(true);  // RFC 9112 §6.3: no body follows
   };
   fresh_parser();
+  // The bytes of the head being parsed, exactly as received (Beast may take them in several
+  // puts): validate_response_head checks what the parser normalizes away (obs-fold). Bounded
+  // by the parser's header limit.
+  std::string raw_head;
   int informational = 0;
   // Each round either parses buffered bytes, reads new ones, or ends on a wake-up; the
   // header limit and the deadline bound it.
   for (;;) {
     if (up.buffer.size() > 0) {
       boost::system::error_code pec;
-      std::size_t used = parser->put(up.buffer.data(), pec);
+      const auto data = up.buffer.data();
+      std::size_t used = parser->put(data, pec);
+      raw_head.append(static_cast<const char*>(data.data()), used);
       up.buffer.consume(used);
       if (pec && pec != http::error::need_more) co_return make_error_code(errc::upstream_bad_response);
       if (parser->is_header_done()) {
-        unsigned status = parser->get().result_int();
+        // SPEC K (R40-R43): a head Beast accepted but RFC 9112 does not is refused (502, and
+        // the connection is closed by the caller, never pooled).
+        const auto defect = validate_response_head(raw_head, parser->get());
+        raw_head.clear();
+        if (defect != ResponseDefect::none) co_return make_error_code(errc::upstream_bad_response);
+        const unsigned status = parser->get().result_int();
         if (status >= 100 && status < 200 && status != 101) {
-          // SPEC 23 (Go <= 1.19 behaviour for now): informational responses are skipped.
+          // SPEC 23 (Go 1.20+): each informational response goes to the client at once, in
+          // order, with its own fields minus hop-by-hop; at most 5 before the final one.
           if (++informational > kMaxInformational) co_return make_error_code(errc::upstream_bad_response);
+          Fields fields;
+          for (const auto& f : parser->get()) fields.insert(f.name_string(), f.value());
+          remove_hop_by_hop(fields);
+          // sluice answered the client's Expect: 100-continue itself: never a second 100.
+          const bool repeated_continue = status == 100 && ex.continue_sent();
           fresh_parser();
+          if (!repeated_continue) {
+            const auto wec = co_await ex.write_informational(status, std::move(fields));
+            if (wec) co_return make_error_code(errc::client_gone);
+          }
           continue;
         }
         co_return std::error_code{};

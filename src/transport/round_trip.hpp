@@ -1,6 +1,7 @@
 #pragma once
 // One request sent upstream and its response head read back (Go's Transport.RoundTrip):
-// checkout or connect, write head and stream the body, read the head (skipping 1xx), and the
+// checkout or connect, write head and stream the body, read the head (forwarding 1xx, SPEC 23;
+// validating the head, R40-R43), and the
 // single safe retry of SPEC L6.
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/buffer_body.hpp>
