@@ -12,6 +12,7 @@
 #include <exception>
 
 #include "common/nothrow.hpp"
+#include "server/request_validation.hpp"
 #include "sluice/url.hpp"
 
 namespace sluice::detail {
@@ -76,15 +77,18 @@ asio::awaitable<void> reply_and_close(SessionIo& io, unsigned status, std::strin
   co_await asio::async_write(io.stream, asio::buffer(msg), use_nothrow);
 }
 
-enum class HeadRead { ok, closed, timeout, too_large, malformed, stopped };
+enum class HeadRead { ok, closed, timeout, too_large, malformed, rejected, stopped };
 
 // Reads one request head into io.parser within `limit` (SPEC L7, R34). The socket is only waited
 // on for readability, raced against the deadline and the stop signal, so a timeout leaves the
 // connection open for the 408 (Beast's stream timeout would close it first). When nothing had
 // arrived yet, `idle` marks the session as safe to close for a graceful stop.
 // With `first_byte_only` it returns ok as soon as any byte is buffered (the keep-alive wait).
+// Before each parse the unconsumed head bytes are checked for what Beast normalises away or
+// waits on (obs-fold, bare LF, unsupported version: check_raw_head); `rejected` says why.
 asio::awaitable<HeadRead> read_head(SessionIo& io, std::chrono::nanoseconds limit,
-                                    beast::error_code& parse_error, bool first_byte_only = false) {
+                                    beast::error_code& parse_error, Verdict& rejected,
+                                    bool first_byte_only = false) {
   asio::steady_timer deadline(io.stream.get_executor());
   deadline.expires_after(limit);
   auto& socket = io.stream.socket();
@@ -93,6 +97,9 @@ asio::awaitable<HeadRead> read_head(SessionIo& io, std::chrono::nanoseconds limi
     if (first_byte_only && io.buffer.size() > 0) co_return HeadRead::ok;
     if (io.buffer.size() > 0) {
       io.idle = false;
+      const auto* unparsed = static_cast<const char*>(io.buffer.data().data());
+      rejected = check_raw_head({unparsed, io.buffer.size()});
+      if (rejected) co_return HeadRead::rejected;
       std::size_t used = io.parser->put(io.buffer.data(), parse_error);
       io.buffer.consume(used);
       if (io.parser->is_header_done()) co_return HeadRead::ok;
@@ -165,12 +172,13 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env)
     // header_timeout for everything.
     io.idle = io.buffer.size() == 0;
     beast::error_code parse_error;
+    Verdict rejected;
     HeadRead got = HeadRead::ok;
     if (!first && io.idle) {
-      got = co_await read_head(io, opts.idle_timeout, parse_error, /*first_byte_only=*/true);
+      got = co_await read_head(io, opts.idle_timeout, parse_error, rejected, /*first_byte_only=*/true);
     }
     if (got == HeadRead::ok) {
-      got = co_await read_head(io, opts.header_timeout, parse_error);
+      got = co_await read_head(io, opts.header_timeout, parse_error, rejected);
     }
     io.idle = false;
     if (got == HeadRead::closed || got == HeadRead::stopped) break;
@@ -184,6 +192,12 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env)
     }
     if (got == HeadRead::malformed) {
       co_await reply_and_close(io, 400, "malformed request: " + parse_error.message());
+      break;
+    }
+    // SPEC H: framing and head checks beyond Beast's parser (src/server/request_validation.hpp).
+    if (got == HeadRead::ok) rejected = validate_request_head(io.parser->get());
+    if (rejected) {
+      co_await reply_and_close(io, rejected->status, rejected->reason);
       break;
     }
 
