@@ -1,10 +1,12 @@
 # The two commands of the README, plus a few helpers. Each target installs what is missing first.
 #   make run    build Release and run `sluice demo` (an embedded streaming upstream behind the proxy)
 #   make test   build Debug with ASan+UBSan and -Werror, run every test through CTest
+#   make test-tsan   the same tests built with ThreadSanitizer (g++, build/tsan)
+#   make fuzz        the libFuzzer targets of fuzz/ (clang 14), each for FUZZ_SECONDS (default 30)
 JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: run test build deps clean bench
+.PHONY: run test test-tsan fuzz build deps clean bench
 
 deps:
 	@scripts/install-deps.sh
@@ -29,6 +31,53 @@ test: deps
 	cmake --build build/asan -j $(JOBS)
 	cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure --timeout 120 -j $(JOBS)
+
+# TSan maps its shadow at fixed addresses; with a high vm.mmap_rnd_bits (kernels >= 6.5 often use
+# 32) a program can fail to start with "FATAL: ThreadSanitizer: unexpected memory mapping".
+# Running without ASLR (setarch -R) avoids that; it is used only where it works (a container's
+# seccomp profile may refuse the personality change).
+SETARCH_NORAND := $(shell setarch $$(uname -m) -R true >/dev/null 2>&1 && echo "setarch $$(uname -m) -R")
+
+test-tsan: deps
+	cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE_THREAD=ON -DSLUICE_WERROR=ON
+	cmake --build build/tsan -j $(JOBS)
+	cd build/tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=4" \
+		$(SETARCH_NORAND) ctest --output-on-failure --timeout 300 -j $(JOBS)
+
+# libFuzzer: each target runs for FUZZ_SECONDS on a copy of fuzz/corpus/<target> (the repo's seeds
+# are never written). A crash, leak, timeout or failed invariant leaves crash-*/leak-*/timeout-*
+# files in build/fuzz/artifacts/<target>/ and fails the target.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := fuzz_request_head fuzz_chunked_body fuzz_response_head
+FUZZ_CC ?= clang-14
+FUZZ_CXX ?= clang++-14
+
+fuzz:
+	@scripts/install-deps.sh fuzz
+	CC=$(FUZZ_CC) CXX=$(FUZZ_CXX) cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DSLUICE_FUZZ=ON -DSLUICE_TESTS=OFF
+	cmake --build build/fuzz -j $(JOBS) --target $(FUZZ_TARGETS)
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+		rm -rf build/fuzz/corpus/$$t build/fuzz/artifacts/$$t; \
+		mkdir -p build/fuzz/corpus/$$t build/fuzz/artifacts/$$t; \
+		cp fuzz/corpus/$$t/* build/fuzz/corpus/$$t/; \
+		echo "== $$t for $(FUZZ_SECONDS) s (log: build/fuzz/$$t.log)"; \
+		if build/fuzz/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+				-rss_limit_mb=2048 -print_final_stats=1 \
+				-artifact_prefix=build/fuzz/artifacts/$$t/ build/fuzz/corpus/$$t \
+				> build/fuzz/$$t.log 2>&1; then \
+			grep -E '^Done [0-9]+ runs' build/fuzz/$$t.log || true; \
+		else \
+			grep -E 'INVARIANT VIOLATED|ERROR: (Address|Leak)Sanitizer|runtime error|deadly signal|Test unit written' \
+				build/fuzz/$$t.log | head -n 5; \
+			failed="$$failed $$t"; \
+		fi; \
+	done; \
+	if [ -n "$$failed" ]; then \
+		echo "fuzz: failed:$$failed -- reproducers in build/fuzz/artifacts/<target>/" \
+		     "(replay: build/fuzz/fuzz/<target> <file>)"; \
+		exit 1; \
+	fi
 
 clean:
 	rm -rf build

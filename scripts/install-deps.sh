@@ -4,6 +4,7 @@
 #
 #   scripts/install-deps.sh            build + test dependencies
 #   scripts/install-deps.sh bench      also the load tools and peers (wrk, nginx, haproxy)
+#   scripts/install-deps.sh fuzz       also clang 14 + its runtimes (libFuzzer, ASan, UBSan) for `make fuzz`
 set -euo pipefail
 
 packages=(
@@ -16,6 +17,9 @@ packages=(
 )
 if [[ "${1:-}" == "bench" ]]; then
   packages+=(wrk nginx-light haproxy)
+fi
+if [[ "${1:-}" == "fuzz" ]]; then
+  packages+=(clang-14 libclang-rt-14-dev)
 fi
 
 missing=()
