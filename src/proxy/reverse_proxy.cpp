@@ -300,6 +300,17 @@ asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
     scope.outcome = stopping ? ResponseOutcome::shutdown : ResponseOutcome::client_gone;
     co_return;
   }
+  if (rt.ec == errc::client_body_invalid) {
+    // SPEC R17-R21: the upstream never got a complete request (the lease closes it); the
+    // client gets 400 and, with its body unread, the connection closes after it.
+    log_error(*this, in, "malformed request body: 400");
+    SimpleResponse bad{400, {}, "malformed request body framing\n"};
+    bad.header.set(http::field::content_type, "text/plain");
+    const auto ec_bad = co_await ex.respond(std::move(bad));
+    if (ec_bad) ex.abort();
+    scope.outcome = ResponseOutcome::error_response;
+    co_return;
+  }
   if (rt.ec) {
     scope.outcome = co_await answer_error(*this, ex, rt.ec);
     co_return;

@@ -12,6 +12,7 @@
 
 #include "common/http_syntax.hpp"
 #include "common/nothrow.hpp"
+#include "server/request_validation.hpp"
 #include "server/session_io.hpp"
 
 namespace sluice {
@@ -82,19 +83,45 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> Exchange::read_body(
     }
   }
 
-  // A chunked body may yield chunk headers without data; each round consumes input, and the
-  // chunk-extension limit of the parser bounds how much, so the loop is bounded by input.
-  for (int round = 0; round < 1024; ++round) {
+  // Parses what is buffered, else reads once more. Beast's own read loop is not used: it keeps
+  // reading while the parser waits for a CRLF, and a chunk line ended by a bare LF never gets
+  // one (SPEC R18). Each round consumes or reads input; the read buffer's size bounds a chunk
+  // line (R21). A read adds bytes until the buffer is full; a parse that consumed bytes but
+  // yielded no data (chunk headers only) counts toward the bound.
+  for (int empty_parses = 0; empty_parses < 1024;) {
     parser.get().body().data = buf.data();
     parser.get().body().size = buf.size();
     parser.get().body().more = true;
+    if (io_.buffer.size() > 0) {
+      boost::beast::error_code ec;
+      const std::size_t used = parser.put(io_.buffer.data(), ec);
+      io_.buffer.consume(used);
+      const std::size_t got = buf.size() - parser.get().body().size;
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec == http::error::need_more) {
+        ec = {};
+        const std::string_view stalled(static_cast<const char*>(io_.buffer.data().data()),
+                                       io_.buffer.size());
+        if (detail::stalled_chunk_line_invalid(stalled)) ec = http::error::bad_chunk;
+      }
+      if (ec) co_return std::pair{to_std(ec), got};
+      if (got > 0 || parser.is_done()) co_return std::pair{std::error_code{}, got};
+      if (used > 0) {
+        ++empty_parses;
+        continue;
+      }
+    }
+    if (io_.buffer.size() >= io_.buffer.max_size()) {
+      co_return std::pair{to_std(http::error::buffer_overflow), std::size_t{0}};
+    }
+    const std::size_t room =
+        std::min<std::size_t>(64 * 1024, io_.buffer.max_size() - io_.buffer.size());
     io_.stream.expires_after(io_.options.write_timeout);
-    auto [ec, n] = co_await http::async_read_some(io_.stream, io_.buffer, parser, use_nothrow);
+    auto [rec, n] = co_await io_.stream.async_read_some(io_.buffer.prepare(room), use_nothrow);
     io_.stream.expires_never();
-    std::size_t got = buf.size() - parser.get().body().size;
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) co_return std::pair{to_std(ec), got};
-    if (got > 0 || parser.is_done()) co_return std::pair{std::error_code{}, got};
+    io_.buffer.commit(n);
+    if (rec == asio::error::eof) co_return std::pair{to_std(http::error::partial_message), std::size_t{0}};
+    if (rec) co_return std::pair{to_std(rec), std::size_t{0}};
   }
   co_return std::pair{to_std(http::error::bad_chunk), std::size_t{0}};
 }

@@ -56,7 +56,13 @@ asio::awaitable<std::error_code> send_body(Exchange& ex, const Request& out, Ups
   // Bounded by the body itself: each round reads at least one byte or ends.
   for (;;) {
     auto [ec, n] = co_await ex.read_body(asio::buffer(buf));
-    if (ec) co_return make_error_code(errc::client_body_failed);
+    if (ec) {
+      // A parse error is the client's malformed framing (SPEC R17-R21: answer 400); anything
+      // else (reset, EOF mid-body, timeout) is a client that went away (R46: no answer).
+      const bool malformed = ec.category() == to_std(http::error::bad_chunk).category() &&
+                             ec != to_std(http::error::partial_message);
+      co_return make_error_code(malformed ? errc::client_body_invalid : errc::client_body_failed);
+    }
     if (n == 0) break;
     attempt.body_consumed = true;
     std::vector<asio::const_buffer> bufs;
