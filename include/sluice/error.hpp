@@ -17,6 +17,7 @@ enum class errc {
   client_gone,                  // the client went away before the response could be sent
   client_body_failed,           // reading the request body from the client failed mid-way
   client_body_invalid,          // the request body's framing is malformed (SPEC R17-R21) -> 400
+  client_body_too_large,        // the request body grew past ServerOptions::max_body_bytes -> 413
   modify_response_failed,       // modify_response returned an error or threw (SPEC 32)
   hook_threw,                   // rewrite/director threw
 };

@@ -32,8 +32,17 @@ struct ServerOptions {
   // Each write to the client (at most one output buffer) must finish within this time; a client
   // that stops reading is closed after it. Request body reads use the same bound.
   std::chrono::nanoseconds write_timeout = 60s;
-  // Request head limit (request line + fields): larger heads get 431 and close.
+  // Limits on what a client may send (SPEC J, R32, R33); each answer closes the connection.
+  // Request head (request line + fields): larger heads get 431.
   std::uint32_t max_request_header_bytes = 64 * 1024;
+  // Request-target: longer gets 414 (checked within the head limit).
+  std::uint32_t max_uri_bytes = 16 * 1024;
+  // Field lines in the request head: more get 431 (HAProxy 101, Envoy 100).
+  std::uint32_t max_header_count = 100;
+  // Request body: 0 = no limit (bodies stream through and are never held). A larger
+  // Content-Length gets 413 before anything is sent upstream; a chunked body that grows past
+  // it is cut with 413.
+  std::uint64_t max_body_bytes = 0;
   bool access_log = true;
   // Where access and error lines go; default: stderr, one write per line.
   std::function<void(std::string_view line)> log;

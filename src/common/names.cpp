@@ -48,6 +48,7 @@ class Category : public std::error_category {
       case errc::client_gone: return "client went away";
       case errc::client_body_failed: return "reading the request body from the client failed";
       case errc::client_body_invalid: return "malformed request body framing";
+      case errc::client_body_too_large: return "request body too large";
       case errc::modify_response_failed: return "modify_response failed";
       case errc::hook_threw: return "a rewrite/director hook threw";
     }

@@ -300,11 +300,13 @@ asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
     scope.outcome = stopping ? ResponseOutcome::shutdown : ResponseOutcome::client_gone;
     co_return;
   }
-  if (rt.ec == errc::client_body_invalid) {
-    // SPEC R17-R21: the upstream never got a complete request (the lease closes it); the
-    // client gets 400 and, with its body unread, the connection closes after it.
-    log_error(*this, in, "malformed request body: 400");
-    SimpleResponse bad{400, {}, "malformed request body framing\n"};
+  if (rt.ec == errc::client_body_invalid || rt.ec == errc::client_body_too_large) {
+    // SPEC R17-R21 (400) and the body limit (413): the upstream never got a complete request
+    // (the lease closes it); the client gets the answer and, with its body unread, the
+    // connection closes after it.
+    const bool too_large = rt.ec == errc::client_body_too_large;
+    log_error(*this, in, too_large ? "request body too large: 413" : "malformed request body: 400");
+    SimpleResponse bad{too_large ? 413u : 400u, {}, rt.ec.message() + "\n"};
     bad.header.set(http::field::content_type, "text/plain");
     const auto ec_bad = co_await ex.respond(std::move(bad));
     if (ec_bad) ex.abort();

@@ -125,6 +125,30 @@ asio::awaitable<HeadRead> read_head(SessionIo& io, std::chrono::nanoseconds limi
   }
 }
 
+// SPEC J (R32, R33): the configurable limits a parsed head must also meet.
+Verdict check_limits(RequestParser& parser, const ServerOptions& opts) {
+  const auto& head = parser.get();
+  if (head.target().size() > opts.max_uri_bytes) {
+    return Rejection{414, "request target longer than " + std::to_string(opts.max_uri_bytes) +
+                              " bytes"};
+  }
+  std::size_t fields = 0;
+  for (auto it = head.begin(); it != head.end(); ++it) ++fields;
+  if (fields > opts.max_header_count) {
+    return Rejection{431, "more than " + std::to_string(opts.max_header_count) + " header fields"};
+  }
+  if (opts.max_body_bytes > 0) {
+    const auto length = parser.content_length();
+    if (length && *length > opts.max_body_bytes) {
+      return Rejection{413, "request body larger than " + std::to_string(opts.max_body_bytes) +
+                                " bytes"};
+    }
+    // A chunked body is held to the same limit while it streams (Exchange::read_body).
+    parser.body_limit(opts.max_body_bytes);
+  }
+  return std::nullopt;
+}
+
 std::string format_ms(Clock::duration d) {
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
   return std::to_string(us / 1000) + "." + std::to_string((us % 1000) / 100) + "ms";
@@ -196,6 +220,7 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env)
     }
     // SPEC H: framing and head checks beyond Beast's parser (src/server/request_validation.hpp).
     if (got == HeadRead::ok) rejected = validate_request_head(io.parser->get());
+    if (!rejected) rejected = check_limits(*io.parser, opts);  // SPEC J: R32, R33
     if (rejected) {
       co_await reply_and_close(io, rejected->status, rejected->reason);
       break;

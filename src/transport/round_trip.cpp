@@ -59,6 +59,7 @@ asio::awaitable<std::error_code> send_body(Exchange& ex, const Request& out, Ups
     if (ec) {
       // A parse error is the client's malformed framing (SPEC R17-R21: answer 400); anything
       // else (reset, EOF mid-body, timeout) is a client that went away (R46: no answer).
+      if (ec == to_std(http::error::body_limit)) co_return make_error_code(errc::client_body_too_large);
       const bool malformed = ec.category() == to_std(http::error::bad_chunk).category() &&
                              ec != to_std(http::error::partial_message);
       co_return make_error_code(malformed ? errc::client_body_invalid : errc::client_body_failed);
