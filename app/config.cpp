@@ -4,6 +4,7 @@
 #include <boost/system/error_code.hpp>
 #include <charconv>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <system_error>
 
@@ -98,6 +99,14 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
   std::string header_timeout = dflt(config.server.header_timeout);
   std::string idle_timeout = dflt(config.server.idle_timeout);
   std::string access_log = config.server.access_log ? "on" : "off";
+  std::string write_timeout = dflt(config.server.write_timeout);
+  std::string tunnel_idle_timeout = dflt(config.transport.tunnel_idle_timeout);
+  std::string max_header_bytes = std::to_string(config.server.max_request_header_bytes);
+  std::string max_uri_bytes = std::to_string(config.server.max_uri_bytes);
+  std::string max_header_count = std::to_string(config.server.max_header_count);
+  std::string max_body_bytes = std::to_string(config.server.max_body_bytes);
+  std::string max_response_header_bytes =
+      std::to_string(config.transport.max_response_header_bytes);
   bool version = false;
 
   CLI::App app("sluice " SLUICE_VERSION ": a streaming HTTP/1 reverse proxy.", "sluice");
@@ -148,6 +157,35 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
                  "How long a keep-alive client connection may wait\n"
                  "for its next request. Default: " + idle_timeout)
       ->type_name("DURATION");
+  app.add_option("--write-timeout", write_timeout,
+                 "Each write to a client (at most 16 KiB) must finish\n"
+                 "within this; a client that stops reading is cut.\n"
+                 "Also bounds each request-body read. Default: " + write_timeout)
+      ->type_name("DURATION");
+  app.add_option("--tunnel-idle-timeout", tunnel_idle_timeout,
+                 "An upgraded connection (WebSocket...) with no byte\n"
+                 "either way for this long is closed. Default: " + tunnel_idle_timeout)
+      ->type_name("DURATION");
+  app.add_option("--max-header-bytes", max_header_bytes,
+                 "Largest request head (request line + fields);\n"
+                 "larger gets 431. Default: " + max_header_bytes)
+      ->type_name("BYTES");
+  app.add_option("--max-uri-bytes", max_uri_bytes,
+                 "Longest request target; longer gets 414.\n"
+                 "Default: " + max_uri_bytes)
+      ->type_name("BYTES");
+  app.add_option("--max-header-count", max_header_count,
+                 "Most field lines in a request head; more gets 431.\n"
+                 "Default: " + max_header_count)
+      ->type_name("N");
+  app.add_option("--max-body-bytes", max_body_bytes,
+                 "Largest request body (413 beyond it); 0 = no limit:\n"
+                 "bodies stream through, never held whole. Default: " + max_body_bytes)
+      ->type_name("BYTES");
+  app.add_option("--max-response-header-bytes", max_response_header_bytes,
+                 "Largest upstream response head; larger gets 502.\n"
+                 "Default: " + max_response_header_bytes)
+      ->type_name("BYTES");
   app.add_option("--access-log", access_log,
                  "One line per request on stderr. Default: " + access_log)
       ->type_name("on|off");
@@ -247,9 +285,43 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
                    config.transport.idle_read_timeout},
            Timeout{"--header-timeout", header_timeout, config.server.header_timeout},
            Timeout{"--idle-timeout", idle_timeout, config.server.idle_timeout},
+           Timeout{"--write-timeout", write_timeout, config.server.write_timeout},
+           Timeout{"--tunnel-idle-timeout", tunnel_idle_timeout,
+                   config.transport.tunnel_idle_timeout},
        }) {
     if (const auto status = parse_timeout(err, t.flag, t.text, t.out)) return *status;
   }
+
+  // Sizes and counts: plain decimal numbers within [min, max].
+  struct Limit {
+    std::string_view flag;
+    const std::string& text;
+    std::uint64_t min;
+    std::uint64_t max;
+    std::uint64_t value = 0;
+  };
+  constexpr std::uint64_t k32 = std::numeric_limits<std::uint32_t>::max();
+  Limit limits[] = {
+      {"--max-header-bytes", max_header_bytes, 1024, 64u << 20},
+      {"--max-uri-bytes", max_uri_bytes, 16, k32},
+      {"--max-header-count", max_header_count, 1, k32},
+      {"--max-body-bytes", max_body_bytes, 0, std::numeric_limits<std::int64_t>::max()},
+      {"--max-response-header-bytes", max_response_header_bytes, 1024, 64u << 20},
+  };
+  for (Limit& l : limits) {
+    const char* last = l.text.data() + l.text.size();
+    const auto [ptr, ec] = std::from_chars(l.text.data(), last, l.value);
+    if (l.text.empty() || ec != std::errc{} || ptr != last || l.value < l.min || l.value > l.max) {
+      return usage_error(err, l.flag, l.text,
+                         "is not a number from " + std::to_string(l.min) + " to " +
+                             std::to_string(l.max));
+    }
+  }
+  config.server.max_request_header_bytes = static_cast<std::uint32_t>(limits[0].value);
+  config.server.max_uri_bytes = static_cast<std::uint32_t>(limits[1].value);
+  config.server.max_header_count = static_cast<std::uint32_t>(limits[2].value);
+  config.server.max_body_bytes = limits[3].value;
+  config.transport.max_response_header_bytes = static_cast<std::uint32_t>(limits[4].value);
 
   if (access_log == "on") {
     config.server.access_log = true;

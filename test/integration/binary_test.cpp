@@ -50,6 +50,8 @@ const std::vector<std::string> kFlags = {
     "--listen",         "--upstream",       "--flush-interval",
     "--threads",        "--connect-timeout", "--response-header-timeout",
     "--upstream-idle-timeout", "--header-timeout", "--idle-timeout",
+    "--write-timeout", "--tunnel-idle-timeout", "--max-header-bytes", "--max-uri-bytes",
+    "--max-header-count", "--max-body-bytes", "--max-response-header-bytes",
     "--access-log",     "--help",           "--version",
 };
 
@@ -508,7 +510,11 @@ TEST(ParseConfig, EveryFlagMapsToItsOption) {
                           "--flush-interval", "100ms", "--threads", "4",
                           "--connect-timeout", "250ms", "--response-header-timeout", "2s",
                           "--upstream-idle-timeout", "1m30s", "--header-timeout", "3s",
-                          "--idle-timeout", "4s", "--access-log", "off"});
+                          "--idle-timeout", "4s", "--access-log", "off",
+                          "--write-timeout", "7s", "--tunnel-idle-timeout", "8s",
+                          "--max-header-bytes", "32768", "--max-uri-bytes", "2048",
+                          "--max-header-count", "50", "--max-body-bytes", "1000000",
+                          "--max-response-header-bytes", "16384"});
   ASSERT_NE(p.config(), nullptr) << p.err;
   const app::Config& c = *p.config();
   EXPECT_EQ(c.server.listen.address().to_string(), "::1");
@@ -521,6 +527,13 @@ TEST(ParseConfig, EveryFlagMapsToItsOption) {
   EXPECT_EQ(c.server.header_timeout, 3s);
   EXPECT_EQ(c.server.idle_timeout, 4s);
   EXPECT_FALSE(c.server.access_log);
+  EXPECT_EQ(c.server.write_timeout, 7s);
+  EXPECT_EQ(c.transport.tunnel_idle_timeout, 8s);
+  EXPECT_EQ(c.server.max_request_header_bytes, 32768u);
+  EXPECT_EQ(c.server.max_uri_bytes, 2048u);
+  EXPECT_EQ(c.server.max_header_count, 50u);
+  EXPECT_EQ(c.server.max_body_bytes, 1000000u);
+  EXPECT_EQ(c.transport.max_response_header_bytes, 16384u);
   EXPECT_EQ(app::listen_url(c.server.listen), "http://[::1]:9090");
 }
 
@@ -551,6 +564,9 @@ TEST(ParseConfig, BadValuesExit2NamingFlagAndValue) {
       {"--threads", "5000"},            {"--connect-timeout", "0"},
       {"--connect-timeout", "-1"},      {"--response-header-timeout", "-1s"},
       {"--upstream-idle-timeout", "1x"}, {"--header-timeout", ""},
+      {"--write-timeout", "0"}, {"--tunnel-idle-timeout", "-1"}, {"--max-header-bytes", "10"},
+      {"--max-uri-bytes", "abc"}, {"--max-header-count", "0"}, {"--max-body-bytes", "-5"},
+      {"--max-response-header-bytes", "1e6"},
       {"--idle-timeout", "5 s"},        {"--access-log", "yes"},
   };
   for (const auto& [flag, value] : cases) {
