@@ -13,8 +13,10 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/error.hpp>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <system_error>
@@ -134,6 +136,9 @@ class Exchange {
   bool aborted_ = false;
   bool continue_sent_ = false;
   bool head_sent_ = false;
+  bool last_chunk_seen_ = false;  // the request body's last chunk was parsed (SPEC R22)
+  bool body_complete_ = false;    // ... and its unparsable trailer section dropped
+  std::function<void(std::uint64_t, std::string_view, boost::beast::error_code&)> last_chunk_hook_;
   bool upgraded_ = false;
   bool will_close_ = false;
   bool pipelined_ = false;

@@ -62,13 +62,23 @@ asio::any_io_executor Exchange::executor() const {
 // ---- Request body --------------------------------------------------------------------------
 
 bool Exchange::body_done() const {
-  return io_.parser->is_done();
+  return io_.parser->is_done() || body_complete_;
 }
 
 asio::awaitable<std::pair<std::error_code, std::size_t>> Exchange::read_body(
     asio::mutable_buffer buf) {
   auto& parser = *io_.parser;
-  if (parser.is_done() || buf.size() == 0) co_return std::pair{std::error_code{}, std::size_t{0}};
+  if (parser.is_done() || body_complete_ || buf.size() == 0) {
+    co_return std::pair{std::error_code{}, std::size_t{0}};
+  }
+  if (!last_chunk_hook_) {
+    // SPEC R22: notes the last chunk, so that a trailer section Beast refuses (it applies its
+    // Content-Length rules to trailer fields) is known to come after a complete body.
+    last_chunk_hook_ = [this](std::uint64_t size, std::string_view, boost::beast::error_code&) {
+      if (size == 0) last_chunk_seen_ = true;
+    };
+    parser.on_chunk_header(last_chunk_hook_);
+  }
 
   // RFC 9110 §10.1.1: a client that waits for 100 Continue gets it when the body is wanted.
   if (!continue_sent_ && request_.version >= 11) {
@@ -103,6 +113,19 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> Exchange::read_body(
         const std::string_view stalled(static_cast<const char*>(io_.buffer.data().data()),
                                        io_.buffer.size());
         if (detail::stalled_chunk_line_invalid(stalled)) ec = http::error::bad_chunk;
+      }
+      if (ec && last_chunk_seen_) {
+        // SPEC R22: the body is complete; only its trailer section failed. Request trailers
+        // are never forwarded (and never merged into the head), so drop the section, whole:
+        // Beast parses it only once its final CRLF is buffered. The parser is left failed, so
+        // the connection closes after this exchange.
+        const std::string_view rest(static_cast<const char*>(io_.buffer.data().data()),
+                                    io_.buffer.size());
+        const auto end = rest.find("\r\n\r\n");
+        if (end == std::string_view::npos) co_return std::pair{to_std(ec), got};
+        io_.buffer.consume(end + 4);
+        body_complete_ = true;
+        co_return std::pair{std::error_code{}, got};
       }
       if (ec) co_return std::pair{to_std(ec), got};
       if (got > 0 || parser.is_done()) co_return std::pair{std::error_code{}, got};
