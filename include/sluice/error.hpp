@@ -20,6 +20,7 @@ enum class errc {
   client_body_too_large,        // the request body grew past ServerOptions::max_body_bytes -> 413
   modify_response_failed,       // modify_response returned an error or threw (SPEC 32)
   hook_threw,                   // rewrite/director threw
+  upstream_answered_early,      // internal: the upstream answered before the whole body was sent
 };
 
 const std::error_category& error_category();

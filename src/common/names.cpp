@@ -51,6 +51,7 @@ class Category : public std::error_category {
       case errc::client_body_too_large: return "request body too large";
       case errc::modify_response_failed: return "modify_response failed";
       case errc::hook_threw: return "a rewrite/director hook threw";
+      case errc::upstream_answered_early: return "the upstream answered before the request body was sent";
     }
     return "unknown sluice error";
   }

@@ -369,7 +369,9 @@ asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
       }
       flush.stop(FlushStopReason::complete);
       // SPEC L6: back to the pool only after a complete, well-framed response, nothing unread.
-      if (parser.keep_alive() && rt.lease.conn().buffer.size() == 0) rt.lease.mark_reusable();
+      if (parser.keep_alive() && rt.lease.conn().buffer.size() == 0 && !rt.request_incomplete) {
+        rt.lease.mark_reusable();
+      }
       scope.outcome = ResponseOutcome::complete;
       co_return;
     }

@@ -74,7 +74,9 @@ asio::awaitable<std::error_code> send_body(Exchange& ex, const Request& out, Ups
     } else {
       bufs = {asio::buffer(buf.data(), n)};
     }
-    const auto wec = co_await write_upstream(up, ex, bufs, options.idle_read_timeout);
+    const auto wec = co_await write_upstream(up, ex, bufs, options.idle_read_timeout,
+                                             /*stop_if_answered=*/true);
+    if (wec == errc::upstream_answered_early) co_return wec;
     if (wec) co_return make_error_code(errc::upstream_write_failed);
   }
   if (chunked) {
@@ -239,6 +241,12 @@ asio::awaitable<void> round_trip(Exchange& ex, const Request& out, ConnectionPoo
     attempt.ec = co_await write_upstream(up, ex, head_buf, options.idle_read_timeout);
     if (attempt.ec) attempt.ec = make_error_code(errc::upstream_write_failed);
     if (!attempt.ec && has_body) attempt.ec = co_await send_body(ex, out, up, options, attempt);
+    if (attempt.ec == errc::upstream_answered_early) {
+      // Relay the early answer; the request is incomplete upstream, so the connection is never
+      // pooled, and the client's unread body closes its connection after the response.
+      result.request_incomplete = true;
+      attempt.ec = {};
+    }
     if (!attempt.ec) attempt.ec = co_await read_head(ex, out, up, options, result.parser, attempt);
     if (!attempt.ec) {
       result.ec = {};

@@ -22,6 +22,7 @@ struct RoundTrip {
   std::error_code ec;                   // set when no response head was obtained
   Lease lease;                          // the connection the response arrives on
   std::optional<ResponseParser> parser;  // head parsed; the body is still to be read from it
+  bool request_incomplete = false;      // the upstream answered before the body was all sent
 };
 
 // The request head as sent upstream: HTTP/1.1, Host first, then out.header minus the framing

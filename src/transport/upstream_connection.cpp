@@ -1,5 +1,9 @@
 #include "transport/upstream_connection.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include <boost/asio/connect.hpp>
 #include <charconv>
 #include <boost/asio/deferred.hpp>
@@ -20,17 +24,25 @@ using asio::experimental::wait_for_one;
 
 namespace {
 
-// parallel_group cancellation condition: every completion ends the race, except the client
-// wait finding the client still connected (its second value, `gone`, is false).
-struct CancelUnlessClientStays {
+// parallel_group cancellation condition: every completion ends the race, except a readiness
+// wait that turned out spurious: its second value (`real`: the client is gone, the upstream
+// has bytes or closed) is false.
+struct CancelUnlessSpurious {
   template <typename... Args>
   asio::cancellation_type_t operator()(const Args&...) const {
     return asio::cancellation_type::all;
   }
-  asio::cancellation_type_t operator()(boost::system::error_code, bool gone) const {
-    return gone ? asio::cancellation_type::all : asio::cancellation_type::none;
+  asio::cancellation_type_t operator()(boost::system::error_code, bool real) const {
+    return real ? asio::cancellation_type::all : asio::cancellation_type::none;
   }
 };
+
+// Readable for real: bytes to read, or the peer closed/reset. (EAGAIN: a spurious wake.)
+bool has_bytes_or_closed(tcp::socket& s) {
+  char byte;
+  const ssize_t r = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
 
 }  // namespace
 
@@ -131,7 +143,7 @@ asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>>
         co_await make_parallel_group(asio::async_connect(socket, endpoints, asio::deferred),
                                      std::move(client_closed), timer.async_wait(asio::deferred),
                                      ex.stop_signal().async_wait(asio::deferred))
-            .async_wait(CancelUnlessClientStays{}, asio::use_awaitable);
+            .async_wait(CancelUnlessSpurious{}, asio::use_awaitable);
     // The first operation to finish that was not a client wake that found the client still there.
     const std::size_t first = order[0] == 1 && !gone ? order[1] : order[0];
     if (first == 1) failure = errc::client_gone;
@@ -159,9 +171,26 @@ asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>>
 
 asio::awaitable<std::error_code> write_upstream(UpstreamConnection& up, Exchange& ex,
                                                 const std::vector<asio::const_buffer>& buffers,
-                                                std::chrono::nanoseconds timeout) {
+                                                std::chrono::nanoseconds timeout,
+                                                bool stop_if_answered) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   timer.expires_after(timeout);
+  if (stop_if_answered) {
+    auto answered = up.socket.async_wait(
+        tcp::socket::wait_read, asio::deferred([&up](boost::system::error_code ec) {
+          return asio::deferred.values(ec, !ec && has_bytes_or_closed(up.socket));
+        }));
+    auto [order, wec, n, aec, real, tec, sec] =
+        co_await make_parallel_group(asio::async_write(up.socket, buffers, asio::deferred),
+                                     std::move(answered), timer.async_wait(asio::deferred),
+                                     ex.stop_signal().async_wait(asio::deferred))
+            .async_wait(CancelUnlessSpurious{}, asio::use_awaitable);
+    const std::size_t first = order[0] == 1 && !real ? order[1] : order[0];
+    if (first == 1) co_return make_error_code(errc::upstream_answered_early);
+    if (first == 2) co_return to_std(asio::error::timed_out);
+    if (first == 3) co_return aborted_error();
+    co_return to_std(wec);
+  }
   auto [order, wec, n, tec, sec] =
       co_await make_parallel_group(asio::async_write(up.socket, buffers, asio::deferred),
                                    timer.async_wait(asio::deferred),

@@ -46,9 +46,12 @@ boost::asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnec
 connect_upstream(Exchange& ex, std::string host, std::string port,
                  std::chrono::nanoseconds timeout);
 
-// Writes every buffer, each wait for writability bounded by `timeout` and racing the stop signal.
+// Writes every buffer within `timeout`, racing the stop signal. With `stop_if_answered` (request
+// bodies) it also stops when the upstream starts answering (or closes) before the body is all
+// sent, returning errc::upstream_answered_early: Go's transport relays such an early response
+// (a 413, a 401) instead of pushing the rest of the body at an upstream that stopped reading.
 boost::asio::awaitable<std::error_code> write_upstream(
     UpstreamConnection& up, Exchange& ex, const std::vector<boost::asio::const_buffer>& buffers,
-    std::chrono::nanoseconds timeout);
+    std::chrono::nanoseconds timeout, bool stop_if_answered = false);
 
 }  // namespace sluice
