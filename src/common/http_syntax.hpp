@@ -1,6 +1,8 @@
 #pragma once
 // RFC 9110 syntax checks for what sluice writes on the wire. Hooks may put anything in a
 // Request or Response; nothing that could split or reframe a head is ever emitted.
+#include <cstdint>
+#include <limits>
 #include <string_view>
 
 namespace sluice {
@@ -32,6 +34,21 @@ inline bool is_wire_word(std::string_view s) {
   if (s.empty()) return false;
   for (unsigned char c : s) {
     if (c <= 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+// Content-Length (RFC 9110 §8.6): 1*DIGIT, and small enough for sluice's int64 lengths (Beast
+// accepts up to 2^64-1, which would wrap to a negative length). Leading zeros are fine.
+inline bool is_content_length(std::string_view v) {
+  if (v.empty()) return false;
+  std::uint64_t n = 0;
+  constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  for (char c : v) {
+    if (c < '0' || c > '9') return false;
+    const auto d = static_cast<std::uint64_t>(c - '0');
+    if (n > (kMax - d) / 10) return false;
+    n = n * 10 + d;
   }
   return true;
 }

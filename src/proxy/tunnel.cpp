@@ -39,17 +39,42 @@ struct TunnelState {
   }
 };
 
+// Writes all of `data` to `to`, racing the idle deadline and the stop signal: a peer that stops
+// reading cannot pin the tunnel, even after the other direction ended (a half-closed client that
+// never reads, an upstream that stopped reading). Cancelling a half-done write is harmless:
+// the tunnel is being torn down then. False when the tunnel must end.
+asio::awaitable<bool> write_bounded(TunnelState& state, tcp::socket& from, tcp::socket& to,
+                                    asio::const_buffer data) {
+  asio::steady_timer deadline(to.get_executor());
+  deadline.expires_after(state.idle_timeout);
+  auto [order, wec, n, tec, sec] =
+      co_await make_parallel_group(asio::async_write(to, data, asio::deferred),
+                                   deadline.async_wait(asio::deferred),
+                                   state.ex.stop_signal().async_wait(asio::deferred))
+          .async_wait(wait_for_one(), asio::use_awaitable);
+  if (order[0] == 1) {
+    state.fail(TunnelEnd::idle_timeout, from, to);
+    co_return false;
+  }
+  if (order[0] == 2) {
+    state.fail(TunnelEnd::shutdown, from, to);
+    co_return false;
+  }
+  if (wec) {
+    state.fail(TunnelEnd::error, from, to);
+    co_return false;
+  }
+  state.last_activity = Clock::now();
+  co_return true;
+}
+
 // Copies `from` -> `to` until EOF on `from` (then half-closes `to`), an error, the idle timeout
 // or the stop signal. Each round waits once and reads once: bounded by the bytes and the timer.
 asio::awaitable<void> copy_direction(TunnelState& state, tcp::socket& from, tcp::socket& to,
                                      std::string pending) {
   if (!pending.empty()) {
-    auto [ec, n] = co_await asio::async_write(to, asio::buffer(pending), use_nothrow);
-    if (ec) {
-      state.fail(TunnelEnd::error, from, to);
-      co_return;
-    }
-    state.last_activity = Clock::now();
+    const bool written = co_await write_bounded(state, from, to, asio::buffer(pending));
+    if (!written) co_return;
   }
   std::array<char, kTunnelBuffer> buf;
   asio::steady_timer idle(from.get_executor());
@@ -89,11 +114,8 @@ asio::awaitable<void> copy_direction(TunnelState& state, tcp::socket& from, tcp:
       co_return;
     }
     state.last_activity = Clock::now();
-    auto [wec2, written] = co_await asio::async_write(to, asio::buffer(buf.data(), n), use_nothrow);
-    if (wec2) {
-      state.fail(TunnelEnd::error, from, to);
-      co_return;
-    }
+    const bool written = co_await write_bounded(state, from, to, asio::buffer(buf.data(), n));
+    if (!written) co_return;
   }
 }
 

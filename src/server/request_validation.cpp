@@ -25,19 +25,6 @@ std::string_view trim_ows(std::string_view s) {
 
 // Content-Length = 1*DIGIT (RFC 9110 §8.6). Beast strips the OWS around a field value. The value
 // must also fit the signed length sluice carries (Request::content_length).
-bool valid_content_length(std::string_view v) {
-  if (v.empty()) return false;
-  std::uint64_t n = 0;
-  constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-  for (char c : v) {
-    if (c < '0' || c > '9') return false;
-    const auto d = static_cast<std::uint64_t>(c - '0');
-    if (n > (kMax - d) / 10) return false;
-    n = n * 10 + d;
-  }
-  return true;
-}
-
 // Host = uri-host [ ":" port ] (RFC 9112 §3.2, RFC 3986 §3.2.2): unreserved, pct-encoded,
 // sub-delims, ":" and the IP-literal brackets. May be empty (no authority in the target URI).
 bool valid_host(std::string_view v) {
@@ -131,7 +118,7 @@ Verdict validate_request_head(const http::request_header<>& head) {
 
   // R2, R3, R4: one Content-Length, 1*DIGIT. Identical duplicates are refused too.
   if (lengths > 1) return reject(400, "more than one Content-Length header field");
-  if (lengths == 1 && !valid_content_length(length)) return reject(400, "invalid Content-Length");
+  if (lengths == 1 && !is_content_length(length)) return reject(400, "invalid Content-Length");
 
   if (encodings > 0) {
     // R13 (RFC 9112 §6.1): a 1.0 request with Transfer-Encoding has faulty framing.

@@ -95,6 +95,16 @@ asio::awaitable<HeadRead> read_head(SessionIo& io, std::chrono::nanoseconds limi
   // Each round parses what is buffered or reads once; the header limit and the deadline bound it.
   for (;;) {
     if (first_byte_only && io.buffer.size() > 0) co_return HeadRead::ok;
+    // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before a request-line (some
+    // clients send a CRLF after a POST body). Beast parses a head only once it is whole, so
+    // before that the buffer starts where the message starts. Skipped before check_raw_head,
+    // whose scan would otherwise stop at the empty line.
+    for (int skipped = 0; skipped < 4 && io.buffer.size() >= 2 && !io.parser->is_header_done() &&
+                          std::string_view(static_cast<const char*>(io.buffer.data().data()), 2) ==
+                              "\r\n";
+         ++skipped) {
+      io.buffer.consume(2);
+    }
     if (io.buffer.size() > 0) {
       io.idle = false;
       const auto* unparsed = static_cast<const char*>(io.buffer.data().data());

@@ -86,10 +86,7 @@ ResponseDefect validate_response_head(std::string_view raw_head,
       ++content_lengths;
       const auto v = trim_ows(f.value());
       if (v.find(',') != std::string_view::npos) return ResponseDefect::duplicate_content_length;
-      if (v.empty() || v.size() > 18) return ResponseDefect::bad_content_length;
-      for (char c : v) {
-        if (!is_digit(c)) return ResponseDefect::bad_content_length;
-      }
+      if (!is_content_length(v)) return ResponseDefect::bad_content_length;
     } else if (f.name() == http::field::transfer_encoding) {
       ++transfer_encodings;
       chunked_only = boost::beast::iequals(trim_ows(f.value()), "chunked");

@@ -37,11 +37,23 @@ struct CancelUnlessSpurious {
   }
 };
 
-// Readable for real: bytes to read, or the peer closed/reset. (EAGAIN: a spurious wake.)
-bool has_bytes_or_closed(tcp::socket& s) {
-  char byte;
-  const ssize_t r = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+// The upstream answered for real while the body is being sent: bytes that are not an interim
+// 1xx (Go's transport keeps sending the body across a 100 or 102; read_head forwards those
+// later), or the peer closed/reset. EAGAIN is a spurious wake.
+bool answered_before_body_end(tcp::socket& s) {
+  char head[12];
+  const ssize_t r = ::recv(s.native_handle(), head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
+  if (r < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  if (r == 0) return true;
+  const std::string_view got(head, static_cast<std::size_t>(r));
+  if (got.size() < 10) {
+    // Too few bytes to tell: an answer that begins like a status line is decided on the next
+    // body write's wake; anything else is an answer (bad bytes, which read_head turns into 502).
+    return !std::string_view("HTTP/1.").starts_with(got.substr(0, std::min<std::size_t>(got.size(), 7)));
+  }
+  const bool interim = got.starts_with("HTTP/1.") && got[8] == ' ' && got[9] == '1' &&
+                       !got.substr(9).starts_with("101");
+  return !interim;
 }
 
 }  // namespace
@@ -178,7 +190,7 @@ asio::awaitable<std::error_code> write_upstream(UpstreamConnection& up, Exchange
   if (stop_if_answered) {
     auto answered = up.socket.async_wait(
         tcp::socket::wait_read, asio::deferred([&up](boost::system::error_code ec) {
-          return asio::deferred.values(ec, !ec && has_bytes_or_closed(up.socket));
+          return asio::deferred.values(ec, !ec && answered_before_body_end(up.socket));
         }));
     auto [order, wec, n, aec, real, tec, sec] =
         co_await make_parallel_group(asio::async_write(up.socket, buffers, asio::deferred),

@@ -111,6 +111,22 @@ TEST(Session, R24_PipelinedRequestsAnsweredInOrder) {
   }
 }
 
+TEST(Session, EmptyLineBeforeARequestLineIsIgnored) {
+  // RFC 9112 §2.2: some clients send a CRLF after a POST body.
+  FakeUpstream upstream;
+  upstream.set_handler(echo_target());
+  ProxyHarness h(upstream.url());
+  std::unique_ptr<TestClient> client;
+  ASSERT_TRUE(TestClient::connect(h.port(), client));
+  ASSERT_TRUE(client->send("POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi\r\n"
+                           "GET /b HTTP/1.1\r\nHost: t\r\n\r\n"));
+  for (const char* target : {"/a", "/b"}) {
+    ParsedResponse res;
+    ASSERT_TRUE(client->read_response(res));
+    EXPECT_EQ(res.body, std::string("target=") + target);
+  }
+}
+
 TEST(Session, R25_Http10ClientConnectionClosedAfterResponse) {
   FakeUpstream upstream;
   upstream.set_handler(echo_target());

@@ -171,6 +171,23 @@ TEST(Upgrade, Spec37_IdleTunnelIsClosed) {
   ASSERT_TRUE(u.conn->wait_closed());
 }
 
+TEST(Upgrade, Spec37_HalfClosedClientThatNeverReadsCannotPinTheTunnel) {
+  // R35 for tunnels: the client half-closes and never reads while the upstream keeps sending.
+  // The write toward the client is bounded by the idle timeout, so the tunnel ends.
+  Upgraded u([](ReverseProxy& p) { p.transport.tunnel_idle_timeout = 300ms; });
+  ASSERT_TRUE(u.start());
+  ASSERT_TRUE(u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                           "Connection: Upgrade\r\n\r\n"));
+  ASSERT_TRUE(u.client->read_until([](std::string_view got) { return has(got, "\r\n\r\n"); }));
+  u.client->shutdown_write();
+  const std::string block(256 * 1024, 't');
+  for (int i = 0; i < 256; ++i) {
+    if (!u.conn->send(block, 500ms)) break;  // blocks once every buffer toward the client is full
+  }
+  ASSERT_TRUE(u.conn->wait_closed());
+  ASSERT_TRUE(u.h->events().wait_for_ends(1));
+}
+
 TEST(Upgrade, Spec37_ServerStopEndsTheTunnel) {
   Upgraded u;
   ASSERT_TRUE(u.start());

@@ -47,5 +47,36 @@ TEST(Upload, EarlyUpstreamAnswerIsRelayedWithoutWaitingForTheIdleTimeout) {
   EXPECT_EQ(h.proxy().counts().upstream_idle, 0);  // an incomplete request is never pooled
 }
 
+TEST(Upload, InterimResponseDuringTheUploadDoesNotStopTheBody) {
+  // An unsolicited 100 (or a 102) before the upstream read the body is not an early answer:
+  // the body keeps flowing (as with Go's transport) and the final response follows.
+  FakeUpstream upstream;
+  upstream.set_handler([](UpstreamConn& c) {
+    if (!c.read_until([](std::string_view got) { return got.find("\r\n\r\n") != got.npos; })) {
+      return;
+    }
+    if (!c.send("HTTP/1.1 102 Processing\r\n\r\n")) return;
+    // Now the whole request (head already buffered, body still arriving).
+    RecordedRequest req;
+    if (!c.read_request(req, 10s)) return;
+    c.send(response(200, {}, "got " + std::to_string(req.body.size())));
+  });
+  ProxyHarness h(upstream.url());
+  std::unique_ptr<TestClient> client;
+  ASSERT_TRUE(TestClient::connect(h.port(), client));
+  constexpr std::size_t kBody = 4u << 20;
+  std::thread sender([&] {
+    client->send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(kBody) +
+                 "\r\n\r\n" + std::string(kBody, 'b'), 10s);
+  });
+  ParsedResponse res;
+  const bool got = client->read_response(res, 10s);
+  sender.join();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.body, "got " + std::to_string(kBody));
+  EXPECT_EQ(res.informational, std::vector<int>{102});
+}
+
 }  // namespace
 }  // namespace sluice::test
