@@ -3,6 +3,8 @@
 // short deadline and assert that the wait FAILS, which is what a missing flush looks like.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "support/fake_upstream.hpp"
 #include "support/proxy_harness.hpp"
 #include "support/test_client.hpp"
@@ -162,6 +164,36 @@ TEST(Flushing, Spec27_PositiveIntervalOverriddenForEventStream) {
   ASSERT_TRUE(s.conn->send("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                            "Transfer-Encoding: chunked\r\n\r\n" + chunk("data: hi\n\n")));
   ASSERT_TRUE(s.client_sees("data: hi", kSlack));
+}
+
+TEST(Flushing, L7_IdleTimeoutNeverCutsAStreamMakingProgress) {
+  // Heartbeats every 100 ms for 1.5 s against a 300 ms upstream idle timeout: each byte resets
+  // the deadline, so the stream lives on and every heartbeat arrives.
+  FakeUpstream upstream;
+  std::unique_ptr<ProxyHarness> proxy = std::make_unique<ProxyHarness>(
+      upstream.url(), [](ReverseProxy& p) { p.transport.idle_read_timeout = 300ms; });
+  std::unique_ptr<TestClient> client;
+  ASSERT_TRUE(TestClient::connect(proxy->port(), client));
+  ASSERT_TRUE(client->send("GET /sse HTTP/1.1\r\nHost: t\r\n\r\n"));
+  std::shared_ptr<UpstreamConn> conn;
+  ASSERT_TRUE(upstream.accept(conn));
+  RecordedRequest req;
+  ASSERT_TRUE(conn->read_request(req));
+  ASSERT_TRUE(conn->send("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n"));
+  for (int i = 0; i < 15; ++i) {
+    const std::string beat = ": heartbeat " + std::to_string(i) + "\n\n";
+    ASSERT_TRUE(conn->send(chunk(beat)));
+    ASSERT_TRUE(client->read_until(
+        [&](std::string_view got) { return got.find(beat) != std::string_view::npos; }));
+    // Pacing the upstream (a heartbeat every 100 ms), not waiting for an event.
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_FALSE(conn->peer_closed_now());
+  ASSERT_TRUE(conn->send(std::string(kLastChunk)));
+  ParsedResponse res;
+  ASSERT_TRUE(client->read_response(res));
+  EXPECT_TRUE(res.complete);
 }
 
 TEST(Flushing, L3_EventStreamHandshakeHeadersGoOutWithoutBody) {

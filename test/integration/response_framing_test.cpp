@@ -288,5 +288,25 @@ TEST(ResponseFraming, R43_NoContentWithStrayBytesNeverRelayed) {
   }
 }
 
+TEST(ResponseFraming, R37_BytesAfterAnInvalidChunkSizeNeverReachTheClient) {
+  FakeUpstream upstream;
+  ProxyHarness h(upstream.url(), [](ReverseProxy& p) { p.flush_interval = -1ns; });
+  std::unique_ptr<TestClient> client;
+  ASSERT_TRUE(TestClient::connect(h.port(), client));
+  ASSERT_TRUE(client->send("GET /cut HTTP/1.1\r\nHost: t\r\n\r\n"));
+  std::shared_ptr<UpstreamConn> conn;
+  ASSERT_TRUE(upstream.accept(conn));
+  RecordedRequest req;
+  ASSERT_TRUE(conn->read_request(req));
+  ASSERT_TRUE(conn->send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk("hello")));
+  ASSERT_TRUE(client->read_until(
+      [](std::string_view got) { return got.find("hello") != std::string_view::npos; }));
+  ASSERT_TRUE(conn->send("zz\r\nSECRET-AFTER-BAD-CHUNK\r\n0\r\n\r\n"));
+  ASSERT_TRUE(client->wait_closed());
+  EXPECT_EQ(client->received().find("SECRET"), std::string::npos);
+  EXPECT_FALSE(parse_response_prefix(client->received()).complete);
+  ASSERT_TRUE(conn->wait_closed());
+}
+
 }  // namespace
 }  // namespace sluice::test

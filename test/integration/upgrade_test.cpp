@@ -110,6 +110,17 @@ TEST(Upgrade, Spec36_SwitchToAnotherProtocolIs502) {
   ASSERT_TRUE(u.conn->wait_closed());
 }
 
+TEST(Upgrade, Spec36_NonPrintableSwitchedProtocolIs502) {
+  Upgraded u;
+  ASSERT_TRUE(u.start());
+  ASSERT_TRUE(u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: web\xc3\xa9socket\r\n"
+                           "Connection: Upgrade\r\n\r\n"));
+  ParsedResponse res;
+  ASSERT_TRUE(u.client->read_response(res));
+  EXPECT_EQ(res.status, 502);
+  ASSERT_TRUE(u.conn->wait_closed());
+}
+
 TEST(Upgrade, Spec36_101WithoutAnUpgradeRequestIs502) {
   Upgraded u;
   ASSERT_TRUE(u.start("GET /plain HTTP/1.1\r\nHost: t\r\n\r\n"));
