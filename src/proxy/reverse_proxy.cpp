@@ -93,6 +93,20 @@ bool printable_ascii(std::string_view s) {
   return true;
 }
 
+// RFC 9110 §7.6.2 (SPEC R30): Max-Forwards applies to OPTIONS and TRACE only. Returns its value
+// when present and valid (1*DIGIT, capped), else nullopt.
+std::optional<std::uint32_t> max_forwards(const Request& in) {
+  if (in.method != "OPTIONS" && in.method != "TRACE") return std::nullopt;
+  const auto it = in.header.find(http::field::max_forwards);
+  if (it == in.header.end() || it->value().empty() || it->value().size() > 9) return std::nullopt;
+  std::uint32_t n = 0;
+  for (char c : it->value()) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  return n;
+}
+
 // SPEC 1-8, 13-16: the outbound request, built from a deep copy of the inbound one.
 std::error_code build_outbound(const ReverseProxy& p, const Request& in, Request& out) {
   if (static_cast<bool>(p.rewrite) == static_cast<bool>(p.director)) return errc::no_route;
@@ -109,6 +123,10 @@ std::error_code build_outbound(const ReverseProxy& p, const Request& in, Request
     // expectation is met on this hop and not passed on.
     out.header.erase(http::field::expect);
     if (te_has_trailers(in.header)) out.header.set(http::field::te, "trailers");  // SPEC 3
+    // R30: an intermediary forwards Max-Forwards decremented by one (0 never gets here).
+    if (const auto hops = max_forwards(in); hops && *hops > 0) {
+      out.header.set(http::field::max_forwards, std::to_string(*hops - 1));
+    }
     // SPEC 4: an upgrade request keeps exactly "Connection: Upgrade" + "Upgrade: <value>".
     // h2c is never passed on: sluice speaks HTTP/1 to the upstream (RFC 9113 §3.1).
     if (!upgrade.empty() && !boost::beast::iequals(upgrade, "h2c")) {
@@ -272,6 +290,18 @@ asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
   ResponseScope scope(state_->in_flight, observer, ex.id());
   ex.set_observer(&observer);
   const Request& in = ex.request();
+
+  // R30 (RFC 9110 §7.6.2, a MUST): OPTIONS or TRACE with Max-Forwards: 0 ends here. OPTIONS
+  // gets a plain 200; TRACE is refused (405) rather than reflected, since an echo of the
+  // request would hand its cookies and credentials to a script that sent it.
+  if (const auto hops = max_forwards(in); hops && *hops == 0) {
+    SimpleResponse local{in.method == "OPTIONS" ? 200u : 405u, {}, {}};
+    local.header.set(http::field::allow, "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH");
+    const auto ec_local = co_await ex.respond(std::move(local));
+    if (ec_local) ex.abort();
+    scope.outcome = ResponseOutcome::complete;
+    co_return;
+  }
 
   Request out;
   if (auto ec = build_outbound(*this, in, out)) {

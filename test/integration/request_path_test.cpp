@@ -633,5 +633,37 @@ TEST(RequestPath, Spec15_AbsoluteFormTargetForwardedAsOriginFormWithItsHost) {
   EXPECT_EQ(req.values("Host"), std::vector<std::string>{"other.example:8080"});
 }
 
+TEST(RequestPath, R30_MaxForwardsZeroIsAnsweredLocally) {
+  FakeUpstream upstream;
+  ProxyHarness proxy(upstream.url());
+  for (const char* method : {"OPTIONS", "TRACE"}) {
+    std::unique_ptr<TestClient> client;
+    ASSERT_TRUE(TestClient::connect(proxy.port(), client));
+    ASSERT_TRUE(client->send(std::string(method) + " /x HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\n\r\n"));
+    ParsedResponse res;
+    ASSERT_TRUE(client->read_response(res));
+    EXPECT_EQ(res.status, std::string(method) == "OPTIONS" ? 200 : 405) << method;
+    EXPECT_TRUE(res.header("Allow").has_value());
+  }
+  EXPECT_EQ(upstream.accepted_count(), 0u);
+}
+
+TEST(RequestPath, R30_MaxForwardsDecrementedOnTheWay) {
+  FakeUpstream upstream;
+  ProxyHarness proxy(upstream.url());
+  std::unique_ptr<TestClient> client;
+  ASSERT_TRUE(TestClient::connect(proxy.port(), client));
+  ASSERT_TRUE(client->send("OPTIONS /x HTTP/1.1\r\nHost: h\r\nMax-Forwards: 3\r\n\r\n"
+                           "GET /y HTTP/1.1\r\nHost: h\r\nMax-Forwards: 3\r\n\r\n"));
+  std::shared_ptr<UpstreamConn> conn;
+  ASSERT_TRUE(upstream.accept(conn));
+  RecordedRequest req;
+  ASSERT_TRUE(conn->read_request(req));
+  EXPECT_EQ(req.header("Max-Forwards"), "2");
+  ASSERT_TRUE(conn->send(response(200, {}, "")));
+  ASSERT_TRUE(conn->read_request(req));
+  EXPECT_EQ(req.header("Max-Forwards"), "3");  // only OPTIONS and TRACE count hops
+}
+
 }  // namespace
 }  // namespace sluice::test
