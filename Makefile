@@ -6,7 +6,7 @@
 JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: run test test-tsan fuzz build deps clean bench
+.PHONY: run test test-tsan fuzz build deps clean bench bench-quick
 
 deps:
 	@scripts/install-deps.sh
@@ -78,6 +78,18 @@ fuzz:
 		     "(replay: build/fuzz/fuzz/<target> <file>)"; \
 		exit 1; \
 	fi
+
+# Side-by-side benchmark against nginx and HAProxy (bench/run.sh, docs/benchmarks.md): installs
+# wrk/nginx/haproxy, builds sluice Release, prints the table and writes build/bench/results.{md,csv}.
+# `make bench` is the full run (3 runs each, < 20 min); `make bench-quick` one run each (< 3 min).
+bench:
+	@scripts/install-deps.sh bench
+	cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=OFF
+	cmake --build build/release -j2 --target sluice_bin
+	bench/run.sh $(if $(BENCH_MODE),$(BENCH_MODE),full)
+
+bench-quick:
+	@$(MAKE) --no-print-directory bench BENCH_MODE=quick
 
 clean:
 	rm -rf build

@@ -16,7 +16,7 @@ packages=(
   curl                  # used by the binary's own test and by `make run`'s hints
 )
 if [[ "${1:-}" == "bench" ]]; then
-  packages+=(wrk nginx-light haproxy)
+  packages+=(wrk nginx-light haproxy gnuplot-nox)   # gnuplot: the CPU chart of bench/chart.sh
 fi
 if [[ "${1:-}" == "fuzz" ]]; then
   packages+=(clang-14 libclang-rt-14-dev)

@@ -1,0 +1,372 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of sluice against nginx and HAProxy (issue 4, item 1).
+#
+#   bench/run.sh [full|quick]        (make bench / make bench-quick build sluice first)
+#
+# Starts, in a temp dir on loopback high ports: an nginx backend (13 B, 64 KiB, 1 MiB files and a
+# sparse download file), nginx as a proxy, HAProxy twice (with and without option http-no-delay)
+# and sluice, one worker each, access logs off. The proxy under test runs on core 0, wrk / the
+# clients and the backend on core 1. Measures throughput and CPU µs/req, chunk flush delay, a large
+# download (MB/s, peak RSS) and RSS per idle keep-alive connection; prints one Markdown table
+# (medians, sluice against the best peer) and writes build/bench/results.{md,csv}.
+#
+# Environment overrides (for development runs): SLUICE (binary), BENCH_OUT (output dir),
+# BENCH_RUNS, BENCH_DURATION (s per wrk run), BENCH_SIZES ("13 64k 1m"), BENCH_TARGETS
+# ("direct nginx haproxy haproxy-nodelay sluice"), BENCH_SECTIONS ("throughput flush download
+# idle workers2"), BENCH_DL_MIB, BENCH_IDLE_N, BENCH_KEEP=1 (keep the temp dir).
+# With gnuplot installed it also draws build/bench/cpu.png (bench/chart.sh).
+set -euo pipefail
+
+MODE=${1:-full}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=$ROOT/bench
+SLUICE=${SLUICE:-$ROOT/build/release/app/sluice}
+OUT=${BENCH_OUT:-$ROOT/build/bench}
+
+case "$MODE" in
+  quick) RUNS=1; DUR=2; DL_MIB=256;  IDLE_N=1000; SECTIONS="throughput flush download idle" ;;
+  full)  RUNS=3; DUR=10; DL_MIB=1024; IDLE_N=5000; SECTIONS="throughput flush download idle workers2" ;;
+  *) echo "usage: $0 [full|quick]" >&2; exit 2 ;;
+esac
+RUNS=${BENCH_RUNS:-$RUNS}
+DUR=${BENCH_DURATION:-$DUR}
+DL_MIB=${BENCH_DL_MIB:-$DL_MIB}
+IDLE_N=${BENCH_IDLE_N:-$IDLE_N}
+SECTIONS=${BENCH_SECTIONS:-$SECTIONS}
+SIZES=${BENCH_SIZES:-"13 64k 1m"}
+TARGETS=${BENCH_TARGETS:-"direct nginx haproxy haproxy-nodelay sluice"}
+FLUSH_DUR=2          # the upstream writes a chunk every 50 ms for 2 s
+CONNS=64
+
+for tool in wrk nginx haproxy taskset curl python3; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool not found (scripts/install-deps.sh bench)" >&2; exit 1; }
+done
+[[ -x $SLUICE ]] || { echo "bench: no sluice binary at $SLUICE (make bench builds it)" >&2; exit 1; }
+
+has() { [[ " $1 " == *" $2 "* ]]; }
+log() { printf '[bench %5ds] %s\n' "$SECONDS" "$*" >&2; }
+
+# Pinning: proxy on core 0, load generator and backend on core 1 (only where taskset works).
+if [[ $(nproc) -ge 2 ]] && taskset -c 0 true 2>/dev/null && taskset -c 1 true 2>/dev/null; then
+  PROXY_CPU=(taskset -c 0); LOAD_CPU=(taskset -c 1)
+else
+  log "warning: cannot pin to cores 0 and 1; running unpinned"
+  PROXY_CPU=(); LOAD_CPU=()
+fi
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+[[ $NOFILE == unlimited ]] && NOFILE=1048576
+if (( NOFILE < IDLE_N * 2 + 512 )); then
+  log "warning: fd limit $NOFILE is low for $IDLE_N idle connections"
+fi
+CLK_TCK=$(getconf CLK_TCK)
+
+# ---------------------------------------------------------------- temp dir, files, ports
+base=/tmp; [[ -d /dev/shm && -w /dev/shm ]] && base=/dev/shm   # tmpfs: the sparse file costs no RAM
+TMP=$(mktemp -d "$base/sluice-bench.XXXXXX")
+chmod 755 "$TMP"   # nginx workers run as nobody when started as root
+mkdir -p "$TMP/www" "$TMP/tmp" "$TMP/log" "$OUT"
+printf 'hello, world\n' > "$TMP/www/small"                       # 13 bytes
+head -c 65536 /dev/urandom > "$TMP/www/64k"
+head -c 1048576 /dev/urandom > "$TMP/www/1m"
+truncate -s "${DL_MIB}M" "$TMP/www/dl"
+chmod -R a+rX "$TMP/www"
+RAW=$OUT/raw.csv
+echo "metric,target,run,value" > "$RAW"
+
+PIDS=()
+cleanup() {
+  local rc=$? pid i
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill -TERM "${PIDS[i]}" 2>/dev/null || true; done
+  for _ in $(seq 30); do
+    local alive=0
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    (( alive )) || break
+    sleep 0.1
+  done
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [[ ${BENCH_KEEP:-0} == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Free loopback ports, all held at once while chosen so they differ.
+read -r P_BACKEND P_BACKEND2 P_FLUSH P_NGINX P_HAPROXY P_HAPROXY_ND P_SLUICE P_SLUICE_F1 \
+        P_SLUICE_SSE P_SLUICE_100 P_NGINX2 P_HAPROXY2 P_SLUICE2 \
+        P_IDLE_NGINX P_IDLE_HAPROXY P_IDLE_HAPROXY_ND P_IDLE_SLUICE < <(python3 - <<'PY'
+import socket
+socks = []
+for _ in range(17):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+)
+
+render() {  # render TEMPLATE OUT KEY=VALUE...
+  local tpl=$1 out=$2; shift 2
+  local args=(-e "s|@DIR@|$TMP|g" -e "s|@NOFILE@|$NOFILE|g" -e "s|@BACKEND_PORT@|$P_BACKEND|g"
+              -e "s|@FLUSH_PORT@|$P_FLUSH|g" -e "s|@WORKER_CONNECTIONS@|$((IDLE_N * 2 + 1024))|g"
+              -e "s|@MAXCONN@|$((IDLE_N + 1024))|g")
+  local kv
+  for kv in "$@"; do args=(-e "s|@${kv%%=*}@|${kv#*=}|g" "${args[@]}"); done
+  sed "${args[@]}" "$tpl" > "$out"
+}
+
+start() {  # start NAME CMD... -> PID in $STARTED
+  local name=$1; shift
+  "$@" > "$TMP/log/$name.out" 2>&1 &
+  STARTED=$!
+  PIDS+=("$STARTED")
+}
+
+wait_port() {
+  local port=$1 name=$2
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "bench: $name did not listen on $port; its log:" >&2
+  cat "$TMP/log/$name".* "$TMP/log/$name"-error.log >&2 2>/dev/null || true
+  exit 1
+}
+
+nginx_workers() {  # the worker processes of an nginx master
+  local i
+  for i in $(seq 50); do
+    local w; w=$(ps -o pid= --ppid "$1" | tr -d ' ' | tr '\n' ' ')
+    if [[ -n ${w// } ]]; then echo "$w"; return; fi
+    sleep 0.05
+  done
+  echo "bench: no nginx worker under $1" >&2; exit 1
+}
+
+start_nginx() {  # start_nginx NAME CONF CPU... ; sets STARTED (master)
+  local name=$1 conf=$2; shift 2
+  start "$name" "$@" nginx -e "$TMP/log/$name-error.log" -p "$TMP" -c "$conf"
+}
+
+# ---------------------------------------------------------------- start everything
+log "mode $MODE: runs=$RUNS duration=${DUR}s download=${DL_MIB}MiB idle=$IDLE_N sections=[$SECTIONS] in $TMP"
+declare -A PORT PROCS
+render "$BENCH/nginx-backend.conf.in" "$TMP/backend.conf" WORKERS=1
+start_nginx backend "$TMP/backend.conf" "${LOAD_CPU[@]}"
+wait_port "$P_BACKEND" backend
+PORT[direct]=$P_BACKEND
+
+render "$BENCH/nginx-proxy.conf.in" "$TMP/nginx-proxy.conf" WORKERS=1 PORT="$P_NGINX"
+start_nginx nginx "$TMP/nginx-proxy.conf" "${PROXY_CPU[@]}"
+wait_port "$P_NGINX" nginx
+PORT[nginx]=$P_NGINX; PROCS[nginx]=$(nginx_workers "$STARTED")
+
+render "$BENCH/haproxy.cfg.in" "$TMP/haproxy.cfg" WORKERS=1 PORT="$P_HAPROXY" NODELAY=""
+start haproxy "${PROXY_CPU[@]}" haproxy -db -f "$TMP/haproxy.cfg"
+PORT[haproxy]=$P_HAPROXY; PROCS[haproxy]=$STARTED
+render "$BENCH/haproxy.cfg.in" "$TMP/haproxy-nodelay.cfg" WORKERS=1 PORT="$P_HAPROXY_ND" \
+  NODELAY="option http-no-delay"
+start haproxy-nodelay "${PROXY_CPU[@]}" haproxy -db -f "$TMP/haproxy-nodelay.cfg"
+PORT[haproxy-nodelay]=$P_HAPROXY_ND; PROCS[haproxy-nodelay]=$STARTED
+wait_port "$P_HAPROXY" haproxy; wait_port "$P_HAPROXY_ND" haproxy-nodelay
+
+sluice_common=(--access-log off --threads 1)
+start sluice "${PROXY_CPU[@]}" "$SLUICE" --listen "127.0.0.1:$P_SLUICE" \
+  --upstream "http://127.0.0.1:$P_BACKEND" "${sluice_common[@]}"
+PORT[sluice]=$P_SLUICE; PROCS[sluice]=$STARTED
+wait_port "$P_SLUICE" sluice
+if has "$SECTIONS" flush; then
+  start sluice-f1 "${PROXY_CPU[@]}" "$SLUICE" --listen "127.0.0.1:$P_SLUICE_F1" \
+    --upstream "http://127.0.0.1:$P_FLUSH" --flush-interval -1 "${sluice_common[@]}"
+  start sluice-sse "${PROXY_CPU[@]}" "$SLUICE" --listen "127.0.0.1:$P_SLUICE_SSE" \
+    --upstream "http://127.0.0.1:$P_FLUSH" "${sluice_common[@]}"
+  start sluice-100 "${PROXY_CPU[@]}" "$SLUICE" --listen "127.0.0.1:$P_SLUICE_100" \
+    --upstream "http://127.0.0.1:$P_FLUSH" --flush-interval 100ms "${sluice_common[@]}"
+  wait_port "$P_SLUICE_F1" sluice-f1; wait_port "$P_SLUICE_SSE" sluice-sse
+  wait_port "$P_SLUICE_100" sluice-100
+fi
+
+# ---------------------------------------------------------------- measurement helpers
+cpu_ticks() {  # utime+stime of the given processes (all their threads), in clock ticks
+  local pid sum=0 f
+  for pid in "$@"; do
+    f=$(< "/proc/$pid/stat"); f=${f##*) }
+    read -r -a a <<< "$f"
+    sum=$((sum + a[11] + a[12]))
+  done
+  echo "$sum"
+}
+
+record() { echo "$1,$2,$3,$4" >> "$RAW"; }
+
+path_of() { case $1 in 13) echo /small ;; 64k) echo /64k ;; 1m) echo /1m ;; esac; }
+
+WRK_OUT=$TMP/log/wrk.out
+run_wrk() {  # run_wrk PORT PATH DURATION [CPU prefix from LOADER]; sets REQS RPS
+  local port=$1 path=$2 dur=$3
+  "${LOADER[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${dur}s" "http://127.0.0.1:$port$path" > "$WRK_OUT" 2>&1 || {
+    cat "$WRK_OUT" >&2; REQS=0; RPS=nan; return 0; }
+  REQS=$(awk '/requests in/ {print $1}' "$WRK_OUT")
+  RPS=$(awk '/^Requests\/sec:/ {print $2}' "$WRK_OUT")
+  if grep -qE 'Non-2xx|Socket errors' "$WRK_OUT"; then
+    log "warning: $(grep -E 'Non-2xx|Socket errors' "$WRK_OUT" | tr -s ' ' | tr '\n' ';') ($port$path)"
+  fi
+}
+
+throughput() {  # throughput METRIC_SUFFIX TARGET PORT RUN SIZE PIDS...
+  local sfx=$1 t=$2 port=$3 run=$4 size=$5; shift 5
+  local path; path=$(path_of "$size")
+  local c0=0 c1=0
+  (( $# )) && c0=$(cpu_ticks "$@")
+  run_wrk "$port" "$path" "$DUR"
+  (( $# )) && c1=$(cpu_ticks "$@")
+  record "rps${sfx}_$size" "$t" "$run" "$RPS"
+  if (( $# )) && [[ ${REQS:-0} -gt 0 ]]; then
+    local us; us=$(awk -v d=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$REQS" 'BEGIN {printf "%.4f", d * 1e6 / hz / n}')
+    record "cpu${sfx}_$size" "$t" "$run" "$us"
+    log "$t $size run $run: $RPS req/s, $us µs/req CPU"
+  else
+    log "$t $size run $run: $RPS req/s"
+  fi
+}
+
+# ---------------------------------------------------------------- 1. throughput and CPU/request
+if has "$SECTIONS" throughput; then
+  LOADER=("${LOAD_CPU[@]}"); WRK_THREADS=1
+  for t in $TARGETS; do   # warm-up: connections, pools, page cache
+    run_wrk "${PORT[$t]}" /small 1
+  done
+  for run in $(seq "$RUNS"); do
+    for size in $SIZES; do
+      for t in $TARGETS; do
+        # shellcheck disable=SC2086
+        throughput "" "$t" "${PORT[$t]}" "$run" "$size" ${PROCS[$t]:-}
+      done
+    done
+  done
+fi
+
+# ---------------------------------------------------------------- 2. flush delay
+flush_probe() {  # flush_probe METRIC_SUFFIX TARGET PORT RUN [--sse]
+  local sfx=$1 t=$2 port=$3 run=$4; shift 4
+  local r
+  r=$("${LOAD_CPU[@]}" python3 "$BENCH/flushdelay.py" --upstream-port "$P_FLUSH" \
+        --proxy "127.0.0.1:$port" --path /flush/stream --duration "$FLUSH_DUR" "$@") || true
+  read -r med max got sent <<< "${r:-nan nan 0 0}"
+  record "flush_med$sfx" "$t" "$run" "$med"
+  record "flush_max$sfx" "$t" "$run" "$max"
+  log "flush $t${sfx:+ ($sfx)} run $run: median $med ms, max $max ms, $got/$sent chunks"
+}
+if has "$SECTIONS" flush; then
+  for run in $(seq "$RUNS"); do
+    for t in $TARGETS; do
+      case $t in
+        direct) ;;   # the upstream itself; nothing in between
+        sluice)
+          flush_probe "" sluice "$P_SLUICE_F1" "$run"
+          flush_probe _sse sluice "$P_SLUICE_SSE" "$run" --sse
+          flush_probe _100ms sluice "$P_SLUICE_100" "$run" ;;
+        *) flush_probe "" "$t" "${PORT[$t]}" "$run" ;;
+      esac
+    done
+  done
+fi
+
+# ---------------------------------------------------------------- 3. large download
+if has "$SECTIONS" download; then
+  for run in $(seq "$RUNS"); do
+    for t in $TARGETS; do
+      pids=(${PROCS[$t]:-})
+      for p in "${pids[@]}"; do echo 5 > "/proc/$p/clear_refs" 2>/dev/null || true; done  # reset VmHWM
+      r=$("${LOAD_CPU[@]}" curl -s -o /dev/null -w '%{size_download} %{time_total} %{http_code}' \
+            "http://127.0.0.1:${PORT[$t]}/dl") || r="0 1 000"
+      read -r size secs code <<< "$r"
+      if [[ $code != 200 || $size != $((DL_MIB * 1048576)) ]]; then
+        log "warning: download via $t: HTTP $code, $size bytes"; continue
+      fi
+      mbps=$(awk -v s="$size" -v t="$secs" 'BEGIN {printf "%.1f", s / t / 1e6}')
+      record dl_mbps "$t" "$run" "$mbps"
+      hwm=""
+      if (( ${#pids[@]} )); then
+        hwm=$(for p in "${pids[@]}"; do awk '/^VmHWM:/ {print $2}' "/proc/$p/status"; done |
+              awk '{s += $1} END {printf "%.2f", s / 1024}')
+        record dl_rss_mib "$t" "$run" "$hwm"
+      fi
+      log "download ${DL_MIB} MiB via $t run $run: $mbps MB/s${hwm:+, peak RSS $hwm MiB}"
+    done
+  done
+fi
+
+# ---------------------------------------------------------------- 4. idle keep-alive connections
+if has "$SECTIONS" idle; then
+  # Fresh instances (same configs), so that memory freed by the earlier sections cannot hide
+  # the cost of the new connections.
+  declare -A IDLE_PORT=([nginx]=$P_IDLE_NGINX [haproxy]=$P_IDLE_HAPROXY
+                        [haproxy-nodelay]=$P_IDLE_HAPROXY_ND [sluice]=$P_IDLE_SLUICE)
+  for t in $TARGETS; do
+    port=${IDLE_PORT[$t]:-}
+    [[ -n $port ]] || continue
+    case $t in
+      nginx)
+        render "$BENCH/nginx-proxy.conf.in" "$TMP/nginx-idle.conf" WORKERS=1 PORT="$port"
+        start_nginx nginx-idle "$TMP/nginx-idle.conf" "${PROXY_CPU[@]}"
+        wait_port "$port" nginx-idle; procs=$(nginx_workers "$STARTED") ;;
+      haproxy|haproxy-nodelay)
+        nd=""; [[ $t == haproxy-nodelay ]] && nd="option http-no-delay"
+        render "$BENCH/haproxy.cfg.in" "$TMP/$t-idle.cfg" WORKERS=1 PORT="$port" NODELAY="$nd"
+        start "$t-idle" "${PROXY_CPU[@]}" haproxy -db -f "$TMP/$t-idle.cfg"
+        wait_port "$port" "$t-idle"; procs=$STARTED ;;
+      sluice)
+        start sluice-idle "${PROXY_CPU[@]}" "$SLUICE" --listen "127.0.0.1:$port" \
+          --upstream "http://127.0.0.1:$P_BACKEND" "${sluice_common[@]}"
+        wait_port "$port" sluice-idle; procs=$STARTED ;;
+    esac
+    pidargs=(); for p in $procs; do pidargs+=(--pid "$p"); done
+    r=$("${LOAD_CPU[@]}" python3 "$BENCH/idleconns.py" --proxy "127.0.0.1:$port" \
+          "${pidargs[@]}" --count "$IDLE_N" --settle 1) || log "warning: idle connections via $t incomplete"
+    read -r before after per n <<< "${r:-0 0 nan 0}"
+    record idle_kib "$t" 1 "$per"
+    log "idle via $t: $n connections, RSS $before -> $after KiB, $per KiB/connection"
+  done
+fi
+
+# ---------------------------------------------------------------- 5. two workers, unpinned (full mode)
+if has "$SECTIONS" workers2; then
+  log "2-worker unpinned run: backend, proxies and wrk -t2 all unpinned"
+  render "$BENCH/nginx-backend.conf.in" "$TMP/backend2.conf" BACKEND_PORT="$P_BACKEND2"
+  sed -i -e 's/^worker_processes 1;/worker_processes 2;/' -e "s|backend.pid|backend2.pid|" "$TMP/backend2.conf"
+  start_nginx backend2 "$TMP/backend2.conf"
+  wait_port "$P_BACKEND2" backend2
+  render "$BENCH/nginx-proxy.conf.in" "$TMP/nginx2.conf" WORKERS=2 PORT="$P_NGINX2" BACKEND_PORT="$P_BACKEND2"
+  start_nginx nginx2 "$TMP/nginx2.conf"; n2=$STARTED
+  render "$BENCH/haproxy.cfg.in" "$TMP/haproxy2.cfg" WORKERS=2 PORT="$P_HAPROXY2" NODELAY="" BACKEND_PORT="$P_BACKEND2"
+  start haproxy2 haproxy -db -f "$TMP/haproxy2.cfg"; h2=$STARTED
+  start sluice2 "$SLUICE" --listen "127.0.0.1:$P_SLUICE2" --upstream "http://127.0.0.1:$P_BACKEND2" \
+    --access-log off --threads 2; s2=$STARTED
+  wait_port "$P_NGINX2" nginx2; wait_port "$P_HAPROXY2" haproxy2; wait_port "$P_SLUICE2" sluice2
+  declare -A PORT2=([direct]=$P_BACKEND2 [nginx]=$P_NGINX2 [haproxy]=$P_HAPROXY2 [sluice]=$P_SLUICE2)
+  declare -A PROCS2=([nginx]="$(nginx_workers "$n2")" [haproxy]=$h2 [sluice]=$s2)
+  LOADER=(); WRK_THREADS=2
+  for t in direct nginx haproxy sluice; do run_wrk "${PORT2[$t]}" /small 1; done
+  for run in $(seq "$RUNS"); do
+    for t in direct nginx haproxy sluice; do
+      # shellcheck disable=SC2086
+      throughput 2 "$t" "${PORT2[$t]}" "$run" 13 ${PROCS2[$t]:-}
+    done
+  done
+fi
+
+# ---------------------------------------------------------------- report
+{
+  echo "sluice benchmark, $MODE mode ($RUNS run(s) each, ${DUR} s per wrk run, wrk -t1 -c$CONNS), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r); elapsed ${SECONDS} s"
+  echo
+} > "$OUT/results.md.head"
+python3 "$BENCH/report.py" "$RAW" "$OUT/results.csv" "$OUT/results.md.table" \
+  "DL_SIZE=$(( DL_MIB >= 1024 ? DL_MIB / 1024 : DL_MIB )) $( (( DL_MIB >= 1024 )) && echo GiB || echo MiB)" \
+  "IDLE_N=$IDLE_N" > /dev/null
+cat "$OUT/results.md.head" "$OUT/results.md.table" > "$OUT/results.md"
+rm -f "$OUT/results.md.head" "$OUT/results.md.table"
+if command -v gnuplot >/dev/null; then bench_chart=$("$BENCH/chart.sh" "$OUT/results.csv" "$OUT/cpu.png" 2>&1) || log "chart: $bench_chart"; fi
+echo
+cat "$OUT/results.md"
+log "done in ${SECONDS} s; results in $OUT/results.md and $OUT/results.csv"
