@@ -29,6 +29,7 @@
 #include "sluice/url.hpp"
 #include "transport/round_trip.hpp"
 
+#include "server/request_from_parser.hpp"
 #include "server/request_validation.hpp"
 
 namespace http = boost::beast::http;
@@ -44,27 +45,6 @@ std::string lower(std::string_view s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   return out;
-}
-
-// session.cpp's to_request (static there), minus the remote endpoint.
-sluice::Request to_request(const RequestParser::value_type& head, std::uint64_t length_or_unknown,
-                           bool chunked) {
-  sluice::Request req;
-  req.method = std::string(head.method_string());
-  req.version = head.version();
-  sluice::Target target = sluice::parse_target(head.target());
-  req.url.raw_path = std::move(target.raw_path);
-  req.url.raw_query = std::move(target.raw_query);
-  for (const auto& f : head) {
-    if (f.name() == http::field::host) {
-      if (req.host.empty()) req.host = std::string(f.value());
-      continue;
-    }
-    req.header.insert(f.name_string(), f.value());
-  }
-  if (!target.authority.empty()) req.host = std::move(target.authority);  // RFC 9112 §3.2.2
-  req.content_length = chunked ? sluice::kUnknownLength : static_cast<std::int64_t>(length_or_unknown);
-  return req;
 }
 
 bool method_has_body(std::string_view m) { return m == "POST" || m == "PUT" || m == "PATCH"; }
@@ -126,7 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const auto& head = parser.get();
   const auto length = parser.content_length();
-  const sluice::Request in = to_request(head, length.value_or(0), parser.chunked());
+  const sluice::Request in = sluice::detail::request_from_parser(parser, {});
 
   // The validation layer decides (as the session does); only what it accepts goes on.
   if (sluice::detail::validate_request_head(head)) return 0;

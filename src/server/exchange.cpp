@@ -36,6 +36,17 @@ bool emit_field(const Fields::value_type& f) {
   return is_token(f.name_string()) && is_field_value(f.value());
 }
 
+// "name: value\r\n" for every field that may be emitted.
+void append_fields(std::string& out, const Fields& fields) {
+  for (const auto& f : fields) {
+    if (!emit_field(f)) continue;
+    out += f.name_string();
+    out += ": ";
+    out += f.value();
+    out += "\r\n";
+  }
+}
+
 void append_hex(std::string& out, std::size_t n) {
   char tmp[20];
   int len = 0;
@@ -175,13 +186,7 @@ void Exchange::append_head(const Response& res, const std::vector<std::string>& 
     out_ += "Unknown";
   }
   out_ += "\r\n";
-  for (const auto& f : res.header) {
-    if (!emit_field(f)) continue;
-    out_ += f.name_string();
-    out_ += ": ";
-    out_ += f.value();
-    out_ += "\r\n";
-  }
+  append_fields(out_, res.header);
 
   if (no_body) {
     framing_ = Framing::none;
@@ -287,13 +292,7 @@ asio::awaitable<std::error_code> Exchange::end_response(const Fields* trailers) 
     if (framing_ == Framing::chunked) {
       out_ += "0\r\n";
       if (trailers != nullptr) {
-        for (const auto& f : *trailers) {
-          if (!emit_field(f)) continue;
-          out_ += f.name_string();
-          out_ += ": ";
-          out_ += f.value();
-          out_ += "\r\n";
-        }
+        append_fields(out_, *trailers);
       }
       out_ += "\r\n";
     }
@@ -319,13 +318,7 @@ asio::awaitable<std::error_code> Exchange::write_switching_protocols(Response re
   upgraded_ = true;
   status_ = 101;
   out_ += "HTTP/1.1 101 Switching Protocols\r\n";
-  for (const auto& f : res.header) {
-    if (!emit_field(f)) continue;
-    out_ += f.name_string();
-    out_ += ": ";
-    out_ += f.value();
-    out_ += "\r\n";
-  }
+  append_fields(out_, res.header);
   out_ += "Connection: Upgrade\r\n\r\n";
   co_return co_await write_out();
 }
@@ -344,13 +337,7 @@ asio::awaitable<std::error_code> Exchange::write_informational(unsigned status, 
     default: head += "Informational"; break;
   }
   head += "\r\n";
-  for (const auto& f : fields) {
-    if (!emit_field(f)) continue;
-    head += f.name_string();
-    head += ": ";
-    head += f.value();
-    head += "\r\n";
-  }
+  append_fields(head, fields);
   head += "\r\n";
   // Its own write, outside out_: the final response's head is not started, and a 1xx does not
   // make head_sent() true (an error response may still replace the final one).

@@ -12,6 +12,7 @@
 #include <exception>
 
 #include "common/nothrow.hpp"
+#include "server/request_from_parser.hpp"
 #include "server/request_validation.hpp"
 #include "sluice/url.hpp"
 
@@ -43,28 +44,6 @@ class Registration {
   SessionEnv& env_;
   std::list<SessionIo*>::iterator it_;
 };
-
-Request to_request(const http::request_parser<http::buffer_body>::value_type& head,
-                   const asio::ip::tcp::endpoint& remote, std::uint64_t length_or_unknown,
-                   bool chunked) {
-  Request req;
-  req.method = std::string(head.method_string());
-  req.version = head.version();
-  Target target = parse_target(head.target());
-  req.url.raw_path = std::move(target.raw_path);
-  req.url.raw_query = std::move(target.raw_query);
-  for (const auto& f : head) {
-    if (f.name() == http::field::host) {
-      if (req.host.empty()) req.host = std::string(f.value());
-      continue;
-    }
-    req.header.insert(f.name_string(), f.value());
-  }
-  if (!target.authority.empty()) req.host = std::move(target.authority);  // RFC 9112 §3.2.2
-  req.content_length = chunked ? kUnknownLength : static_cast<std::int64_t>(length_or_unknown);
-  req.remote = remote;
-  return req;
-}
 
 // An error answered by the session itself before any handler ran; the connection closes after.
 asio::awaitable<void> reply_and_close(SessionIo& io, unsigned status, std::string reason) {
@@ -236,9 +215,7 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env)
       break;
     }
 
-    auto& head = io.parser->get();
-    const auto length = io.parser->content_length();
-    Exchange ex(io, to_request(head, remote, length.value_or(0), io.parser->chunked()));
+    Exchange ex(io, request_from_parser(*io.parser, remote));
     const auto start = Clock::now();
 
     bool threw = false;
