@@ -185,5 +185,42 @@ TEST(Limits, L7_WriteTimeoutCutsAClientThatStopsReading) {
   EXPECT_TRUE(upstream_saw_close.load());
 }
 
+TEST(Limits, R35_ClientThatStallsMidUploadIsCut) {
+  // The body read is bounded too (write_timeout bounds each read): a client that sends part of
+  // its body and stalls is cut, the upstream never sees a complete request, and a fresh
+  // request is still served.
+  FakeUpstream upstream;
+  std::atomic<bool> complete_request_seen{false};
+  std::atomic<bool> upstream_saw_close{false};
+  upstream.set_handler([&](UpstreamConn& c) {
+    RecordedRequest req;
+    if (c.read_request(req, 10s)) {
+      if (req.target == "/fresh") {
+        c.send(response(200, {}, "fresh"));
+        return;
+      }
+      complete_request_seen = true;
+      return;
+    }
+    upstream_saw_close = true;  // read_request failed: the proxy closed mid-body
+  });
+  ServerOptions o;
+  o.write_timeout = 300ms;
+  ProxyHarness h(upstream.url(), {}, o);
+  std::unique_ptr<TestClient> client;
+  ASSERT_TRUE(TestClient::connect(h.port(), client));
+  ASSERT_TRUE(client->send("POST /slow HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" +
+                           std::string(10, 's')));
+  ASSERT_TRUE(h.events().wait_for_ends(1));
+  EXPECT_EQ(h.events().events().back().outcome, ResponseOutcome::client_gone);
+  ASSERT_TRUE(client->wait_closed());
+  ParsedResponse fresh;
+  ASSERT_TRUE(http_get(h.port(), "/fresh", fresh));
+  EXPECT_EQ(fresh.body, "fresh");
+  h.stop();
+  EXPECT_FALSE(complete_request_seen.load());
+  EXPECT_TRUE(upstream_saw_close.load());
+}
+
 }  // namespace
 }  // namespace sluice::test
