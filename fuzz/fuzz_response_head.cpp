@@ -120,11 +120,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     bool found = false;
     for (const auto& f : head) {
       if (f.name() != http::field::content_length) continue;
-      const std::string_view v = trim(f.value());
-      if (!v.empty() && v.find_first_not_of("0123456789") == std::string_view::npos &&
-          v.size() <= 20 && std::stoull(std::string(v)) == *cl) {
-        found = true;
-      }
+      std::string_view v = trim(f.value());
+      if (v.empty() || v.find_first_not_of("0123456789") != std::string_view::npos) continue;
+      // Leading zeros are valid (1*DIGIT): compare the significant digits.
+      while (v.size() > 1 && v.front() == '0') v.remove_prefix(1);
+      if (v.size() <= 20 && std::stoull(std::string(v)) == *cl) found = true;
     }
     FUZZ_CHECK(found);
   }
