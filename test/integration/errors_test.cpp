@@ -21,6 +21,7 @@
 
 #include "sluice/error.hpp"
 #include "support/fake_upstream.hpp"
+#include "support/fresh_get.hpp"
 #include "support/full_listener.hpp"
 #include "support/proxy_harness.hpp"
 #include "support/test_client.hpp"
@@ -84,24 +85,6 @@ std::vector<std::string> outcomes(const EventLog& log) {
 std::size_t bytes_after_head(std::string_view received) {
   const auto end = received.find("\r\n\r\n");
   return end == std::string_view::npos ? 0 : received.size() - (end + 4);
-}
-
-// SPEC K: after any fault the proxy still serves a fresh GET (no pooled connection is left, so
-// the upstream sees a new connection).
-void expect_serves_fresh_get(FakeUpstream& upstream, ProxyHarness& proxy) {
-  std::unique_ptr<TestClient> client;
-  ASSERT_TRUE(TestClient::connect(proxy.port(), client));
-  ASSERT_TRUE(client->send("GET /alive HTTP/1.1\r\nHost: example\r\n\r\n"));
-  std::shared_ptr<UpstreamConn> conn;
-  ASSERT_TRUE(upstream.accept(conn));
-  RecordedRequest req;
-  ASSERT_TRUE(conn->read_request(req));
-  EXPECT_EQ(req.target, "/alive");
-  ASSERT_TRUE(conn->send(response(200, {}, "alive")));
-  ParsedResponse res;
-  ASSERT_TRUE(client->read_response(res));
-  EXPECT_EQ(res.status, 200);
-  EXPECT_EQ(res.body, "alive");
 }
 
 // Sends a GET and hands over the upstream connection that received it.

@@ -12,27 +12,12 @@
 #include <vector>
 
 #include "support/fake_upstream.hpp"
+#include "support/fresh_get.hpp"
 #include "support/proxy_harness.hpp"
 #include "support/test_client.hpp"
 
 namespace sluice::test {
 namespace {
-
-void expect_serves_fresh_get(FakeUpstream& upstream, ProxyHarness& proxy) {
-  std::unique_ptr<TestClient> client;
-  ASSERT_TRUE(TestClient::connect(proxy.port(), client));
-  ASSERT_TRUE(client->send("GET /alive HTTP/1.1\r\nHost: example\r\n\r\n"));
-  std::shared_ptr<UpstreamConn> conn;
-  ASSERT_TRUE(upstream.accept(conn));
-  RecordedRequest req;
-  ASSERT_TRUE(conn->read_request(req));
-  EXPECT_EQ(req.target, "/alive");
-  ASSERT_TRUE(conn->send(response(200, {}, "alive")));
-  ParsedResponse res;
-  ASSERT_TRUE(client->read_response(res));
-  EXPECT_EQ(res.status, 200);
-  EXPECT_EQ(res.body, "alive");
-}
 
 bool complete_response(std::string_view got) {
   return parse_response_prefix(got).complete;
