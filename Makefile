@@ -3,10 +3,11 @@
 #   make test   build Debug with ASan+UBSan and -Werror, run every test through CTest
 #   make test-tsan   the same tests built with ThreadSanitizer (g++, build/tsan)
 #   make fuzz        the libFuzzer targets of fuzz/ (clang 14), each for FUZZ_SECONDS (default 30)
+#   make bench-micro Google Benchmark micro-benchmarks of the per-request functions (ns/op, allocs/op)
 JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: run test test-tsan fuzz build deps clean bench bench-quick
+.PHONY: run test test-tsan fuzz build deps clean bench bench-quick bench-micro
 
 deps:
 	@scripts/install-deps.sh
@@ -90,6 +91,18 @@ bench:
 
 bench-quick:
 	@$(MAKE) --no-print-directory bench BENCH_MODE=quick
+
+# Micro-benchmarks of the per-request pure functions (bench/micro/, docs/benchmarks-micro.md):
+# request validation, hop-by-hop stripping, re-serialization, path join + query merge, flush
+# policy; each row has ns/op and the heap allocations per op (allocs/op, bytes/op).
+# Release build in build/micro; extra Google Benchmark flags through BENCH_MICRO_ARGS.
+BENCH_MICRO_ARGS ?= --benchmark_min_time=0.2 --benchmark_counters_tabular=true
+
+bench-micro:
+	@scripts/install-deps.sh bench
+	cmake -S . -B build/micro -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=OFF -DSLUICE_BENCH_MICRO=ON
+	cmake --build build/micro -j $(JOBS) --target sluice_micro_bench
+	build/micro/bench/micro/sluice_micro_bench $(BENCH_MICRO_ARGS)
 
 clean:
 	rm -rf build
