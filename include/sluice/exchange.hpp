@@ -7,7 +7,8 @@
 // Response framing toward the client (SPEC 19): a known length is sent with Content-Length; an
 // unknown length is chunked to HTTP/1.1 clients and close-delimited to HTTP/1.0 clients; HEAD,
 // 1xx, 204 and 304 responses carry no body. Bytes written are buffered (kOutputBufferBytes) and
-// reach the socket when the buffer fills, on `flush`, or at the end: that buffer is what
+// reach the socket when the buffer would overflow (then the held bytes and the write go out
+// together, the write not copied), on `flush`, or at the end: that buffer is what
 // `flush_interval` schedules.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
@@ -19,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <system_error>
 #include <string>
 #include <utility>
@@ -36,6 +38,9 @@ struct SessionIo;  // the owning session's stream, read buffer and parser (src/s
 class Exchange {
  public:
   static constexpr std::size_t kOutputBufferBytes = 16 * 1024;
+  // What a response's buffer starts with: enough for a typical head and a small body, so a small
+  // response allocates once; it grows up to kOutputBufferBytes for buffered body bytes.
+  static constexpr std::size_t kInitialOutputBytes = 1024;
 
   Exchange(detail::SessionIo& io, Request&& request);
   ~Exchange();
@@ -122,7 +127,8 @@ class Exchange {
   bool keep_alive() const;
 
  private:
-  boost::asio::awaitable<std::error_code> write_out();
+  boost::asio::awaitable<std::error_code> write_out(
+      std::span<const boost::asio::const_buffer> extra = {});
   void append_head(const Response& res, const std::vector<std::string>& trailer_names);
 
   detail::SessionIo& io_;

@@ -1,6 +1,10 @@
 #include "proxy/body_pump.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <tuple>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/error.hpp>
 
 namespace sluice {
@@ -19,13 +23,23 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, UpstreamConnection& up, Resp
   parser.eager(true);
   auto last_progress = Clock::now();
   bool need_input = up.buffer.size() == 0;
+  // Direct mode: once a Content-Length body has nothing left in up.buffer, the rest is read
+  // from the socket straight into `body` (bounded by what remains, so nothing past the body is
+  // ever read) and handed on from there: no parser copy. `remaining` then replaces the parser.
+  bool direct = false;
+  std::uint64_t remaining = 0;
+  // Reads and writes that complete at once never suspend this coroutine: after this many rounds
+  // in a row it yields, so one fast transfer cannot starve the worker's other connections.
+  constexpr int kRoundsBeforeYield = 16;
+  int busy_rounds = 0;
+  const auto executor = ex.executor();
 
-  // Each round parses buffered input, or waits once and reads once: the body's own length and
+  // Each round parses buffered input, or reads once, or waits once: the body's own length and
   // the idle timeout bound the loop (a stream may be endless, but never silent for long).
   for (;;) {
-    if (parser.is_done()) co_return PumpResult{PumpEnd::complete, {}};
+    if (direct ? remaining == 0 : parser.is_done()) co_return PumpResult{PumpEnd::complete, {}};
 
-    if (!need_input) {
+    if (!direct && !need_input) {
       auto& b = parser.get().body();
       b.data = body.data();
       b.size = body.size();
@@ -45,16 +59,68 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, UpstreamConnection& up, Resp
         if (ec) co_return PumpResult{PumpEnd::client_gone, ec.message()};
       }
       if (need_more || up.buffer.size() == 0 || (used == 0 && got == 0)) need_input = true;
+      if (need_input && up.buffer.size() == 0 && !parser.is_done() && !parser.chunked()) {
+        if (const auto left = parser.content_length_remaining(); left && *left > 0) {
+          direct = true;
+          remaining = *left;
+        }
+      }
       continue;
     }
 
-    // Wait for upstream bytes, the client leaving, the next flush, or the idle limit.
+    // A flush that fell due while the upstream kept us busy (no wait below saw the timer).
+    if (auto due = flush.flush_due(); due && Clock::now() >= *due) {
+      const auto ec = co_await flush.flush_now();
+      if (ec) co_return PumpResult{PumpEnd::client_gone, ec.message()};
+    }
+
+    if (++busy_rounds >= kRoundsBeforeYield) {
+      busy_rounds = 0;
+      co_await asio::post(executor, asio::use_awaitable);
+    }
+
+    // Read first: a busy upstream usually has bytes ready, and then no wait is armed at all.
+    boost::system::error_code rec;
+    std::size_t n = 0;
+    if (direct) {
+      const auto room = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, body.size()));
+      n = up.socket.read_some(asio::buffer(body.data(), room), rec);
+      if (n > 0) {
+        remaining -= n;
+        last_progress = Clock::now();
+        const auto ec = co_await flush.write(asio::buffer(body.data(), n));
+        if (ec) co_return PumpResult{PumpEnd::client_gone, ec.message()};
+        continue;
+      }
+    } else {
+      std::tie(rec, n) = read_available(up, kReadChunk);
+      if (n > 0) {
+        last_progress = Clock::now();
+        need_input = false;
+      }
+    }
+    if (rec == asio::error::eof) {
+      // A close-delimited body ends here (SPEC R44); any other body was cut short (SPEC 33).
+      if (direct) co_return PumpResult{PumpEnd::upstream_error, "upstream closed mid-body"};
+      boost::system::error_code pec;
+      parser.put_eof(pec);
+      if (pec) co_return PumpResult{PumpEnd::upstream_error, "upstream closed mid-body"};
+      continue;
+    }
+    if (rec && rec != asio::error::would_block && rec != asio::error::try_again) {
+      co_return PumpResult{PumpEnd::upstream_error, "upstream read: " + rec.message()};
+    }
+    if (n > 0) continue;
+
+    // Nothing ready: wait for upstream bytes, the client leaving, the next flush, or the idle
+    // limit.
     const auto idle_deadline = options.idle_read_timeout.count() > 0
                                    ? last_progress + options.idle_read_timeout
                                    : Clock::time_point::max();
     auto deadline = idle_deadline;
     if (auto due = flush.flush_due()) deadline = std::min(deadline, *due);
     flush.timer().expires_at(deadline);
+    busy_rounds = 0;
     const Wake wake = co_await wait_readable(up, ex, ex.client_watchable(), flush.timer());
     switch (wake) {
       case Wake::stop:
@@ -74,22 +140,8 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, UpstreamConnection& up, Resp
         continue;
       }
       case Wake::upstream:
-        break;
+        continue;
     }
-    auto [rec, n] = read_available(up, kReadChunk);
-    if (rec == asio::error::would_block) continue;
-    if (n > 0) {
-      last_progress = Clock::now();
-      need_input = false;
-    }
-    if (rec == asio::error::eof) {
-      boost::system::error_code pec;
-      parser.put_eof(pec);
-      // A close-delimited body ends here (SPEC R44); any other body was cut short (SPEC 33).
-      if (pec) co_return PumpResult{PumpEnd::upstream_error, "upstream closed mid-body"};
-      continue;
-    }
-    if (rec) co_return PumpResult{PumpEnd::upstream_error, "upstream read: " + rec.message()};
   }
 }
 

@@ -215,7 +215,8 @@ class CopyBuffer {
   std::span<char> span() const { return span_; }
 
  private:
-  static constexpr std::size_t kOwnBytes = 16 * 1024;
+  // Large enough that a bulk body moves in few syscalls; held only while a body is copied.
+  static constexpr std::size_t kOwnBytes = 64 * 1024;
   BufferPool* pool_;
   std::unique_ptr<char[]> own_;
   std::span<char> span_;

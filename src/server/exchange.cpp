@@ -4,6 +4,7 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
@@ -61,7 +62,7 @@ void append_hex(std::string& out, std::size_t n) {
 
 Exchange::Exchange(detail::SessionIo& io, Request&& request)
     : io_(io), request_(std::move(request)), id_(next_response_id.fetch_add(1)) {
-  out_.reserve(kOutputBufferBytes + 64);
+  out_.reserve(kInitialOutputBytes);
 }
 
 Exchange::~Exchange() = default;
@@ -237,17 +238,61 @@ void Exchange::discard_response() {
   declared_length_ = kUnknownLength;
 }
 
-asio::awaitable<std::error_code> Exchange::write_out() {
-  if (out_.empty()) co_return std::error_code{};
+asio::awaitable<std::error_code> Exchange::write_out(std::span<const asio::const_buffer> extra) {
+  // The held bytes, then `extra` (body bytes too large to hold, sent from the caller's buffer
+  // without a copy): one gathered write.
+  std::array<asio::const_buffer, 4> bufs;
+  std::size_t count = 0;
+  std::size_t total = 0;
+  if (!out_.empty()) bufs[count++] = asio::buffer(out_);
+  for (const auto& b : extra) {
+    if (b.size() > 0 && count < bufs.size()) bufs[count++] = b;
+  }
+  for (std::size_t i = 0; i < count; ++i) total += bufs[i].size();
+  if (total == 0) co_return std::error_code{};
   if (io_.stopping) co_return aborted_error();
-  // Each write of at most one output buffer must progress within write_timeout (SPEC L7):
-  // a client that stops reading is cut, it cannot pin the proxy.
-  io_.stream.expires_after(io_.options.write_timeout);
-  auto [ec, n] = co_await asio::async_write(io_.stream, asio::buffer(out_), use_nothrow);
-  io_.stream.expires_never();
-  if (n > 0) {
+  auto unsent = [&](std::size_t sent) {
+    // What is left of bufs[0..count) after `sent` bytes, as a prefix-trimmed copy.
+    std::array<asio::const_buffer, 4> rest;
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      if (sent >= bufs[i].size()) {
+        sent -= bufs[i].size();
+        continue;
+      }
+      rest[k++] = bufs[i] + sent;
+      sent = 0;
+    }
+    return std::pair{rest, k};
+  };
+
+  // Fast path: the socket is non-blocking, so most writes complete at once and need no timer
+  // and no reactor round trip. Bounded: each try either progresses or stops.
+  std::size_t sent = 0;
+  boost::system::error_code ec;
+  for (int tries = 0; tries < 4 && sent < total; ++tries) {
+    auto [rest, k] = unsent(sent);
+    const std::size_t n =
+        io_.stream.socket().send(std::span<const asio::const_buffer>(rest.data(), k), 0, ec);
+    sent += n;
+    if (ec || n == 0) break;
+  }
+  if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+  if (!ec && sent < total) {
+    // The client is slower than we are: each write of at most one output buffer must progress
+    // within write_timeout (SPEC L7), so a client that stops reading is cut, it cannot pin the
+    // proxy.
+    auto [rest, k] = unsent(sent);
+    io_.stream.expires_after(io_.options.write_timeout);
+    auto [wec, n] = co_await asio::async_write(
+        io_.stream, std::span<const asio::const_buffer>(rest.data(), k), use_nothrow);
+    io_.stream.expires_never();
+    sent += n;
+    ec = wec;
+  }
+  if (sent > 0) {
     head_sent_ = true;
-    if (observer_ && observer_->client_write) observer_->client_write(id_, n);
+    if (observer_ && observer_->client_write) observer_->client_write(id_, sent);
   }
   out_.clear();
   co_return to_std(ec);
@@ -263,8 +308,17 @@ asio::awaitable<std::error_code> Exchange::write_body(asio::const_buffer data) {
     co_return to_std(http::error::body_limit);
   }
   if (out_.size() + data.size() + 32 > kOutputBufferBytes) {
-    const auto ec = co_await write_out();
-    if (ec) co_return ec;
+    // Too much to hold: what is held and this write go out together, the write uncopied.
+    static constexpr char kCrlf[] = "\r\n";
+    body_bytes_ += data.size();
+    if (framing_ == Framing::chunked) {
+      append_hex(out_, data.size());
+      out_ += "\r\n";
+      const std::array<asio::const_buffer, 2> extra{data, asio::buffer(kCrlf, 2)};
+      co_return co_await write_out(extra);
+    }
+    const std::array<asio::const_buffer, 1> extra{data};
+    co_return co_await write_out(extra);
   }
   if (framing_ == Framing::chunked) {
     append_hex(out_, data.size());
