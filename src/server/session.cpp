@@ -8,7 +8,9 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
+#include <array>
 #include <chrono>
+#include <cstring>
 #include <exception>
 
 #include "common/nothrow.hpp"
@@ -56,6 +58,10 @@ asio::awaitable<void> reply_and_close(SessionIo& io, unsigned status, std::strin
   co_await asio::async_write(io.stream, asio::buffer(msg), use_nothrow);
 }
 
+// One per worker thread: every session of the worker reads request heads through it, so no
+// connection keeps a read-sized buffer of its own.
+thread_local std::array<char, 16 * 1024> read_scratch;
+
 enum class HeadRead { ok, closed, timeout, too_large, malformed, rejected, stopped };
 
 // Reads one request head into io.parser within `limit` (SPEC L7, R34). The socket is only waited
@@ -71,6 +77,7 @@ asio::awaitable<HeadRead> read_head(SessionIo& io, std::chrono::nanoseconds limi
   asio::steady_timer deadline(io.stream.get_executor());
   deadline.expires_after(limit);
   auto& socket = io.stream.socket();
+  std::size_t head_bytes = 0;  // of this head, consumed by the parser so far
   // Each round parses what is buffered or reads once; the header limit and the deadline bound it.
   for (;;) {
     if (first_byte_only && io.buffer.size() > 0) co_return HeadRead::ok;
@@ -91,12 +98,23 @@ asio::awaitable<HeadRead> read_head(SessionIo& io, std::chrono::nanoseconds limi
       if (rejected) co_return HeadRead::rejected;
       std::size_t used = io.parser->put(io.buffer.data(), parse_error);
       io.buffer.consume(used);
+      // Beast applies its header limit to each put's input, and it consumes complete field
+      // lines as it goes: the head's total must be counted here (SPEC R32).
+      head_bytes += used;
+      if (head_bytes > io.options.max_request_header_bytes ||
+          (!io.parser->is_header_done() &&
+           head_bytes + io.buffer.size() > io.options.max_request_header_bytes)) {
+        co_return HeadRead::too_large;
+      }
       if (io.parser->is_header_done()) co_return HeadRead::ok;
       if (parse_error == http::error::header_limit) co_return HeadRead::too_large;
       if (parse_error && parse_error != http::error::need_more) co_return HeadRead::malformed;
       if (used > 0 && io.buffer.size() > 0) continue;
     }
     if (io.draining && io.idle) co_return HeadRead::stopped;
+    // A keep-alive connection waiting for its next request holds no read buffer: an idle
+    // connection should cost little more than its socket.
+    if (io.buffer.size() == 0) io.buffer.shrink_to_fit();
     auto [order, wec, tec, sec] =
         co_await asio::experimental::make_parallel_group(
             socket.async_wait(asio::ip::tcp::socket::wait_read, asio::deferred),
@@ -105,10 +123,17 @@ asio::awaitable<HeadRead> read_head(SessionIo& io, std::chrono::nanoseconds limi
     if (order[0] == 1) co_return io.idle ? HeadRead::closed : HeadRead::timeout;
     if (order[0] == 2 || io.stopping || (io.draining && io.idle)) co_return HeadRead::stopped;
     if (io.buffer.size() >= io.buffer.max_size()) co_return HeadRead::too_large;
+    // Read into the worker's scratch buffer and keep only what arrived: a connection's own
+    // buffer is sized by its request, not by the read size (SPEC L7 memory; see below).
     beast::error_code rec;
-    const std::size_t room = std::min<std::size_t>(4096, io.buffer.max_size() - io.buffer.size());
-    const std::size_t n = socket.read_some(io.buffer.prepare(room), rec);
-    io.buffer.commit(n);
+    const std::size_t room =
+        std::min<std::size_t>(read_scratch.size(), io.buffer.max_size() - io.buffer.size());
+    const std::size_t n = socket.read_some(asio::buffer(read_scratch.data(), room), rec);
+    if (n > 0) {
+      auto dst = io.buffer.prepare(n);
+      std::memcpy(dst.data(), read_scratch.data(), n);
+      io.buffer.commit(n);
+    }
     if (rec == asio::error::would_block || rec == asio::error::try_again) continue;
     if (rec) co_return io.idle ? HeadRead::closed : HeadRead::malformed;
   }

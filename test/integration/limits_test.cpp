@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <thread>
 
 #include "support/fake_upstream.hpp"
@@ -159,8 +160,12 @@ TEST(Limits, R34_SlowlorisDoesNotStopNormalClientsAndGets408) {
 TEST(Limits, L7_WriteTimeoutCutsAClientThatStopsReading) {
   // R35: a client that reads nothing cannot pin the proxy: after write_timeout without
   // progress the exchange ends as client_gone and the upstream connection is closed.
+  // Set by the upstream's handler thread, which may still be running when the proxy is done:
+  // waited on with a deadline, never read racily. Declared before the upstream, whose
+  // destructor joins that thread.
+  std::promise<bool> saw_close;
+  auto upstream_saw_close = saw_close.get_future();
   FakeUpstream upstream;
-  std::atomic<bool> upstream_saw_close{false};
   upstream.set_handler([&](UpstreamConn& c) {
     RecordedRequest req;
     if (!c.read_request(req)) return;
@@ -170,7 +175,7 @@ TEST(Limits, L7_WriteTimeoutCutsAClientThatStopsReading) {
     for (std::size_t sent = 0; sent < total; sent += block.size()) {
       if (!c.send(block, 2s)) break;  // blocks once every buffer on the way is full
     }
-    upstream_saw_close = static_cast<bool>(c.wait_closed(10s));
+    saw_close.set_value(static_cast<bool>(c.wait_closed(10s)));
   });
   ServerOptions o;
   o.write_timeout = 300ms;
@@ -182,16 +187,18 @@ TEST(Limits, L7_WriteTimeoutCutsAClientThatStopsReading) {
   EXPECT_EQ(h.events().events().back().outcome, ResponseOutcome::client_gone);
   EXPECT_TRUE(h.log_contains("client aborted"));
   h.stop();
-  EXPECT_TRUE(upstream_saw_close.load());
+  ASSERT_EQ(upstream_saw_close.wait_for(15s), std::future_status::ready);
+  EXPECT_TRUE(upstream_saw_close.get());
 }
 
 TEST(Limits, R35_ClientThatStallsMidUploadIsCut) {
   // The body read is bounded too (write_timeout bounds each read): a client that sends part of
   // its body and stalls is cut, the upstream never sees a complete request, and a fresh
   // request is still served.
-  FakeUpstream upstream;
   std::atomic<bool> complete_request_seen{false};
-  std::atomic<bool> upstream_saw_close{false};
+  std::promise<void> saw_close;  // set once, by the handler that saw the cut upload
+  auto upstream_saw_close = saw_close.get_future();
+  FakeUpstream upstream;
   upstream.set_handler([&](UpstreamConn& c) {
     RecordedRequest req;
     if (c.read_request(req, 10s)) {
@@ -202,7 +209,7 @@ TEST(Limits, R35_ClientThatStallsMidUploadIsCut) {
       complete_request_seen = true;
       return;
     }
-    upstream_saw_close = true;  // read_request failed: the proxy closed mid-body
+    saw_close.set_value();  // read_request failed: the proxy closed mid-body
   });
   ServerOptions o;
   o.write_timeout = 300ms;
@@ -219,7 +226,7 @@ TEST(Limits, R35_ClientThatStallsMidUploadIsCut) {
   EXPECT_EQ(fresh.body, "fresh");
   h.stop();
   EXPECT_FALSE(complete_request_seen.load());
-  EXPECT_TRUE(upstream_saw_close.load());
+  EXPECT_EQ(upstream_saw_close.wait_for(15s), std::future_status::ready);
 }
 
 }  // namespace
