@@ -31,6 +31,8 @@ METRICS = [
     ("flush_max_100ms", "flush delay max, ms, --flush-interval 100ms (target ≤ 101)", None, "{:.3f}", None),
     ("dl_mbps", "download MB/s (DL_SIZE)", "high", "{:,.0f}", None),
     ("dl_rss_mib", "download peak RSS, MiB (VmHWM)", "low", "{:.1f}", None),
+    ("up_mbps", "upload MB/s (DL_SIZE)", "high", "{:,.0f}", None),
+    ("up_rss_mib", "upload peak RSS, MiB (VmHWM)", "low", "{:.1f}", None),
     ("idle_kib", "RSS per idle keep-alive connection, KiB (IDLE_N conns)", "low", "{:.2f}", None),
     ("rps2_13", "2 workers unpinned: req/s, 13 B", "high", "{:,.0f}", None),
     ("cpu2_13", "2 workers unpinned: CPU µs/req, 13 B", "low", "{:.2f}", None),

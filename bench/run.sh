@@ -7,13 +7,15 @@
 # sparse download file), nginx as a proxy, HAProxy twice (with and without option http-no-delay)
 # and sluice, one worker each, access logs off. The proxy under test runs on core 0, wrk / the
 # clients and the backend on core 1. Measures throughput and CPU µs/req, chunk flush delay, a large
-# download (MB/s, peak RSS) and RSS per idle keep-alive connection; prints one Markdown table
-# (medians, sluice against the best peer) and writes build/bench/results.{md,csv}.
+# download and a large upload (MB/s, peak RSS; the upload goes to bench/upload_sink.py, which reads
+# the whole body before it answers) and RSS per idle keep-alive connection; prints one Markdown
+# table (medians, sluice against the best peer) and writes build/bench/results.{md,csv}.
 #
 # Environment overrides (for development runs): SLUICE (binary), BENCH_OUT (output dir),
 # BENCH_RUNS, BENCH_DURATION (s per wrk run), BENCH_SIZES ("13 64k 1m"), BENCH_TARGETS
 # ("direct nginx haproxy haproxy-nodelay sluice"), BENCH_SECTIONS ("throughput flush download
-# idle workers2"), BENCH_DL_MIB, BENCH_IDLE_N, BENCH_KEEP=1 (keep the temp dir).
+# upload idle workers2"), BENCH_DL_MIB (download and upload size), BENCH_IDLE_N, BENCH_KEEP=1
+# (keep the temp dir).
 # With gnuplot installed it also draws build/bench/cpu.png (bench/chart.sh).
 set -euo pipefail
 
@@ -24,8 +26,8 @@ SLUICE=${SLUICE:-$ROOT/build/release/app/sluice}
 OUT=${BENCH_OUT:-$ROOT/build/bench}
 
 case "$MODE" in
-  quick) RUNS=1; DUR=2; DL_MIB=256;  IDLE_N=1000; SECTIONS="throughput flush download idle" ;;
-  full)  RUNS=3; DUR=10; DL_MIB=1024; IDLE_N=5000; SECTIONS="throughput flush download idle workers2" ;;
+  quick) RUNS=1; DUR=2; DL_MIB=256;  IDLE_N=1000; SECTIONS="throughput flush download upload idle" ;;
+  full)  RUNS=3; DUR=10; DL_MIB=1024; IDLE_N=5000; SECTIONS="throughput flush download upload idle workers2" ;;
   *) echo "usage: $0 [full|quick]" >&2; exit 2 ;;
 esac
 RUNS=${BENCH_RUNS:-$RUNS}
@@ -70,7 +72,7 @@ mkdir -p "$TMP/www" "$TMP/tmp" "$TMP/log" "$OUT"
 printf 'hello, world\n' > "$TMP/www/small"                       # 13 bytes
 head -c 65536 /dev/urandom > "$TMP/www/64k"
 head -c 1048576 /dev/urandom > "$TMP/www/1m"
-truncate -s "${DL_MIB}M" "$TMP/www/dl"
+truncate -s "${DL_MIB}M" "$TMP/www/dl"                             # also the upload's body
 chmod -R a+rX "$TMP/www"
 RAW=$OUT/raw.csv
 echo "metric,target,run,value" > "$RAW"
@@ -96,10 +98,11 @@ trap 'exit 130' INT TERM
 # Free loopback ports, all held at once while chosen so they differ.
 read -r P_BACKEND P_BACKEND2 P_FLUSH P_NGINX P_HAPROXY P_HAPROXY_ND P_SLUICE P_SLUICE_F1 \
         P_SLUICE_SSE P_SLUICE_100 P_NGINX2 P_HAPROXY2 P_SLUICE2 \
-        P_IDLE_NGINX P_IDLE_HAPROXY P_IDLE_HAPROXY_ND P_IDLE_SLUICE < <(python3 - <<'PY'
+        P_IDLE_NGINX P_IDLE_HAPROXY P_IDLE_HAPROXY_ND P_IDLE_SLUICE P_UPLOAD P_SLUICE_UP \
+        < <(python3 - <<'PY'
 import socket
 socks = []
-for _ in range(17):
+for _ in range(19):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
@@ -108,7 +111,7 @@ PY
 render() {  # render TEMPLATE OUT KEY=VALUE...
   local tpl=$1 out=$2; shift 2
   local args=(-e "s|@DIR@|$TMP|g" -e "s|@NOFILE@|$NOFILE|g" -e "s|@BACKEND_PORT@|$P_BACKEND|g"
-              -e "s|@FLUSH_PORT@|$P_FLUSH|g" -e "s|@WORKER_CONNECTIONS@|$((IDLE_N * 2 + 1024))|g"
+              -e "s|@FLUSH_PORT@|$P_FLUSH|g" -e "s|@UPLOAD_PORT@|$P_UPLOAD|g" -e "s|@WORKER_CONNECTIONS@|$((IDLE_N * 2 + 1024))|g"
               -e "s|@MAXCONN@|$((IDLE_N + 1024))|g")
   local kv
   for kv in "$@"; do args=(-e "s|@${kv%%=*}@|${kv#*=}|g" "${args[@]}"); done
@@ -155,6 +158,10 @@ render "$BENCH/nginx-backend.conf.in" "$TMP/backend.conf" WORKERS=1
 start_nginx backend "$TMP/backend.conf" "${LOAD_CPU[@]}"
 wait_port "$P_BACKEND" backend
 PORT[direct]=$P_BACKEND
+if has "$SECTIONS" upload; then   # the upload backend, on the backend's core
+  start upload-sink "${LOAD_CPU[@]}" python3 "$BENCH/upload_sink.py" --port "$P_UPLOAD"
+  wait_port "$P_UPLOAD" upload-sink
+fi
 
 render "$BENCH/nginx-proxy.conf.in" "$TMP/nginx-proxy.conf" WORKERS=1 PORT="$P_NGINX"
 start_nginx nginx "$TMP/nginx-proxy.conf" "${PROXY_CPU[@]}"
@@ -185,6 +192,12 @@ if has "$SECTIONS" flush; then
   wait_port "$P_SLUICE_F1" sluice-f1; wait_port "$P_SLUICE_SSE" sluice-sse
   wait_port "$P_SLUICE_100" sluice-100
 fi
+if has "$SECTIONS" upload; then   # sluice has one upstream: a second instance for the upload sink
+  start sluice-up "${PROXY_CPU[@]}" "$SLUICE" --listen "127.0.0.1:$P_SLUICE_UP" \
+    --upstream "http://127.0.0.1:$P_UPLOAD" "${sluice_common[@]}"
+  SLUICE_UP_PID=$STARTED
+  wait_port "$P_SLUICE_UP" sluice-up
+fi
 
 # ---------------------------------------------------------------- measurement helpers
 cpu_ticks() {  # utime+stime of the given processes (all their threads), in clock ticks
@@ -198,6 +211,16 @@ cpu_ticks() {  # utime+stime of the given processes (all their threads), in cloc
 }
 
 record() { echo "$1,$2,$3,$4" >> "$RAW"; }
+
+reset_hwm() {  # reset_hwm PIDS...: restart the VmHWM high-water mark of these processes
+  local p
+  for p in "$@"; do echo 5 > "/proc/$p/clear_refs" 2>/dev/null || true; done
+}
+read_hwm() {  # read_hwm PIDS...: their VmHWM summed, in MiB
+  local p
+  for p in "$@"; do awk '/^VmHWM:/ {print $2}' "/proc/$p/status"; done |
+    awk '{s += $1} END {printf "%.2f", s / 1024}'
+}
 
 path_of() { case $1 in 13) echo /small ;; 64k) echo /64k ;; 1m) echo /1m ;; esac; }
 
@@ -277,7 +300,7 @@ if has "$SECTIONS" download; then
   for run in $(seq "$RUNS"); do
     for t in $TARGETS; do
       pids=(${PROCS[$t]:-})
-      for p in "${pids[@]}"; do echo 5 > "/proc/$p/clear_refs" 2>/dev/null || true; done  # reset VmHWM
+      reset_hwm "${pids[@]}"
       r=$("${LOAD_CPU[@]}" curl -s -o /dev/null -w '%{size_download} %{time_total} %{http_code}' \
             "http://127.0.0.1:${PORT[$t]}/dl") || r="0 1 000"
       read -r size secs code <<< "$r"
@@ -288,11 +311,45 @@ if has "$SECTIONS" download; then
       record dl_mbps "$t" "$run" "$mbps"
       hwm=""
       if (( ${#pids[@]} )); then
-        hwm=$(for p in "${pids[@]}"; do awk '/^VmHWM:/ {print $2}' "/proc/$p/status"; done |
-              awk '{s += $1} END {printf "%.2f", s / 1024}')
+        hwm=$(read_hwm "${pids[@]}")
         record dl_rss_mib "$t" "$run" "$hwm"
       fi
       log "download ${DL_MIB} MiB via $t run $run: $mbps MB/s${hwm:+, peak RSS $hwm MiB}"
+    done
+  done
+fi
+
+# ---------------------------------------------------------------- 3b. large upload
+# curl -T streams the sparse file (tmpfs: zero pages, no disk) as a PUT body with Content-Length,
+# 64 KiB per read, never holding it whole; "Expect:" off so no proxy's 100-continue handling adds
+# a round trip. bench/upload_sink.py (core 1) reads every body byte before it answers and returns
+# the count it received, which must equal the size sent.
+if has "$SECTIONS" upload; then
+  UP_BODY=$TMP/log/upload.body
+  for run in $(seq "$RUNS"); do
+    for t in $TARGETS; do
+      case $t in
+        direct) port=$P_UPLOAD; pids=() ;;
+        sluice) port=$P_SLUICE_UP; pids=("$SLUICE_UP_PID") ;;
+        *) port=${PORT[$t]}; read -r -a pids <<< "${PROCS[$t]:-}" ;;
+      esac
+      reset_hwm "${pids[@]}"
+      rm -f "$UP_BODY"
+      r=$("${LOAD_CPU[@]}" curl -s -H 'Expect:' -T "$TMP/www/dl" -o "$UP_BODY" --max-time 120 \
+            -w '%{size_upload} %{time_total} %{http_code}' "http://127.0.0.1:$port/upload") || r="0 1 000"
+      read -r size secs code <<< "$r"
+      got=$(cat "$UP_BODY" 2>/dev/null || true)
+      if [[ $code != 200 || $size != $((DL_MIB * 1048576)) || $got != "$size" ]]; then
+        log "warning: upload via $t: HTTP $code, $size bytes sent, backend got ${got:-?}"; continue
+      fi
+      mbps=$(awk -v s="$size" -v t="$secs" 'BEGIN {printf "%.1f", s / t / 1e6}')
+      record up_mbps "$t" "$run" "$mbps"
+      hwm=""
+      if (( ${#pids[@]} )); then
+        hwm=$(read_hwm "${pids[@]}")
+        record up_rss_mib "$t" "$run" "$hwm"
+      fi
+      log "upload ${DL_MIB} MiB via $t run $run: $mbps MB/s${hwm:+, peak RSS $hwm MiB}"
     done
   done
 fi
