@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <tuple>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/error.hpp>
@@ -32,6 +31,7 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, UpstreamConnection& up, Resp
   // in a row it yields, so one fast transfer cannot starve the worker's other connections.
   constexpr int kRoundsBeforeYield = 16;
   int busy_rounds = 0;
+  bool last_read_filled = true;
   const auto executor = ex.executor();
 
   // Each round parses buffered input, or reads once, or waits once: the body's own length and
@@ -79,56 +79,37 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, UpstreamConnection& up, Resp
       co_await asio::post(executor, asio::use_awaitable);
     }
 
-    // Read first: a busy upstream usually has bytes ready, and then no wait is armed at all.
+    // One read per round, into the body buffer (direct) or up.buffer (for the parser).
+    const std::size_t room =
+        direct ? static_cast<std::size_t>(std::min<std::uint64_t>(remaining, body.size()))
+               : std::min(kReadChunk, up.buffer.max_size() - up.buffer.size());
+    if (room == 0) co_return PumpResult{PumpEnd::upstream_error, "upstream read: no buffer space"};
+    const asio::mutable_buffer into = direct ? asio::buffer(body.data(), room) : up.buffer.prepare(room);
     boost::system::error_code rec;
     std::size_t n = 0;
-    if (direct) {
-      const auto room = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, body.size()));
-      n = up.socket.read_some(asio::buffer(body.data(), room), rec);
-      if (n > 0) {
-        remaining -= n;
-        last_progress = Clock::now();
-        const auto ec = co_await flush.write(asio::buffer(body.data(), n));
-        if (ec) co_return PumpResult{PumpEnd::client_gone, ec.message()};
-        continue;
-      }
-    } else {
-      std::tie(rec, n) = read_available(up, kReadChunk);
-      if (n > 0) {
-        last_progress = Clock::now();
-        need_input = false;
-      }
-    }
-    if (rec == asio::error::eof) {
-      // A close-delimited body ends here (SPEC R44); any other body was cut short (SPEC 33).
-      if (direct) co_return PumpResult{PumpEnd::upstream_error, "upstream closed mid-body"};
-      boost::system::error_code pec;
-      parser.put_eof(pec);
-      if (pec) co_return PumpResult{PumpEnd::upstream_error, "upstream closed mid-body"};
-      continue;
-    }
-    if (rec && rec != asio::error::would_block && rec != asio::error::try_again) {
-      co_return PumpResult{PumpEnd::upstream_error, "upstream read: " + rec.message()};
-    }
-    if (n > 0) continue;
-
-    // Nothing ready: wait for upstream bytes, the client leaving, the next flush, or the idle
-    // limit.
-    const auto idle_deadline = options.idle_read_timeout.count() > 0
-                                   ? last_progress + options.idle_read_timeout
-                                   : Clock::time_point::max();
-    auto deadline = idle_deadline;
-    if (auto due = flush.flush_due()) deadline = std::min(deadline, *due);
-    flush.timer().expires_at(deadline);
-    busy_rounds = 0;
-    const Wake wake = co_await wait_readable(up, ex, ex.client_watchable(), flush.timer());
-    switch (wake) {
-      case Wake::stop:
-        co_return PumpResult{PumpEnd::shutdown, {}};
-      case Wake::client:
+    // Read first when the last read filled its buffer: a busy upstream has more ready, and then
+    // no wait is armed at all. Otherwise the wait's own first read attempt is the try.
+    if (last_read_filled) n = up.socket.read_some(into, rec);
+    if (!last_read_filled || rec == asio::error::would_block || rec == asio::error::try_again) {
+      // Nothing ready: wait for upstream bytes (read as they arrive), the client leaving, the
+      // next flush, or the idle limit.
+      const auto idle_deadline = options.idle_read_timeout.count() > 0
+                                     ? last_progress + options.idle_read_timeout
+                                     : Clock::time_point::max();
+      auto deadline = idle_deadline;
+      if (auto due = flush.flush_due()) deadline = std::min(deadline, *due);
+      flush.timer().expires_at(deadline);
+      busy_rounds = 0;
+      const WaitResult got =
+          co_await wait_and_read(up, ex, ex.client_watchable(), flush.timer(), into);
+      if (got.wake == Wake::stop) co_return PumpResult{PumpEnd::shutdown, {}};
+      rec = got.read_error;
+      n = got.read;
+      if (n == 0 && got.wake == Wake::client) {
         if (ex.client_gone_now()) co_return PumpResult{PumpEnd::client_gone, "client closed"};
         continue;
-      case Wake::timer: {
+      }
+      if (n == 0 && got.wake == Wake::timer) {
         const auto now = Clock::now();
         if (auto due = flush.flush_due(); due && now >= *due) {
           const auto ec = co_await flush.flush_now();
@@ -139,9 +120,31 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, UpstreamConnection& up, Resp
         }
         continue;
       }
-      case Wake::upstream:
-        continue;
+      // Bytes came (a flush that fell due meanwhile is seen at the top of the loop), or the
+      // read itself ended.
     }
+    last_read_filled = n == into.size();
+    if (n > 0) {
+      last_progress = Clock::now();
+      if (direct) {
+        remaining -= n;
+        const auto ec = co_await flush.write(asio::buffer(body.data(), n));
+        if (ec) co_return PumpResult{PumpEnd::client_gone, ec.message()};
+      } else {
+        up.buffer.commit(n);
+        need_input = false;
+      }
+      continue;
+    }
+    if (rec == asio::error::eof) {
+      // A close-delimited body ends here (SPEC R44); any other body was cut short (SPEC 33).
+      if (direct) co_return PumpResult{PumpEnd::upstream_error, "upstream closed mid-body"};
+      boost::system::error_code pec;
+      parser.put_eof(pec);
+      if (pec) co_return PumpResult{PumpEnd::upstream_error, "upstream closed mid-body"};
+      continue;
+    }
+    if (rec) co_return PumpResult{PumpEnd::upstream_error, "upstream read: " + rec.message()};
   }
 }
 

@@ -6,6 +6,8 @@
 #include <boost/asio/query.hpp>
 #include <boost/beast/http/field.hpp>
 #include <exception>
+#include <memory>
+#include <vector>
 
 #include "common/nothrow.hpp"
 #include "proxy/body_pump.hpp"
@@ -196,19 +198,29 @@ Fields trailers_after(const ResponseParser& parser, std::size_t head_fields) {
   return trailers;
 }
 
-// SPEC 29: one get() and one put() per response body, however the copy ends.
+// SPEC 29: one get() and one put() per response body, however the copy ends. Without a
+// BufferPool the proxy uses its own buffers, kept per worker thread for reuse: a response
+// neither allocates nor zeroes its 64 KiB.
 class CopyBuffer {
  public:
   explicit CopyBuffer(BufferPool* pool) : pool_(pool) {
     if (pool_) span_ = pool_->get();
     if (span_.empty()) {
       pool_ = nullptr;
-      own_ = std::make_unique<char[]>(kOwnBytes);
+      auto& cache = own_cache();
+      if (cache.empty()) {
+        own_ = std::make_unique_for_overwrite<char[]>(kOwnBytes);
+      } else {
+        own_ = std::move(cache.back());
+        cache.pop_back();
+      }
       span_ = {own_.get(), kOwnBytes};
     }
   }
   ~CopyBuffer() {
     if (pool_) pool_->put(span_);
+    auto& cache = own_cache();
+    if (own_ && cache.size() < kCachedPerThread) cache.push_back(std::move(own_));
   }
   CopyBuffer(const CopyBuffer&) = delete;
   CopyBuffer& operator=(const CopyBuffer&) = delete;
@@ -217,6 +229,14 @@ class CopyBuffer {
  private:
   // Large enough that a bulk body moves in few syscalls; held only while a body is copied.
   static constexpr std::size_t kOwnBytes = 64 * 1024;
+  // Bounds what a worker keeps between responses (here 512 KiB); more concurrent bodies than
+  // this allocate and free their own.
+  static constexpr std::size_t kCachedPerThread = 8;
+  static std::vector<std::unique_ptr<char[]>>& own_cache() {
+    thread_local std::vector<std::unique_ptr<char[]>> cache;
+    return cache;
+  }
+
   BufferPool* pool_;
   std::unique_ptr<char[]> own_;
   std::span<char> span_;

@@ -19,6 +19,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr std::size_t kBodyChunk = 16 * 1024;
+constexpr std::chrono::milliseconds kClientWatchGrace{5};
 // Go's transport accepts at most 5 informational responses before the final one.
 constexpr int kMaxInformational = 5;
 
@@ -93,7 +94,10 @@ asio::awaitable<std::error_code> read_head(Exchange& ex, const Request& out, Ups
                                            std::optional<ResponseParser>& parser,
                                            Attempt& attempt) {
   asio::steady_timer deadline(co_await asio::this_coro::executor);
-  deadline.expires_after(options.response_header_timeout);
+  const auto header_deadline = Clock::now() + options.response_header_timeout;
+  // Most upstreams answer within this: until then the client is not watched, which saves a
+  // syscall per request; a client that leaves is noticed at most this much later (SPEC 34).
+  const auto watch_from = Clock::now() + kClientWatchGrace;
   auto fresh_parser = [&] {
     parser.emplace();
     parser->header_limit(options.max_response_header_bytes);
@@ -143,17 +147,30 @@ asio::awaitable<std::error_code> read_head(Exchange& ex, const Request& out, Ups
       }
       if (used > 0) continue;
     }
-    auto wake = co_await wait_readable(up, ex, ex.client_watchable(), deadline);
-    if (wake == Wake::stop) co_return aborted_error();
-    if (wake == Wake::timer) co_return make_error_code(errc::upstream_header_timeout);
-    if (wake == Wake::client) {
+    if (up.buffer.size() >= up.buffer.max_size()) co_return make_error_code(errc::upstream_bad_response);
+    const auto into = up.buffer.prepare(
+        std::min<std::size_t>(kBodyChunk, up.buffer.max_size() - up.buffer.size()));
+    const bool in_grace = Clock::now() < watch_from;
+    deadline.expires_at(in_grace ? std::min(watch_from, header_deadline) : header_deadline);
+    const bool watch = !in_grace && ex.client_watchable();
+    const WaitResult got = co_await wait_and_read(up, ex, watch, deadline, into);
+    up.buffer.commit(got.read);
+    if (got.wake == Wake::stop) co_return aborted_error();
+    if (got.read > 0) {
+      attempt.response_started = true;
+      continue;  // bytes first, whatever else woke us: the head may be complete now
+    }
+    if (got.wake == Wake::timer) {
+      if (Clock::now() < header_deadline) continue;  // the grace ended: now watch the client
+      co_return make_error_code(errc::upstream_header_timeout);
+    }
+    if (got.wake == Wake::client) {
       // SPEC 34: a client that leaves while we wait cancels the upstream request.
       if (ex.client_gone_now()) co_return make_error_code(errc::client_gone);
       continue;
     }
-    auto [rec, n] = read_available(up, kBodyChunk);
-    if (rec == asio::error::would_block) continue;
-    if (n > 0) attempt.response_started = true;
+    const auto rec = got.read_error;
+    if (rec == asio::error::would_block || rec == asio::error::try_again) continue;
     if (rec == asio::error::eof || rec == asio::error::connection_reset) {
       if (!attempt.response_started) co_return make_error_code(errc::upstream_closed);
       co_return make_error_code(errc::upstream_bad_response);

@@ -61,34 +61,31 @@ bool answered_before_body_end(tcp::socket& s) {
 UpstreamConnection::UpstreamConnection(tcp::socket&& s, std::string pool_key)
     : socket(std::move(s)), buffer(1 << 20), key(std::move(pool_key)) {}
 
-asio::awaitable<Wake> wait_readable(UpstreamConnection& up, Exchange& ex, bool watch_client,
-                                    asio::steady_timer& timer) {
+asio::awaitable<WaitResult> wait_and_read(UpstreamConnection& up, Exchange& ex, bool watch_client,
+                                          asio::steady_timer& timer, asio::mutable_buffer into) {
   // parallel_group waits for the losers' cancellations to complete before it returns, which
-  // is what makes the timer safe: its handler cannot run after this frame moves on.
+  // is what makes the timer and `into` safe: no handler runs after this frame moves on.
   if (watch_client) {
-    auto [order, e1, e2, e3, e4] =
+    char peeked = 0;
+    const asio::mutable_buffer peek_into = asio::buffer(&peeked, 1);
+    auto [order, rec, n, cec, cn, tec, sec] =
         co_await make_parallel_group(
-            up.socket.async_wait(tcp::socket::wait_read, asio::deferred),
-            ex.client_socket().async_wait(tcp::socket::wait_read, asio::deferred),
+            up.socket.async_read_some(into, asio::deferred),
+            ex.client_socket().async_receive(peek_into, tcp::socket::message_peek, asio::deferred),
             timer.async_wait(asio::deferred), ex.stop_signal().async_wait(asio::deferred))
             .async_wait(wait_for_one(), asio::use_awaitable);
-    switch (order[0]) {
-      case 0: co_return Wake::upstream;
-      case 1: co_return Wake::client;
-      case 2: co_return Wake::timer;
-      default: co_return Wake::stop;
-    }
+    static constexpr Wake kWakes[] = {Wake::upstream, Wake::client, Wake::timer, Wake::stop};
+    const bool read_done = rec != asio::error::operation_aborted;
+    co_return WaitResult{kWakes[order[0]], read_done ? rec : boost::system::error_code{}, n};
   }
-  auto [order, e1, e2, e3] =
-      co_await make_parallel_group(up.socket.async_wait(tcp::socket::wait_read, asio::deferred),
+  auto [order, rec, n, tec, sec] =
+      co_await make_parallel_group(up.socket.async_read_some(into, asio::deferred),
                                    timer.async_wait(asio::deferred),
                                    ex.stop_signal().async_wait(asio::deferred))
           .async_wait(wait_for_one(), asio::use_awaitable);
-  switch (order[0]) {
-    case 0: co_return Wake::upstream;
-    case 1: co_return Wake::timer;
-    default: co_return Wake::stop;
-  }
+  static constexpr Wake kWakes[] = {Wake::upstream, Wake::timer, Wake::stop};
+  const bool read_done = rec != asio::error::operation_aborted;
+  co_return WaitResult{kWakes[order[0]], read_done ? rec : boost::system::error_code{}, n};
 }
 
 std::pair<boost::system::error_code, std::size_t> read_available(UpstreamConnection& up,

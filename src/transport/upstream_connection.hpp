@@ -1,8 +1,9 @@
 #pragma once
 // One upstream connection and the primitive waits the proxy builds on. The socket is in
-// non-blocking mode: reads happen only after a readiness wait, so that one wait can race the
-// upstream, the client and a deadline without ever cancelling a read half-way (a cancelled
-// Beast read would leave the connection unusable; a cancelled readiness wait costs nothing).
+// non-blocking mode: reads are tried at once, and only when nothing is ready does one wait race
+// the upstream read, the client and a deadline. That wait is a plain socket read, never a Beast
+// read: cancelled, it has read nothing (a cancelled Beast read would leave the connection
+// unusable).
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -31,11 +32,24 @@ struct UpstreamConnection {
 // What woke a wait.
 enum class Wake { upstream, client, timer, stop };
 
-// Waits until the upstream socket is readable, the client socket is readable (only when
-// `watch_client`), `timer` expires, or the server's stop signal fires. Every racing operation
-// has finished (completed or cancelled) when this returns: no handler outlives the call.
-boost::asio::awaitable<Wake> wait_readable(UpstreamConnection& up, Exchange& ex,
-                                           bool watch_client, boost::asio::steady_timer& timer);
+struct WaitResult {
+  Wake wake;
+  boost::system::error_code read_error;  // of the upstream read, when it completed
+  std::size_t read = 0;                  // bytes the upstream read put into `into`
+};
+
+// Reads upstream bytes into `into`, racing the client leaving (only when `watch_client`),
+// `timer` and the server's stop signal. Every racing operation has finished (completed or
+// cancelled) when this returns: no handler outlives the call, and `into` is no longer written.
+// `read` counts the bytes that arrived whichever operation won (a read and a timer can complete
+// in the same turn).
+//
+// A read rather than a readiness wait: Asio re-arms epoll (epoll_ctl) for every readiness wait,
+// while a read that finds nothing is parked without a syscall, and the client watch is a
+// one-byte MSG_PEEK read for the same reason.
+boost::asio::awaitable<WaitResult> wait_and_read(UpstreamConnection& up, Exchange& ex,
+                                                 bool watch_client, boost::asio::steady_timer& timer,
+                                                 boost::asio::mutable_buffer into);
 
 // Reads what is available without blocking into up.buffer (at most `max` bytes).
 // {would_block, 0} when nothing was ready; {eof, 0} at the end of the stream.
