@@ -10,6 +10,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
 #include <cerrno>
+#include <tuple>
 
 #include "common/http_syntax.hpp"
 #include "common/nothrow.hpp"
@@ -151,9 +152,15 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> Exchange::read_body(
     }
     const std::size_t room =
         std::min<std::size_t>(64 * 1024, io_.buffer.max_size() - io_.buffer.size());
-    io_.stream.expires_after(io_.options.write_timeout);
-    auto [rec, n] = co_await io_.stream.async_read_some(io_.buffer.prepare(room), use_nothrow);
-    io_.stream.expires_never();
+    // The socket is non-blocking: bytes already there are taken without arming the timeout.
+    boost::system::error_code rec;
+    std::size_t n = io_.stream.socket().read_some(io_.buffer.prepare(room), rec);
+    if (rec == asio::error::would_block || rec == asio::error::try_again) {
+      // Each read must progress within write_timeout: a client that stalls mid-body is cut.
+      io_.stream.expires_after(io_.options.write_timeout);
+      std::tie(rec, n) = co_await io_.stream.async_read_some(io_.buffer.prepare(room), use_nothrow);
+      io_.stream.expires_never();
+    }
     io_.buffer.commit(n);
     if (rec == asio::error::eof) co_return std::pair{to_std(http::error::partial_message), std::size_t{0}};
     if (rec) co_return std::pair{to_std(rec), std::size_t{0}};

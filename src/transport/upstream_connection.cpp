@@ -56,6 +56,22 @@ bool answered_before_body_end(tcp::socket& s) {
   return !interim;
 }
 
+// What is left of `buffers` after its first `sent` bytes.
+std::vector<asio::const_buffer> buffers_after(const std::vector<asio::const_buffer>& buffers,
+                                              std::size_t sent) {
+  std::vector<asio::const_buffer> rest;
+  rest.reserve(buffers.size());
+  for (const auto& b : buffers) {
+    if (sent >= b.size()) {
+      sent -= b.size();
+      continue;
+    }
+    rest.push_back(b + sent);
+    sent = 0;
+  }
+  return rest;
+}
+
 }  // namespace
 
 UpstreamConnection::UpstreamConnection(tcp::socket&& s, std::string pool_key)
@@ -182,6 +198,28 @@ asio::awaitable<std::error_code> write_upstream(UpstreamConnection& up, Exchange
                                                 const std::vector<asio::const_buffer>& buffers,
                                                 std::chrono::nanoseconds timeout,
                                                 bool stop_if_answered) {
+  // The socket is non-blocking: most writes complete at once, with no timer and no race.
+  // Bounded: each try either progresses or stops.
+  std::size_t total = 0;
+  for (const auto& b : buffers) total += b.size();
+  std::size_t sent = 0;
+  boost::system::error_code sec_try;
+  for (int tries = 0; tries < 4 && sent < total; ++tries) {
+    const std::size_t n = sent == 0 ? up.socket.send(buffers, 0, sec_try)
+                                    : up.socket.send(buffers_after(buffers, sent), 0, sec_try);
+    sent += n;
+    if (sec_try || n == 0) break;
+  }
+  if (sent == total) co_return std::error_code{};
+  if (sec_try && sec_try != asio::error::would_block && sec_try != asio::error::try_again) {
+    // An upstream that answered and closed (a 413, say) is relayed, not reported as a failed
+    // write.
+    if (stop_if_answered && answered_before_body_end(up.socket)) {
+      co_return make_error_code(errc::upstream_answered_early);
+    }
+    co_return to_std(sec_try);
+  }
+  const std::vector<asio::const_buffer> rest = buffers_after(buffers, sent);
   asio::steady_timer timer(co_await asio::this_coro::executor);
   timer.expires_after(timeout);
   if (stop_if_answered) {
@@ -190,7 +228,7 @@ asio::awaitable<std::error_code> write_upstream(UpstreamConnection& up, Exchange
           return asio::deferred.values(ec, !ec && answered_before_body_end(up.socket));
         }));
     auto [order, wec, n, aec, real, tec, sec] =
-        co_await make_parallel_group(asio::async_write(up.socket, buffers, asio::deferred),
+        co_await make_parallel_group(asio::async_write(up.socket, rest, asio::deferred),
                                      std::move(answered), timer.async_wait(asio::deferred),
                                      ex.stop_signal().async_wait(asio::deferred))
             .async_wait(CancelUnlessSpurious{}, asio::use_awaitable);
@@ -201,7 +239,7 @@ asio::awaitable<std::error_code> write_upstream(UpstreamConnection& up, Exchange
     co_return to_std(wec);
   }
   auto [order, wec, n, tec, sec] =
-      co_await make_parallel_group(asio::async_write(up.socket, buffers, asio::deferred),
+      co_await make_parallel_group(asio::async_write(up.socket, rest, asio::deferred),
                                    timer.async_wait(asio::deferred),
                                    ex.stop_signal().async_wait(asio::deferred))
           .async_wait(wait_for_one(), asio::use_awaitable);
