@@ -107,6 +107,7 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
   std::string max_body_bytes = std::to_string(config.server.max_body_bytes);
   std::string max_response_header_bytes =
       std::to_string(config.transport.max_response_header_bytes);
+  std::string max_idle_upstream = std::to_string(config.transport.max_idle_connections);
   bool version = false;
 
   CLI::App app("sluice " SLUICE_VERSION ": a streaming HTTP/1 reverse proxy.", "sluice");
@@ -186,6 +187,10 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
                  "Largest upstream response head; larger gets 502.\n"
                  "Default: " + max_response_header_bytes)
       ->type_name("BYTES");
+  app.add_option("--max-idle-upstream", max_idle_upstream,
+                 "Idle keep-alive upstream connections kept per thread;\n"
+                 "more are closed when released. Default: " + max_idle_upstream)
+      ->type_name("N");
   app.add_option("--access-log", access_log,
                  "One line per request on stderr. Default: " + access_log)
       ->type_name("on|off");
@@ -307,6 +312,7 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
       {"--max-header-count", max_header_count, 1, k32},
       {"--max-body-bytes", max_body_bytes, 0, std::numeric_limits<std::int64_t>::max()},
       {"--max-response-header-bytes", max_response_header_bytes, 1024, 64u << 20},
+      {"--max-idle-upstream", max_idle_upstream, 0, 65536},
   };
   for (Limit& l : limits) {
     const char* last = l.text.data() + l.text.size();
@@ -322,6 +328,7 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
   config.server.max_header_count = static_cast<std::uint32_t>(limits[2].value);
   config.server.max_body_bytes = limits[3].value;
   config.transport.max_response_header_bytes = static_cast<std::uint32_t>(limits[4].value);
+  config.transport.max_idle_connections = static_cast<std::size_t>(limits[5].value);
 
   if (access_log == "on") {
     config.server.access_log = true;

@@ -35,7 +35,9 @@ struct TransportOptions {
   // Longest wait for the next upstream body byte (and for each upstream write); then the
   // response is cut (SPEC L7, R39). Long enough that a stream with heartbeats lives forever.
   std::chrono::nanoseconds idle_read_timeout = 60s;
-  std::size_t max_idle_connections = 32;     // per worker; more are closed when released
+  // Per worker; more are closed when released. As many as the concurrent requests a worker
+  // serves, or busy upstream connections churn (connect, then close on release).
+  std::size_t max_idle_connections = 128;
   std::chrono::nanoseconds pool_idle_timeout = 90s;  // idle pooled connections are closed after it
   std::uint32_t max_response_header_bytes = 64 * 1024;  // larger heads -> 502
   // An upgraded connection (WebSocket...) with no byte in either direction for this long is
@@ -98,7 +100,7 @@ class ReverseProxy {
   TransportOptions transport;
 
   // Optional source of copy buffers (SPEC 29); not owned, must outlive the proxy's traffic.
-  // Default: a 16 KiB buffer in the response's own coroutine frame.
+  // Default: a 64 KiB buffer of the proxy's own, reused per worker thread.
   BufferPool* buffer_pool = nullptr;
 
   // Lifecycle events (SPEC L1); see events.hpp.

@@ -52,7 +52,7 @@ const std::vector<std::string> kFlags = {
     "--upstream-idle-timeout", "--header-timeout", "--idle-timeout",
     "--write-timeout", "--tunnel-idle-timeout", "--max-header-bytes", "--max-uri-bytes",
     "--max-header-count", "--max-body-bytes", "--max-response-header-bytes",
-    "--access-log",     "--help",           "--version",
+    "--max-idle-upstream", "--access-log",     "--help",           "--version",
 };
 
 std::string sluice_path() {
@@ -566,7 +566,7 @@ TEST(ParseConfig, BadValuesExit2NamingFlagAndValue) {
       {"--upstream-idle-timeout", "1x"}, {"--header-timeout", ""},
       {"--write-timeout", "0"}, {"--tunnel-idle-timeout", "-1"}, {"--max-header-bytes", "10"},
       {"--max-uri-bytes", "abc"}, {"--max-header-count", "0"}, {"--max-body-bytes", "-5"},
-      {"--max-response-header-bytes", "1e6"},
+      {"--max-response-header-bytes", "1e6"}, {"--max-idle-upstream", "70000"},
       {"--idle-timeout", "5 s"},        {"--access-log", "yes"},
   };
   for (const auto& [flag, value] : cases) {
