@@ -100,7 +100,8 @@ class ReverseProxy {
   TransportOptions transport;
 
   // Optional source of copy buffers (SPEC 29); not owned, must outlive the proxy's traffic.
-  // Default: a 64 KiB buffer of the proxy's own, reused per worker thread.
+  // Default: a buffer of the proxy's own, reused per worker thread: 16 KiB for streams that
+  // flush every write, 16 to 256 KiB for a known-length body.
   BufferPool* buffer_pool = nullptr;
 
   // Lifecycle events (SPEC L1); see events.hpp.

@@ -5,6 +5,7 @@
 #include <boost/asio/execution/context.hpp>
 #include <boost/asio/query.hpp>
 #include <boost/beast/http/field.hpp>
+#include <array>
 #include <exception>
 #include <memory>
 #include <vector>
@@ -199,45 +200,58 @@ Fields trailers_after(const ResponseParser& parser, std::size_t head_fields) {
 }
 
 // SPEC 29: one get() and one put() per response body, however the copy ends. Without a
-// BufferPool the proxy uses its own buffers, kept per worker thread for reuse: a response
-// neither allocates nor zeroes its 64 KiB.
+// BufferPool the proxy uses its own buffers in three sizes, kept per worker thread for reuse:
+// a response neither allocates nor zeroes one.
 class CopyBuffer {
  public:
-  explicit CopyBuffer(BufferPool* pool) : pool_(pool) {
+  // The size for a response: a stream that flushes every write (SSE, unknown length) may stay
+  // open for hours with little traffic, so it holds the smallest; a known-length body gets what
+  // it needs up to the largest, which moves a bulk body in few syscalls.
+  static std::size_t size_for(const Response& res, std::chrono::nanoseconds interval) {
+    if (interval.count() < 0 || res.content_length < 0) return kSizes[0];
+    for (std::size_t size : kSizes) {
+      if (static_cast<std::uint64_t>(res.content_length) <= size) return size;
+    }
+    return kSizes[std::size(kSizes) - 1];
+  }
+
+  CopyBuffer(BufferPool* pool, std::size_t wanted) : pool_(pool) {
     if (pool_) span_ = pool_->get();
     if (span_.empty()) {
       pool_ = nullptr;
-      auto& cache = own_cache();
+      while (size_class_ + 1 < std::size(kSizes) && kSizes[size_class_] < wanted) ++size_class_;
+      const std::size_t size = kSizes[size_class_];
+      auto& cache = own_cache(size_class_);
       if (cache.empty()) {
-        own_ = std::make_unique_for_overwrite<char[]>(kOwnBytes);
+        own_ = std::make_unique_for_overwrite<char[]>(size);
       } else {
         own_ = std::move(cache.back());
         cache.pop_back();
       }
-      span_ = {own_.get(), kOwnBytes};
+      span_ = {own_.get(), size};
     }
   }
   ~CopyBuffer() {
     if (pool_) pool_->put(span_);
-    auto& cache = own_cache();
-    if (own_ && cache.size() < kCachedPerThread) cache.push_back(std::move(own_));
+    auto& cache = own_cache(size_class_);
+    if (own_ && cache.size() < kCachedPerSize) cache.push_back(std::move(own_));
   }
   CopyBuffer(const CopyBuffer&) = delete;
   CopyBuffer& operator=(const CopyBuffer&) = delete;
   std::span<char> span() const { return span_; }
 
  private:
-  // Large enough that a bulk body moves in few syscalls; held only while a body is copied.
-  static constexpr std::size_t kOwnBytes = 64 * 1024;
-  // Bounds what a worker keeps between responses (here 512 KiB); more concurrent bodies than
+  static constexpr std::size_t kSizes[] = {16 * 1024, 64 * 1024, 256 * 1024};
+  // Bounds what a worker keeps between responses (4 x 336 KiB); more concurrent bodies than
   // this allocate and free their own.
-  static constexpr std::size_t kCachedPerThread = 8;
-  static std::vector<std::unique_ptr<char[]>>& own_cache() {
-    thread_local std::vector<std::unique_ptr<char[]>> cache;
-    return cache;
+  static constexpr std::size_t kCachedPerSize = 4;
+  static std::vector<std::unique_ptr<char[]>>& own_cache(std::size_t size_class) {
+    thread_local std::array<std::vector<std::unique_ptr<char[]>>, std::size(kSizes)> caches;
+    return caches[size_class];
   }
 
   BufferPool* pool_;
+  std::size_t size_class_ = 0;
   std::unique_ptr<char[]> own_;
   std::span<char> span_;
 };
@@ -396,14 +410,14 @@ asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
 
   ex.begin_response(res, announced);
   // SPEC 24-27: the schedule for this response; the writer owns its timer (SPEC 28, L1).
-  FlushWriter flush(ex, flush_interval_for(res, flush_interval), observer,
-                    state_->armed_flush_timers);
+  const auto interval = flush_interval_for(res, flush_interval);
+  FlushWriter flush(ex, interval, observer, state_->armed_flush_timers);
   PumpResult pumped{PumpEnd::complete, {}};
   const auto start_ec = co_await flush.start();
   if (start_ec) {
     pumped = PumpResult{PumpEnd::client_gone, start_ec.message()};
   } else {
-    CopyBuffer buffer(buffer_pool);
+    CopyBuffer buffer(buffer_pool, CopyBuffer::size_for(res, interval));
     pumped = co_await pump_body(ex, rt.lease.conn(), parser, flush, transport, buffer.span());
   }
 
