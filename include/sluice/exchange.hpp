@@ -127,6 +127,8 @@ class Exchange {
   bool keep_alive() const;
 
  private:
+  // The request body was read to its end (by the parser, or directly: read_body).
+  bool request_body_read() const;
   boost::asio::awaitable<std::error_code> write_out(
       std::span<const boost::asio::const_buffer> extra = {});
   void append_head(const Response& res, const std::vector<std::string>& trailer_names);
@@ -144,6 +146,8 @@ class Exchange {
   bool head_sent_ = false;
   bool last_chunk_seen_ = false;  // the request body's last chunk was parsed (SPEC R22)
   bool body_complete_ = false;    // ... and its unparsable trailer section dropped
+  bool direct_ = false;           // the rest of a Content-Length body is read unparsed
+  std::uint64_t direct_left_ = 0;
   std::function<void(std::uint64_t, std::string_view, boost::beast::error_code&)> last_chunk_hook_;
   bool upgraded_ = false;
   bool will_close_ = false;

@@ -75,7 +75,11 @@ asio::any_io_executor Exchange::executor() const {
 // ---- Request body --------------------------------------------------------------------------
 
 bool Exchange::body_done() const {
-  return io_.parser->is_done() || body_complete_;
+  return request_body_read() || body_complete_;
+}
+
+bool Exchange::request_body_read() const {
+  return io_.parser->is_done() || (direct_ && direct_left_ == 0);
 }
 
 asio::awaitable<std::pair<std::error_code, std::size_t>> Exchange::read_body(
@@ -104,6 +108,33 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> Exchange::read_body(
       io_.stream.expires_never();
       if (ec) co_return std::pair{to_std(ec), std::size_t{0}};
     }
+  }
+
+  // Direct mode: once the parser has consumed everything buffered, the rest of a Content-Length
+  // body is read from the socket straight into `buf`, bounded by what remains (nothing past the
+  // body is read), without the parser's copy.
+  if (!direct_ && parser.is_header_done() && !parser.chunked() && io_.buffer.size() == 0) {
+    if (const auto left = parser.content_length_remaining(); left && *left > 0) {
+      direct_ = true;
+      direct_left_ = *left;
+    }
+  }
+  if (direct_) {
+    if (direct_left_ == 0) co_return std::pair{std::error_code{}, std::size_t{0}};
+    const auto into =
+        asio::buffer(buf.data(), static_cast<std::size_t>(std::min<std::uint64_t>(direct_left_, buf.size())));
+    boost::system::error_code rec;
+    std::size_t n = io_.stream.socket().read_some(into, rec);
+    if (rec == asio::error::would_block || rec == asio::error::try_again) {
+      // Each read must progress within write_timeout: a client that stalls mid-body is cut.
+      io_.stream.expires_after(io_.options.write_timeout);
+      std::tie(rec, n) = co_await io_.stream.async_read_some(into, use_nothrow);
+      io_.stream.expires_never();
+    }
+    if (rec == asio::error::eof) co_return std::pair{to_std(http::error::partial_message), std::size_t{0}};
+    if (rec) co_return std::pair{to_std(rec), std::size_t{0}};
+    direct_left_ -= n;
+    co_return std::pair{std::error_code{}, n};
   }
 
   // Parses what is buffered, else reads once more. Beast's own read loop is not used: it keeps
@@ -178,7 +209,7 @@ void Exchange::append_head(const Response& res, const std::vector<std::string>& 
   // (sluice does not keep 1.0 connections alive), the server is stopping, or the request body
   // was not read to its end (its unread bytes would be taken for the next request).
   will_close_ = !io_.parser->keep_alive() || request_.version < 11 || io_.draining ||
-                io_.stopping || !io_.parser->is_done();
+                io_.stopping || !request_body_read();
 
   out_ += "HTTP/1.1 ";
   out_ += std::to_string(res.status);
@@ -428,7 +459,7 @@ void Exchange::abort() {
 
 bool Exchange::keep_alive() const {
   return started_ && ended_ && !aborted_ && !upgraded_ && !will_close_ && !io_.draining &&
-         !io_.stopping && io_.parser->is_done();
+         !io_.stopping && request_body_read();
 }
 
 // ---- Client liveness -------------------------------------------------------------------------
@@ -438,7 +469,7 @@ asio::ip::tcp::socket& Exchange::client_socket() {
 }
 
 bool Exchange::client_watchable() const {
-  return !pipelined_ && io_.buffer.size() == 0 && io_.parser->is_done();
+  return !pipelined_ && io_.buffer.size() == 0 && request_body_read();
 }
 
 bool Exchange::client_gone_now() {
