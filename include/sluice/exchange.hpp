@@ -70,6 +70,12 @@ class Exchange {
   void begin_response(const Response& res, const std::vector<std::string>& trailer_names = {});
   boost::asio::awaitable<std::error_code> write_body(boost::asio::const_buffer data);
   boost::asio::awaitable<std::error_code> flush();
+  // Zero-copy body bytes: whether the response takes them (a Content-Length body still open),
+  // and the write itself, which first sends what is held and then moves exactly `n` bytes from
+  // the pipe `pipe_fd` (splice(2)) to the client, each wait for room bounded by write_timeout.
+  // Same accounting, limits and client_write events as write_body.
+  bool accepts_spliced_body() const;
+  boost::asio::awaitable<std::error_code> write_body_spliced(int pipe_fd, std::size_t n);
   // Completes the response: the last chunk with `trailers` (SPEC 21, 22), then a flush. A
   // Content-Length response that got fewer bytes than it announced is aborted instead (and
   // write_body refuses bytes beyond it): the framing the client sees is never wrong.
@@ -131,6 +137,8 @@ class Exchange {
   bool request_body_read() const;
   boost::asio::awaitable<std::error_code> write_out(
       std::span<const boost::asio::const_buffer> extra = {});
+  // Waits until the client socket has room, within write_timeout, racing the stop signal.
+  boost::asio::awaitable<std::error_code> wait_client_writable();
   void append_head(const Response& res, const std::vector<std::string>& trailer_names);
 
   detail::SessionIo& io_;

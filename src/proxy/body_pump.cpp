@@ -1,10 +1,12 @@
 #include "proxy/body_pump.hpp"
 
 #include <algorithm>
-#include <cstdint>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/error.hpp>
+#include <cstdint>
+
+#include "proxy/splice_relay.hpp"
 
 namespace sluice {
 
@@ -32,12 +34,23 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, UpstreamConnection& up, Resp
   constexpr int kRoundsBeforeYield = 16;
   int busy_rounds = 0;
   bool last_read_filled = true;
+  bool splice_tried = false;
   const auto executor = ex.executor();
 
   // Each round parses buffered input, or reads once, or waits once: the body's own length and
   // the idle timeout bound the loop (a stream may be endless, but never silent for long).
   for (;;) {
     if (direct ? remaining == 0 : parser.is_done()) co_return PumpResult{PumpEnd::complete, {}};
+    if (direct && !splice_tried && remaining >= kSpliceMinBytes && ex.accepts_spliced_body()) {
+      // A large rest of a Content-Length body: moved by the kernel, never copied (splice_relay).
+      splice_tried = true;
+      auto pipe = SplicePipe::take();
+      if (pipe) {
+        PumpResult spliced = co_await splice_body(ex, up, flush, options, remaining, *pipe);
+        SplicePipe::give_back(std::move(pipe));
+        co_return spliced;
+      }
+    }
 
     if (!direct && !need_input) {
       auto& b = parser.get().body();

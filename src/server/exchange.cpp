@@ -2,10 +2,13 @@
 // 22, 33, 34). See include/sluice/exchange.hpp for the contract.
 #include "sluice/exchange.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <array>
 #include <atomic>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
@@ -371,6 +374,60 @@ asio::awaitable<std::error_code> Exchange::write_body(asio::const_buffer data) {
 asio::awaitable<std::error_code> Exchange::flush() {
   if (aborted_) co_return to_std(asio::error::not_connected);
   co_return co_await write_out();
+}
+
+bool Exchange::accepts_spliced_body() const {
+  return started_ && !ended_ && !aborted_ && framing_ == Framing::length;
+}
+
+asio::awaitable<std::error_code> Exchange::wait_client_writable() {
+  asio::steady_timer timer(io_.stream.get_executor());
+  timer.expires_after(io_.options.write_timeout);
+  auto [order, wec, tec, sec] =
+      co_await asio::experimental::make_parallel_group(
+          io_.stream.socket().async_wait(asio::ip::tcp::socket::wait_write, asio::deferred),
+          timer.async_wait(asio::deferred), io_.stop_signal.async_wait(asio::deferred))
+          .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+  if (order[0] == 1) co_return to_std(asio::error::timed_out);
+  if (order[0] == 2 || io_.stopping) co_return aborted_error();
+  co_return to_std(wec);
+}
+
+asio::awaitable<std::error_code> Exchange::write_body_spliced(int pipe_fd, std::size_t n) {
+  if (!accepts_spliced_body()) co_return to_std(asio::error::not_connected);
+  if (body_bytes_ + n > static_cast<std::uint64_t>(declared_length_)) {
+    abort();  // more than Content-Length announced would run into the next response
+    co_return to_std(http::error::body_limit);
+  }
+  if (!out_.empty()) {
+    const auto ec = co_await write_out();
+    if (ec) co_return ec;
+  }
+  const int client_fd = io_.stream.socket().native_handle();
+  // Each round moves bytes or waits (at most write_timeout) for room: bounded by `n`.
+  while (n > 0) {
+    if (io_.stopping) co_return aborted_error();
+    const ssize_t moved = ::splice(pipe_fd, nullptr, client_fd, nullptr, n,
+                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (moved > 0) {
+      const auto m = static_cast<std::size_t>(moved);
+      n -= m;
+      body_bytes_ += m;
+      head_sent_ = true;
+      if (observer_ && observer_->client_write) observer_->client_write(id_, m);
+      continue;
+    }
+    if (moved < 0 && errno == EINTR) continue;
+    if (moved < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      const auto ec = co_await wait_client_writable();
+      if (ec) co_return ec;
+      continue;
+    }
+    // 0: the pipe is empty although `n` said otherwise (a caller bug): fail, never spin.
+    co_return moved == 0 ? to_std(asio::error::broken_pipe)
+                         : std::error_code(errno, std::system_category());
+  }
+  co_return std::error_code{};
 }
 
 asio::awaitable<std::error_code> Exchange::end_response(const Fields* trailers) {

@@ -104,6 +104,29 @@ asio::awaitable<WaitResult> wait_and_read(UpstreamConnection& up, Exchange& ex, 
   co_return WaitResult{kWakes[order[0]], read_done ? rec : boost::system::error_code{}, n};
 }
 
+asio::awaitable<Wake> wait_readable(UpstreamConnection& up, Exchange& ex, bool watch_client,
+                                    asio::steady_timer& timer) {
+  if (watch_client) {
+    char peeked = 0;
+    const asio::mutable_buffer peek_into = asio::buffer(&peeked, 1);
+    auto [order, uec, cec, cn, tec, sec] =
+        co_await make_parallel_group(
+            up.socket.async_wait(tcp::socket::wait_read, asio::deferred),
+            ex.client_socket().async_receive(peek_into, tcp::socket::message_peek, asio::deferred),
+            timer.async_wait(asio::deferred), ex.stop_signal().async_wait(asio::deferred))
+            .async_wait(wait_for_one(), asio::use_awaitable);
+    static constexpr Wake kWakes[] = {Wake::upstream, Wake::client, Wake::timer, Wake::stop};
+    co_return kWakes[order[0]];
+  }
+  auto [order, uec, tec, sec] =
+      co_await make_parallel_group(up.socket.async_wait(tcp::socket::wait_read, asio::deferred),
+                                   timer.async_wait(asio::deferred),
+                                   ex.stop_signal().async_wait(asio::deferred))
+          .async_wait(wait_for_one(), asio::use_awaitable);
+  static constexpr Wake kWakes[] = {Wake::upstream, Wake::timer, Wake::stop};
+  co_return kWakes[order[0]];
+}
+
 std::pair<boost::system::error_code, std::size_t> read_available(UpstreamConnection& up,
                                                                 std::size_t max) {
   boost::system::error_code ec;

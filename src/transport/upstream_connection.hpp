@@ -51,6 +51,11 @@ boost::asio::awaitable<WaitResult> wait_and_read(UpstreamConnection& up, Exchang
                                                  bool watch_client, boost::asio::steady_timer& timer,
                                                  boost::asio::mutable_buffer into);
 
+// Waits until the upstream socket is readable, racing the same three as wait_and_read, without
+// reading: for the splice path, where the kernel moves the bytes (one epoll re-arm per wait).
+boost::asio::awaitable<Wake> wait_readable(UpstreamConnection& up, Exchange& ex, bool watch_client,
+                                           boost::asio::steady_timer& timer);
+
 // Reads what is available without blocking into up.buffer (at most `max` bytes).
 // {would_block, 0} when nothing was ready; {eof, 0} at the end of the stream.
 std::pair<boost::system::error_code, std::size_t> read_available(UpstreamConnection& up, std::size_t max);
