@@ -41,10 +41,18 @@ namespace {
 // unregister through them), and the acceptor dies before the io_context it uses.
 struct Worker {
   std::list<detail::SessionIo*> sessions;
+  std::optional<detail::IdleSessions> idle;
   std::optional<detail::SessionEnv> env;
   asio::io_context ctx{1};
   std::optional<tcp::acceptor> acceptor;
   std::thread thread;
+  // Destroyed first (members go in reverse order): the idle timer must go before the context.
+  struct IdleTimerCloser {
+    std::optional<detail::IdleSessions>& idle;
+    ~IdleTimerCloser() {
+      if (idle) idle->close();
+    }
+  } idle_timer_closer{idle};
 };
 
 }  // namespace
@@ -162,7 +170,8 @@ void Server::start() {
   }
   for (unsigned i = 0; i < opts.threads; ++i) {
     auto w = std::make_unique<Worker>();
-    w->env.emplace(detail::SessionEnv{opts, impl_->handler, w->sessions,
+    w->idle.emplace(w->ctx.get_executor(), opts.idle_timeout);
+    w->env.emplace(detail::SessionEnv{opts, impl_->handler, w->sessions, *w->idle,
                                       [impl = impl_.get()](int d) { impl->count_session(d); }});
     w->acceptor.emplace(w->ctx);
     try {

@@ -12,9 +12,12 @@
 #include <chrono>
 #include <cstring>
 #include <exception>
+#include <tuple>
+#include <utility>
 
 #include "common/nothrow.hpp"
 #include "server/request_from_parser.hpp"
+#include "server/idle_sessions.hpp"
 #include "server/request_validation.hpp"
 #include "sluice/url.hpp"
 
@@ -68,19 +71,18 @@ enum class HeadRead { ok, closed, timeout, too_large, malformed, rejected, stopp
 // on for readability, raced against the deadline and the stop signal, so a timeout leaves the
 // connection open for the 408 (Beast's stream timeout would close it first). When nothing had
 // arrived yet, `idle` marks the session as safe to close for a graceful stop.
-// With `first_byte_only` it returns ok as soon as any byte is buffered (the keep-alive wait).
+// With `readable` (the keep-alive wait just saw bytes) it reads before it waits.
 // Before each parse the unconsumed head bytes are checked for what Beast normalises away or
 // waits on (obs-fold, bare LF, unsupported version: check_raw_head); `rejected` says why.
 asio::awaitable<HeadRead> read_head(SessionIo& io, std::chrono::nanoseconds limit,
                                     beast::error_code& parse_error, Verdict& rejected,
-                                    bool first_byte_only = false) {
+                                    bool readable = false) {
   asio::steady_timer deadline(io.stream.get_executor());
   deadline.expires_after(limit);
   auto& socket = io.stream.socket();
   std::size_t head_bytes = 0;  // of this head, consumed by the parser so far
   // Each round parses what is buffered or reads once; the header limit and the deadline bound it.
   for (;;) {
-    if (first_byte_only && io.buffer.size() > 0) co_return HeadRead::ok;
     // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before a request-line (some
     // clients send a CRLF after a POST body). Beast parses a head only once it is whole, so
     // before that the buffer starts where the message starts. Skipped before check_raw_head,
@@ -112,16 +114,15 @@ asio::awaitable<HeadRead> read_head(SessionIo& io, std::chrono::nanoseconds limi
       if (used > 0 && io.buffer.size() > 0) continue;
     }
     if (io.draining && io.idle) co_return HeadRead::stopped;
-    // A keep-alive connection waiting for its next request holds no read buffer: an idle
-    // connection should cost little more than its socket.
-    if (io.buffer.size() == 0) io.buffer.shrink_to_fit();
-    auto [order, wec, tec, sec] =
-        co_await asio::experimental::make_parallel_group(
-            socket.async_wait(asio::ip::tcp::socket::wait_read, asio::deferred),
-            deadline.async_wait(asio::deferred), io.stop_signal.async_wait(asio::deferred))
-            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-    if (order[0] == 1) co_return io.idle ? HeadRead::closed : HeadRead::timeout;
-    if (order[0] == 2 || io.stopping || (io.draining && io.idle)) co_return HeadRead::stopped;
+    if (!std::exchange(readable, false)) {
+      auto [order, wec, tec, sec] =
+          co_await asio::experimental::make_parallel_group(
+              socket.async_wait(asio::ip::tcp::socket::wait_read, asio::deferred),
+              deadline.async_wait(asio::deferred), io.stop_signal.async_wait(asio::deferred))
+              .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+      if (order[0] == 1) co_return io.idle ? HeadRead::closed : HeadRead::timeout;
+      if (order[0] == 2 || io.stopping || (io.draining && io.idle)) co_return HeadRead::stopped;
+    }
     if (io.buffer.size() >= io.buffer.max_size()) co_return HeadRead::too_large;
     // Read into the worker's scratch buffer and keep only what arrived: a connection's own
     // buffer is sized by its request, not by the read size (SPEC L7 memory; see below).
@@ -183,6 +184,68 @@ void access_log(const SessionEnv& env, const Exchange& ex, Clock::time_point sta
 
 }  // namespace
 
+enum class RequestEnd { keep_alive, close, cut };
+
+// One request on the connection: its head (within header_timeout), the checks, the handler, the
+// access-log line. A coroutine of its own so that its state (the parser's request, the
+// Exchange) lives only while a request does: the session's own frame, which a keep-alive
+// connection keeps while it waits, stays small.
+asio::awaitable<RequestEnd> serve_request(SessionIo& io, SessionEnv& env,
+                                          asio::ip::tcp::endpoint remote, bool readable) {
+  const ServerOptions& opts = env.options;
+  io.parser = std::make_unique<RequestParser>();
+  io.parser->header_limit(opts.max_request_header_bytes);
+  io.parser->body_limit(boost::none);  // bodies stream through; they are never held whole
+  beast::error_code parse_error;
+  Verdict rejected;
+  HeadRead got = co_await read_head(io, opts.header_timeout, parse_error, rejected, readable);
+  io.idle = false;
+  if (got == HeadRead::closed || got == HeadRead::stopped) co_return RequestEnd::close;
+  if (got == HeadRead::timeout) {
+    co_await reply_and_close(io, 408, "request head not received in time");
+    co_return RequestEnd::close;
+  }
+  if (got == HeadRead::too_large) {
+    co_await reply_and_close(io, 431, "request header fields too large");
+    co_return RequestEnd::close;
+  }
+  if (got == HeadRead::malformed) {
+    co_await reply_and_close(io, 400, "malformed request: " + parse_error.message());
+    co_return RequestEnd::close;
+  }
+  // SPEC H: framing and head checks beyond Beast's parser (src/server/request_validation.hpp).
+  if (got == HeadRead::ok) rejected = validate_request_head(io.parser->get());
+  if (!rejected) rejected = check_limits(*io.parser, opts);  // SPEC J: R32, R33
+  if (rejected) {
+    co_await reply_and_close(io, rejected->status, rejected->reason);
+    co_return RequestEnd::close;
+  }
+
+  Exchange ex(io, request_from_parser(*io.parser, remote));
+  const auto start = Clock::now();
+
+  bool threw = false;
+  try {
+    co_await env.handler(ex);
+  } catch (const std::exception& e) {
+    threw = true;
+    write_log_line(opts.log, std::string("handler threw: ") + e.what());
+  } catch (...) {
+    threw = true;
+    write_log_line(opts.log, "handler threw a non-standard exception");
+  }
+  if (!ex.response_started() && !ex.aborted()) {
+    // The handler produced nothing: answer for it rather than leave the client waiting.
+    SimpleResponse fallback{500, {}, threw ? "handler failed\n" : "no response\n"};
+    co_await ex.respond(std::move(fallback));
+  } else if (!ex.response_ended() && !ex.aborted()) {
+    ex.abort();
+  }
+  access_log(env, ex, start);
+  if (ex.aborted()) co_return RequestEnd::cut;
+  co_return ex.keep_alive() ? RequestEnd::keep_alive : RequestEnd::close;
+}
+
 asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env) {
   const ServerOptions& opts = env.options;
   asio::ip::tcp::endpoint remote;
@@ -201,68 +264,29 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env)
 
   for (bool first = true;; first = false) {
     if (io.draining || io.stopping) break;
-    io.parser.emplace();
-    io.parser->header_limit(opts.max_request_header_bytes);
-    io.parser->body_limit(boost::none);  // bodies stream through; they are never held whole
 
-    // Keep-alive: up to idle_timeout for the first byte of the next request; then (SPEC L7,
-    // R34) the whole head within header_timeout, else 408 and close. The first request has
-    // header_timeout for everything.
+    // Keep-alive: up to idle_timeout for the first byte of the next request (SPEC R25); then
+    // (SPEC L7, R34) the whole head within header_timeout, else 408 and close. The first request
+    // has header_timeout for everything. While it waits, a connection holds no parser and no
+    // read buffer and arms nothing but a readiness wait: the worker's IdleSessions cancels it
+    // when idle_timeout passes, the stop sequence when the server stops.
     io.idle = io.buffer.size() == 0;
-    beast::error_code parse_error;
-    Verdict rejected;
-    HeadRead got = HeadRead::ok;
+    bool readable = false;
     if (!first && io.idle) {
-      got = co_await read_head(io, opts.idle_timeout, parse_error, rejected, /*first_byte_only=*/true);
+      io.parser.reset();
+      io.buffer.shrink_to_fit();
+      boost::system::error_code wec;
+      {
+        IdleEntry waiting(env.idle, io);
+        std::tie(wec) = co_await io.stream.socket().async_wait(asio::ip::tcp::socket::wait_read,
+                                                               use_nothrow);
+      }
+      if (wec || io.idle_expired || io.draining || io.stopping) break;
+      readable = true;
     }
-    if (got == HeadRead::ok) {
-      got = co_await read_head(io, opts.header_timeout, parse_error, rejected);
-    }
-    io.idle = false;
-    if (got == HeadRead::closed || got == HeadRead::stopped) break;
-    if (got == HeadRead::timeout) {
-      co_await reply_and_close(io, 408, "request head not received in time");
-      break;
-    }
-    if (got == HeadRead::too_large) {
-      co_await reply_and_close(io, 431, "request header fields too large");
-      break;
-    }
-    if (got == HeadRead::malformed) {
-      co_await reply_and_close(io, 400, "malformed request: " + parse_error.message());
-      break;
-    }
-    // SPEC H: framing and head checks beyond Beast's parser (src/server/request_validation.hpp).
-    if (got == HeadRead::ok) rejected = validate_request_head(io.parser->get());
-    if (!rejected) rejected = check_limits(*io.parser, opts);  // SPEC J: R32, R33
-    if (rejected) {
-      co_await reply_and_close(io, rejected->status, rejected->reason);
-      break;
-    }
-
-    Exchange ex(io, request_from_parser(*io.parser, remote));
-    const auto start = Clock::now();
-
-    bool threw = false;
-    try {
-      co_await env.handler(ex);
-    } catch (const std::exception& e) {
-      threw = true;
-      write_log_line(opts.log, std::string("handler threw: ") + e.what());
-    } catch (...) {
-      threw = true;
-      write_log_line(opts.log, "handler threw a non-standard exception");
-    }
-    if (!ex.response_started() && !ex.aborted()) {
-      // The handler produced nothing: answer for it rather than leave the client waiting.
-      SimpleResponse fallback{500, {}, threw ? "handler failed\n" : "no response\n"};
-      co_await ex.respond(std::move(fallback));
-    } else if (!ex.response_ended() && !ex.aborted()) {
-      ex.abort();
-    }
-    access_log(env, ex, start);
-    if (ex.aborted()) cut = true;
-    if (!ex.keep_alive()) break;
+    const RequestEnd end = co_await serve_request(io, env, remote, readable);
+    if (end == RequestEnd::cut) cut = true;
+    if (end != RequestEnd::keep_alive) break;
   }
 
   boost::system::error_code ignored;

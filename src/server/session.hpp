@@ -5,6 +5,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <list>
 
+#include "server/idle_sessions.hpp"
 #include "server/session_io.hpp"
 #include "sluice/server.hpp"
 
@@ -16,6 +17,7 @@ struct SessionEnv {
   const ServerOptions& options;
   const Handler& handler;
   std::list<SessionIo*>& registry;  // live sessions of this worker, for the stop sequence
+  IdleSessions& idle;               // its keep-alive connections waiting for a request
   std::function<void(int delta)> on_session_count;
 };
 

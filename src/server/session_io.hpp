@@ -7,7 +7,9 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <optional>
+#include <chrono>
+#include <list>
+#include <memory>
 
 #include "sluice/server.hpp"
 
@@ -26,7 +28,8 @@ struct SessionIo {
 
   boost::beast::tcp_stream stream;
   boost::beast::flat_buffer buffer;
-  std::optional<RequestParser> parser;
+  // Exists while a request is read and served; a keep-alive connection waits without one.
+  std::unique_ptr<RequestParser> parser;
   // Never expires on its own; the forced stop sets it in the past, so every wait racing it,
   // pending or started later, wakes up.
   boost::asio::steady_timer stop_signal;
@@ -34,6 +37,11 @@ struct SessionIo {
   bool idle = true;       // waiting for the first byte of a request: safe to close when draining
   bool draining = false;  // graceful stop: finish this response, then close
   bool stopping = false;  // forced stop: cut everything now
+  // Kept by the worker's IdleSessions while a keep-alive connection waits for its next request.
+  std::list<SessionIo*>::iterator idle_pos;
+  std::chrono::steady_clock::time_point idle_since;
+  bool in_idle_list = false;
+  bool idle_expired = false;  // idle_timeout passed: the wait was cancelled
 };
 
 }  // namespace sluice::detail
