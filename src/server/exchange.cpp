@@ -17,6 +17,7 @@
 
 #include "common/http_syntax.hpp"
 #include "common/nothrow.hpp"
+#include "server/bounded_io.hpp"
 #include "server/request_validation.hpp"
 #include "server/session_io.hpp"
 
@@ -72,7 +73,7 @@ Exchange::Exchange(detail::SessionIo& io, Request&& request)
 Exchange::~Exchange() = default;
 
 asio::any_io_executor Exchange::executor() const {
-  return io_.stream.get_executor();
+  return io_.socket.get_executor();
 }
 
 // ---- Request body --------------------------------------------------------------------------
@@ -106,9 +107,8 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> Exchange::read_body(
     auto it = request_.header.find(http::field::expect);
     if (it != request_.header.end() && boost::beast::iequals(it->value(), "100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      io_.stream.expires_after(io_.options.write_timeout);
-      auto [ec, n] = co_await asio::async_write(io_.stream, asio::buffer(kContinue), use_nothrow);
-      io_.stream.expires_never();
+      const std::array<asio::const_buffer, 1> data{asio::buffer(kContinue)};
+      auto [ec, n] = co_await detail::write_within(io_, data, io_.options.write_timeout);
       if (ec) co_return std::pair{to_std(ec), std::size_t{0}};
     }
   }
@@ -127,12 +127,10 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> Exchange::read_body(
     const auto into =
         asio::buffer(buf.data(), static_cast<std::size_t>(std::min<std::uint64_t>(direct_left_, buf.size())));
     boost::system::error_code rec;
-    std::size_t n = io_.stream.socket().read_some(into, rec);
+    std::size_t n = io_.socket.read_some(into, rec);
     if (rec == asio::error::would_block || rec == asio::error::try_again) {
       // Each read must progress within write_timeout: a client that stalls mid-body is cut.
-      io_.stream.expires_after(io_.options.write_timeout);
-      std::tie(rec, n) = co_await io_.stream.async_read_some(into, use_nothrow);
-      io_.stream.expires_never();
+      std::tie(rec, n) = co_await detail::read_within(io_, into, io_.options.write_timeout);
     }
     if (rec == asio::error::eof) co_return std::pair{to_std(http::error::partial_message), std::size_t{0}};
     if (rec) co_return std::pair{to_std(rec), std::size_t{0}};
@@ -188,12 +186,11 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> Exchange::read_body(
         std::min<std::size_t>(64 * 1024, io_.buffer.max_size() - io_.buffer.size());
     // The socket is non-blocking: bytes already there are taken without arming the timeout.
     boost::system::error_code rec;
-    std::size_t n = io_.stream.socket().read_some(io_.buffer.prepare(room), rec);
+    std::size_t n = io_.socket.read_some(io_.buffer.prepare(room), rec);
     if (rec == asio::error::would_block || rec == asio::error::try_again) {
       // Each read must progress within write_timeout: a client that stalls mid-body is cut.
-      io_.stream.expires_after(io_.options.write_timeout);
-      std::tie(rec, n) = co_await io_.stream.async_read_some(io_.buffer.prepare(room), use_nothrow);
-      io_.stream.expires_never();
+      const auto into = io_.buffer.prepare(room);
+      std::tie(rec, n) = co_await detail::read_within(io_, into, io_.options.write_timeout);
     }
     io_.buffer.commit(n);
     if (rec == asio::error::eof) co_return std::pair{to_std(http::error::partial_message), std::size_t{0}};
@@ -314,7 +311,7 @@ asio::awaitable<std::error_code> Exchange::write_out(std::span<const asio::const
   for (int tries = 0; tries < 4 && sent < total; ++tries) {
     auto [rest, k] = unsent(sent);
     const std::size_t n =
-        io_.stream.socket().send(std::span<const asio::const_buffer>(rest.data(), k), 0, ec);
+        io_.socket.send(std::span<const asio::const_buffer>(rest.data(), k), 0, ec);
     sent += n;
     if (ec || n == 0) break;
   }
@@ -324,10 +321,8 @@ asio::awaitable<std::error_code> Exchange::write_out(std::span<const asio::const
     // within write_timeout (SPEC L7), so a client that stops reading is cut, it cannot pin the
     // proxy.
     auto [rest, k] = unsent(sent);
-    io_.stream.expires_after(io_.options.write_timeout);
-    auto [wec, n] = co_await asio::async_write(
-        io_.stream, std::span<const asio::const_buffer>(rest.data(), k), use_nothrow);
-    io_.stream.expires_never();
+    const std::span<const asio::const_buffer> data(rest.data(), k);
+    auto [wec, n] = co_await detail::write_within(io_, data, io_.options.write_timeout);
     sent += n;
     ec = wec;
   }
@@ -381,11 +376,11 @@ bool Exchange::accepts_spliced_body() const {
 }
 
 asio::awaitable<std::error_code> Exchange::wait_client_writable() {
-  asio::steady_timer timer(io_.stream.get_executor());
+  asio::steady_timer timer(io_.socket.get_executor());
   timer.expires_after(io_.options.write_timeout);
   auto [order, wec, tec, sec] =
       co_await asio::experimental::make_parallel_group(
-          io_.stream.socket().async_wait(asio::ip::tcp::socket::wait_write, asio::deferred),
+          io_.socket.async_wait(asio::ip::tcp::socket::wait_write, asio::deferred),
           timer.async_wait(asio::deferred), io_.stop_signal.async_wait(asio::deferred))
           .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
   if (order[0] == 1) co_return to_std(asio::error::timed_out);
@@ -403,7 +398,7 @@ asio::awaitable<std::error_code> Exchange::write_body_spliced(int pipe_fd, std::
     const auto ec = co_await write_out();
     if (ec) co_return ec;
   }
-  const int client_fd = io_.stream.socket().native_handle();
+  const int client_fd = io_.socket.native_handle();
   // Each round moves bytes or waits (at most write_timeout) for room: bounded by `n`.
   while (n > 0) {
     if (io_.stopping) co_return aborted_error();
@@ -490,9 +485,8 @@ asio::awaitable<std::error_code> Exchange::write_informational(unsigned status, 
   head += "\r\n";
   // Its own write, outside out_: the final response's head is not started, and a 1xx does not
   // make head_sent() true (an error response may still replace the final one).
-  io_.stream.expires_after(io_.options.write_timeout);
-  auto [ec, n] = co_await asio::async_write(io_.stream, asio::buffer(head), use_nothrow);
-  io_.stream.expires_never();
+  const std::array<asio::const_buffer, 1> data{asio::buffer(head)};
+  auto [ec, n] = co_await detail::write_within(io_, data, io_.options.write_timeout);
   if (n > 0 && observer_ && observer_->client_write) observer_->client_write(id_, n);
   co_return to_std(ec);
 }
@@ -522,7 +516,7 @@ bool Exchange::keep_alive() const {
 // ---- Client liveness -------------------------------------------------------------------------
 
 asio::ip::tcp::socket& Exchange::client_socket() {
-  return io_.stream.socket();
+  return io_.socket;
 }
 
 bool Exchange::client_watchable() const {
@@ -535,7 +529,7 @@ bool Exchange::client_gone_now() {
     return false;
   }
   char byte;
-  ssize_t r = ::recv(io_.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  ssize_t r = ::recv(io_.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   if (r == 0) return true;
   if (r < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
   pipelined_ = true;

@@ -51,7 +51,7 @@ void IdleSessions::expire() {
     io->in_idle_list = false;
     io->idle_expired = true;
     boost::system::error_code ignored;
-    io->stream.socket().cancel(ignored);
+    io->socket.cancel(ignored);
   }
 }
 

@@ -1,6 +1,7 @@
 // Server: workers, acceptors, and the stop sequence (drain -> grace -> cut -> join).
 #include "sluice/server.hpp"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -10,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
+#include <csignal>
 #include <list>
 #include <mutex>
 #include <stdexcept>
@@ -115,8 +117,8 @@ struct Server::Impl {
     for (auto* s : w.sessions) {
       s->draining = true;
       if (s->idle) {
-        s->stream.socket().cancel(ignored);
-        s->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        s->socket.cancel(ignored);
+        s->socket.shutdown(tcp::socket::shutdown_both, ignored);
       }
     }
   }
@@ -129,8 +131,8 @@ struct Server::Impl {
       // Expiring (not just cancelling) the signal also wakes waits that start after this
       // moment: a session between two waits cannot miss the stop.
       s->stop_signal.expires_at(asio::steady_timer::time_point::min());
-      s->stream.socket().cancel(ignored);
-      s->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      s->socket.cancel(ignored);
+      s->socket.shutdown(tcp::socket::shutdown_both, ignored);
     }
   }
 };
@@ -194,7 +196,16 @@ void Server::start() {
   }
   for (auto& w : impl_->workers) {
     asio::co_spawn(w->ctx, impl_->accept_loop(*w), asio::detached);
-    w->thread = std::thread([ctx = &w->ctx] { ctx->run(); });
+    w->thread = std::thread([ctx = &w->ctx] {
+      // splice(2) into a socket whose peer left raises SIGPIPE (it has no MSG_NOSIGNAL, which
+      // every send here uses): blocked on the worker thread, the signal stays pending there and
+      // the call fails with EPIPE, as a send would.
+      sigset_t pipe_signal;
+      sigemptyset(&pipe_signal);
+      sigaddset(&pipe_signal, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
+      ctx->run();
+    });
   }
 }
 

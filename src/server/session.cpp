@@ -17,6 +17,7 @@
 
 #include "common/nothrow.hpp"
 #include "server/request_from_parser.hpp"
+#include "server/bounded_io.hpp"
 #include "server/idle_sessions.hpp"
 #include "server/request_validation.hpp"
 #include "sluice/url.hpp"
@@ -57,8 +58,8 @@ asio::awaitable<void> reply_and_close(SessionIo& io, unsigned status, std::strin
                     "\r\nContent-Type: text/plain\r\nContent-Length: " +
                     std::to_string(reason.size() + 1) + "\r\nConnection: close\r\n\r\n" +
                     std::string(reason) + "\n";
-  io.stream.expires_after(io.options.write_timeout);
-  co_await asio::async_write(io.stream, asio::buffer(msg), use_nothrow);
+  const std::array<asio::const_buffer, 1> data{asio::buffer(msg)};
+  co_await write_within(io, data, io.options.write_timeout);
 }
 
 // One per worker thread: every session of the worker reads request heads through it, so no
@@ -77,9 +78,9 @@ enum class HeadRead { ok, closed, timeout, too_large, malformed, rejected, stopp
 asio::awaitable<HeadRead> read_head(SessionIo& io, std::chrono::nanoseconds limit,
                                     beast::error_code& parse_error, Verdict& rejected,
                                     bool readable = false) {
-  asio::steady_timer deadline(io.stream.get_executor());
+  asio::steady_timer deadline(io.socket.get_executor());
   deadline.expires_after(limit);
-  auto& socket = io.stream.socket();
+  auto& socket = io.socket;
   std::size_t head_bytes = 0;  // of this head, consumed by the parser so far
   // Each round parses what is buffered or reads once; the header limit and the deadline bound it.
   for (;;) {
@@ -258,7 +259,7 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env)
   {
     // Head reads wait for readiness and then read without blocking (read_head).
     boost::system::error_code ignored;
-    io.stream.socket().non_blocking(true, ignored);
+    io.socket.non_blocking(true, ignored);
   }
   bool cut = false;  // close without a graceful shutdown (aborted response, forced stop)
 
@@ -278,7 +279,7 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env)
       boost::system::error_code wec;
       {
         IdleEntry waiting(env.idle, io);
-        std::tie(wec) = co_await io.stream.socket().async_wait(asio::ip::tcp::socket::wait_read,
+        std::tie(wec) = co_await io.socket.async_wait(asio::ip::tcp::socket::wait_read,
                                                                use_nothrow);
       }
       if (wec || io.idle_expired || io.draining || io.stopping) break;
@@ -292,9 +293,9 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env)
   boost::system::error_code ignored;
   if (!cut && !io.stopping) {
     // Half-close first so the client reads everything we sent before it sees the close.
-    io.stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    io.socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   }
-  io.stream.socket().close(ignored);
+  io.socket.close(ignored);
 }
 
 }  // namespace sluice::detail

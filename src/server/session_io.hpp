@@ -1,10 +1,10 @@
 #pragma once
-// What one client connection's session owns and lends to each Exchange: the stream, the read
+// What one client connection's session owns and lends to each Exchange: the socket, the read
 // buffer (which may hold the next pipelined request), the per-request parser, and the flags the
 // server's stop sequence sets. Lives in the session coroutine's frame.
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <chrono>
@@ -18,15 +18,17 @@ namespace sluice::detail {
 using RequestParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
 
 struct SessionIo {
-  SessionIo(boost::asio::ip::tcp::socket&& socket, const ServerOptions& opts)
-      : stream(std::move(socket)),
+  SessionIo(boost::asio::ip::tcp::socket&& client, const ServerOptions& opts)
+      : socket(std::move(client)),
         buffer(opts.max_request_header_bytes + 16 * 1024),
-        stop_signal(stream.get_executor()),
+        stop_signal(socket.get_executor()),
         options(opts) {
     stop_signal.expires_at(boost::asio::steady_timer::time_point::max());
   }
 
-  boost::beast::tcp_stream stream;
+  // The client connection. Timeouts are raced per operation (bounded_io.hpp), so nothing
+  // else is allocated per connection for them.
+  boost::asio::ip::tcp::socket socket;
   boost::beast::flat_buffer buffer;
   // Exists while a request is read and served; a keep-alive connection waits without one.
   std::unique_ptr<RequestParser> parser;
