@@ -1,21 +1,23 @@
 #include "server/idle_sessions.hpp"
 
+#include "server/session.hpp"
+
+#include <algorithm>
+
 namespace sluice::detail {
 
+namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
-IdleSessions::IdleSessions(boost::asio::any_io_executor executor, std::chrono::nanoseconds timeout)
+IdleSessions::IdleSessions(asio::any_io_executor executor, std::chrono::nanoseconds timeout)
     : timeout_(timeout) {
   timer_.emplace(std::move(executor));
-}
-
-void IdleSessions::close() {
-  timer_.reset();
 }
 
 void IdleSessions::enter(SessionIo& io) {
   io.idle_since = Clock::now();
   io.idle_expired = false;
+  io.park_requested = false;
   io.idle_pos = waiting_.insert(waiting_.end(), &io);
   io.in_idle_list = true;
   arm();
@@ -28,13 +30,68 @@ void IdleSessions::leave(SessionIo& io) {
   // A timer armed for a session that left fires early, finds nothing due and re-arms.
 }
 
-void IdleSessions::arm() {
-  if (armed_ || waiting_.empty() || !timer_) return;
-  armed_ = true;
-  timer_->expires_at(waiting_.front()->idle_since + timeout_);
+void IdleSessions::park(asio::ip::tcp::socket socket, asio::ip::tcp::endpoint remote,
+                        Clock::time_point since) {
+  parked_.push_back(Parked{std::move(socket), remote, since});
+  const Iter it = std::prev(parked_.end());
   // The handler runs on this worker's thread; if the io_context is destroyed first, it is
-  // destroyed without running.
-  timer_->async_wait([this](boost::system::error_code) {
+  // destroyed without running (close() has then already closed the socket).
+  it->socket.async_wait(asio::ip::tcp::socket::wait_read,
+                        [this, it](boost::system::error_code ec) { wake(it, ec); });
+  arm();
+}
+
+void IdleSessions::wake(Iter it, boost::system::error_code ec) {
+  Parked parked = std::move(*it);
+  parked_.erase(it);
+  if (ec || parked.closing) {
+    // Timed out, stopped, or the socket failed: a graceful close, as a session would.
+    boost::system::error_code ignored;
+    parked.socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    parked.socket.close(ignored);
+    env_->on_session_count(-1);
+    return;
+  }
+  // Bytes (or the client's close) arrived: a session takes the connection, and its count.
+  spawn_session(std::move(parked.socket), *env_, parked.remote, /*resumed=*/true);
+}
+
+void IdleSessions::close_all() {
+  boost::system::error_code ignored;
+  for (auto& p : parked_) {
+    p.closing = true;
+    p.socket.cancel(ignored);
+  }
+}
+
+void IdleSessions::close() {
+  timer_.reset();
+  if (env_) env_->on_session_count(-static_cast<int>(parked_.size()));
+  parked_.clear();
+}
+
+void IdleSessions::arm() {
+  if (!timer_) return;
+  // The next deadline: the oldest waiting session's (park, or close if idle_timeout is the
+  // shorter), and the oldest parked connection's not already closing.
+  auto deadline = Clock::time_point::max();
+  if (!waiting_.empty()) {
+    deadline = waiting_.front()->idle_since + std::min<Clock::duration>(kParkAfter, timeout_);
+  }
+  for (const auto& p : parked_) {
+    if (p.closing) continue;
+    deadline = std::min(deadline, p.since + timeout_);
+    break;
+  }
+  if (deadline == Clock::time_point::max()) return;
+  if (armed_ && deadline >= armed_until_) return;
+  // Re-arming an armed timer cancels its wait: that handler sees operation_aborted and leaves
+  // everything to the new one.
+  armed_ = true;
+  armed_until_ = deadline;
+  timer_->expires_at(deadline);
+  timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec == asio::error::operation_aborted) return;
     armed_ = false;
     if (!timer_) return;
     expire();
@@ -44,14 +101,27 @@ void IdleSessions::arm() {
 
 void IdleSessions::expire() {
   const auto now = Clock::now();
-  // Bounded by the list: each round removes one session.
-  while (!waiting_.empty() && waiting_.front()->idle_since + timeout_ <= now) {
+  boost::system::error_code ignored;
+  // Both loops are bounded by their lists.
+  while (!waiting_.empty()) {
     SessionIo* io = waiting_.front();
+    if (io->idle_since + timeout_ <= now) {
+      io->idle_expired = true;
+    } else if (io->idle_since + kParkAfter <= now) {
+      io->park_requested = true;
+    } else {
+      break;
+    }
     waiting_.pop_front();
     io->in_idle_list = false;
-    io->idle_expired = true;
-    boost::system::error_code ignored;
     io->socket.cancel(ignored);
+  }
+  // Parked connections that time out: their cancelled waits complete (and erase them) later.
+  for (auto& p : parked_) {
+    if (p.since + timeout_ > now) break;
+    if (p.closing) continue;
+    p.closing = true;
+    p.socket.cancel(ignored);
   }
 }
 

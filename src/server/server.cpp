@@ -96,17 +96,8 @@ struct Server::Impl {
       }
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      // The only detached spawn: the session's frame owns its connection; the completion
-      // handler only reports what should never happen (an exception escaping a session).
-      asio::co_spawn(w.ctx, detail::run_session(std::move(socket), *w.env),
-                     [this](std::exception_ptr e) {
-                       if (!e) return;
-                       try {
-                         std::rethrow_exception(e);
-                       } catch (const std::exception& ex) {
-                         write_log_line(options.log, std::string("session bug: ") + ex.what());
-                       }
-                     });
+      const auto remote = socket.remote_endpoint(ignored);
+      detail::spawn_session(std::move(socket), *w.env, remote, /*resumed=*/false);
     }
   }
 
@@ -114,6 +105,7 @@ struct Server::Impl {
   static void drain(Worker& w) {
     boost::system::error_code ignored;
     if (w.acceptor) w.acceptor->close(ignored);
+    if (w.idle) w.idle->close_all();
     for (auto* s : w.sessions) {
       s->draining = true;
       if (s->idle) {
@@ -126,6 +118,7 @@ struct Server::Impl {
   // Runs on each worker's thread: cut whatever is still running.
   static void cut(Worker& w) {
     boost::system::error_code ignored;
+    if (w.idle) w.idle->close_all();
     for (auto* s : w.sessions) {
       s->stopping = true;
       // Expiring (not just cancelling) the signal also wakes waits that start after this
@@ -175,6 +168,7 @@ void Server::start() {
     w->idle.emplace(w->ctx.get_executor(), opts.idle_timeout);
     w->env.emplace(detail::SessionEnv{opts, impl_->handler, w->sessions, *w->idle,
                                       [impl = impl_.get()](int d) { impl->count_session(d); }});
+    w->idle->attach(*w->env);
     w->acceptor.emplace(w->ctx);
     try {
       w->acceptor->open(where.protocol());

@@ -2,6 +2,7 @@
 // do_session): leaving it by any path closes the socket and unregisters the session.
 #include "server/session.hpp"
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -32,23 +33,26 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 // Registers the session for the server's stop sequence and counts it (SPEC L2), for exactly
-// as long as the frame lives.
+// as long as the frame lives; a parked connection's count passes to and from IdleSessions.
 class Registration {
  public:
-  Registration(SessionEnv& env, SessionIo& io) : env_(env) {
+  Registration(SessionEnv& env, SessionIo& io, bool already_counted) : env_(env) {
     it_ = env_.registry.insert(env_.registry.end(), &io);
-    env_.on_session_count(+1);
+    if (!already_counted) env_.on_session_count(+1);
   }
   ~Registration() {
     env_.registry.erase(it_);
-    env_.on_session_count(-1);
+    if (!handed_over_) env_.on_session_count(-1);
   }
   Registration(const Registration&) = delete;
   Registration& operator=(const Registration&) = delete;
+  // The connection lives on (parked), counted there.
+  void hand_over() { handed_over_ = true; }
 
  private:
   SessionEnv& env_;
   std::list<SessionIo*>::iterator it_;
+  bool handed_over_ = false;
 };
 
 // An error answered by the session itself before any handler ran; the connection closes after.
@@ -247,47 +251,49 @@ asio::awaitable<RequestEnd> serve_request(SessionIo& io, SessionEnv& env,
   co_return ex.keep_alive() ? RequestEnd::keep_alive : RequestEnd::close;
 }
 
-asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env) {
-  const ServerOptions& opts = env.options;
-  asio::ip::tcp::endpoint remote;
-  {
-    boost::system::error_code ec;
-    remote = socket.remote_endpoint(ec);
-  }
-  SessionIo io(std::move(socket), opts);
-  Registration registration(env, io);
-  {
-    // Head reads wait for readiness and then read without blocking (read_head).
+asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env,
+                                  asio::ip::tcp::endpoint remote, bool resumed) {
+  SessionIo io(std::move(socket), env.options);
+  Registration registration(env, io, /*already_counted=*/resumed);
+  if (!resumed) {
+    // Head reads wait for readiness and then read without blocking (read_head). A resumed
+    // (parked) socket already is non-blocking.
     boost::system::error_code ignored;
     io.socket.non_blocking(true, ignored);
   }
   bool cut = false;  // close without a graceful shutdown (aborted response, forced stop)
+  bool readable = resumed;  // a resumed session starts because bytes arrived
 
-  for (bool first = true;; first = false) {
+  // Each round serves one request: the client's own requests bound the loop.
+  for (;;) {
     if (io.draining || io.stopping) break;
-
-    // Keep-alive: up to idle_timeout for the first byte of the next request (SPEC R25); then
-    // (SPEC L7, R34) the whole head within header_timeout, else 408 and close. The first request
-    // has header_timeout for everything. While it waits, a connection holds no parser and no
-    // read buffer and arms nothing but a readiness wait: the worker's IdleSessions cancels it
-    // when idle_timeout passes, the stop sequence when the server stops.
+    // The first request has header_timeout for its head (SPEC L7, R34), else 408 and close.
     io.idle = io.buffer.size() == 0;
-    bool readable = false;
-    if (!first && io.idle) {
-      io.parser.reset();
-      io.buffer.shrink_to_fit();
-      boost::system::error_code wec;
-      {
-        IdleEntry waiting(env.idle, io);
-        std::tie(wec) = co_await io.socket.async_wait(asio::ip::tcp::socket::wait_read,
-                                                               use_nothrow);
-      }
-      if (wec || io.idle_expired || io.draining || io.stopping) break;
-      readable = true;
-    }
-    const RequestEnd end = co_await serve_request(io, env, remote, readable);
+    const RequestEnd end = co_await serve_request(io, env, remote, std::exchange(readable, false));
     if (end == RequestEnd::cut) cut = true;
     if (end != RequestEnd::keep_alive) break;
+    if (io.buffer.size() > 0) continue;  // a pipelined request is already here
+    // Keep-alive: up to idle_timeout for the next request's first byte (SPEC R25). The wait
+    // arms nothing but readiness; IdleSessions cancels it when idle_timeout passes, or after
+    // kParkAfter to park the connection (its wait then holds no frame, parser or buffer), and
+    // the stop sequence cancels it when the server stops.
+    io.idle = true;
+    io.parser.reset();
+    io.buffer.shrink_to_fit();
+    boost::system::error_code wec;
+    {
+      IdleEntry waiting(env.idle, io);
+      std::tie(wec) =
+          co_await io.socket.async_wait(asio::ip::tcp::socket::wait_read, use_nothrow);
+    }
+    if (wec == asio::error::operation_aborted && io.park_requested && !io.draining &&
+        !io.stopping) {
+      registration.hand_over();
+      env.idle.park(std::move(io.socket), remote, io.idle_since);
+      co_return;
+    }
+    if (wec || io.idle_expired || io.draining || io.stopping) break;
+    readable = true;
   }
 
   boost::system::error_code ignored;
@@ -296,6 +302,24 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env)
     io.socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   }
   io.socket.close(ignored);
+}
+
+void spawn_session(asio::ip::tcp::socket socket, SessionEnv& env, asio::ip::tcp::endpoint remote,
+                   bool resumed) {
+  const auto executor = socket.get_executor();
+  // The only detached spawn: the session's frame owns its connection; the completion handler
+  // only reports what should never happen (an exception escaping a session).
+  asio::co_spawn(executor, run_session(std::move(socket), env, remote, resumed),
+                 [&env](std::exception_ptr e) {
+                   if (!e) return;
+                   try {
+                     std::rethrow_exception(e);
+                   } catch (const std::exception& ex) {
+                     write_log_line(env.options.log, std::string("session bug: ") + ex.what());
+                   } catch (...) {
+                     write_log_line(env.options.log, "session bug: a non-standard exception");
+                   }
+                 });
 }
 
 }  // namespace sluice::detail

@@ -17,10 +17,13 @@ struct SessionEnv {
   const ServerOptions& options;
   const Handler& handler;
   std::list<SessionIo*>& registry;  // live sessions of this worker, for the stop sequence
-  IdleSessions& idle;               // its keep-alive connections waiting for a request
+  IdleSessions& idle;               // its parked keep-alive connections
   std::function<void(int delta)> on_session_count;
 };
 
-boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket, SessionEnv& env);
+// Starts a session on a connection: a new one (counted now, SPEC L2), or a parked keep-alive
+// connection whose next request began to arrive (`resumed`: it keeps the parked count).
+void spawn_session(boost::asio::ip::tcp::socket socket, SessionEnv& env,
+                   boost::asio::ip::tcp::endpoint remote, bool resumed);
 
 }  // namespace sluice::detail

@@ -39,11 +39,12 @@ struct SessionIo {
   bool idle = true;       // waiting for the first byte of a request: safe to close when draining
   bool draining = false;  // graceful stop: finish this response, then close
   bool stopping = false;  // forced stop: cut everything now
-  // Kept by the worker's IdleSessions while a keep-alive connection waits for its next request.
+  // Kept by the worker's IdleSessions while the session waits for its next request.
   std::list<SessionIo*>::iterator idle_pos;
   std::chrono::steady_clock::time_point idle_since;
   bool in_idle_list = false;
-  bool idle_expired = false;  // idle_timeout passed: the wait was cancelled
+  bool idle_expired = false;   // idle_timeout passed: the wait was cancelled, close
+  bool park_requested = false;  // kParkAfter passed: the wait was cancelled, park
 };
 
 }  // namespace sluice::detail

@@ -2,6 +2,10 @@
 // R32, R34), response framing guards, and the forced stop reaching every wait.
 #include <gtest/gtest.h>
 
+#include <future>
+#include <thread>
+
+#include "server/idle_sessions.hpp"
 #include "support/fake_upstream.hpp"
 #include "support/proxy_harness.hpp"
 #include "support/test_client.hpp"
@@ -61,6 +65,46 @@ TEST(Session, L7_IdleKeepAliveConnectionClosedAfterIdleTimeout) {
   ASSERT_TRUE(client->read_response(res));
   EXPECT_EQ(res.body, "target=/one");
   ASSERT_TRUE(client->wait_closed());  // no 408 for an idle connection: just the close
+  EXPECT_EQ(client->received(), "");
+}
+
+// A keep-alive connection that stays quiet longer than kParkAfter is parked (its session ends,
+// IdleSessions keeps the socket): the next request on it must be served as before, by a new
+// session, and the session count must stay exact (wait_for_no_sessions after the close).
+TEST(Session, R25_ParkedKeepAliveConnectionServesItsNextRequests) {
+  FakeUpstream upstream;
+  upstream.set_handler(echo_target());
+  ProxyHarness h(upstream.url());
+  std::unique_ptr<TestClient> client;
+  ASSERT_TRUE(TestClient::connect(h.port(), client));
+  for (const char* target : {"/first", "/second", "/third"}) {
+    ASSERT_TRUE(client->send(std::string("GET ") + target + " HTTP/1.1\r\nHost: t\r\n\r\n"));
+    ParsedResponse res;
+    ASSERT_TRUE(client->read_response(res));
+    EXPECT_EQ(res.body, std::string("target=") + target);
+    // The client's think time (it paces the client, it waits for nothing): well past the
+    // park delay, so the next request finds the connection parked.
+    std::this_thread::sleep_for(sluice::detail::kParkAfter * 5);
+  }
+  client.reset();  // the client leaves: the parked connection closes and is no longer counted
+  EXPECT_TRUE(h.server().wait_for_no_sessions(5s));
+}
+
+// A graceful stop closes parked connections at once: it does not wait out its grace for them.
+TEST(Session, R25_GracefulStopClosesParkedConnections) {
+  FakeUpstream upstream;
+  upstream.set_handler(echo_target());
+  ProxyHarness h(upstream.url());
+  std::unique_ptr<TestClient> client;
+  ASSERT_TRUE(TestClient::connect(h.port(), client));
+  ASSERT_TRUE(client->send("GET /one HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ParsedResponse res;
+  ASSERT_TRUE(client->read_response(res));
+  std::this_thread::sleep_for(sluice::detail::kParkAfter * 5);  // the client's think time, as above
+  auto stopped = std::async(std::launch::async, [&h] { h.stop(60s); });
+  ASSERT_EQ(stopped.wait_for(10s), std::future_status::ready)
+      << "the stop waited for a parked keep-alive connection";
+  ASSERT_TRUE(client->wait_closed());
   EXPECT_EQ(client->received(), "");
 }
 
