@@ -2,7 +2,9 @@
 // Server: accepts HTTP/1 clients and hands every request to a handler. N worker threads, each
 // with its own io_context and its own acceptor on the same port (SO_REUSEPORT): nothing is shared
 // between workers on the data path. Keep-alive and pipelining are served in order; HTTP/1.0
-// clients are served and their connection closed after each response.
+// clients are served and their connection closed after each response. The worker threads block
+// SIGPIPE (large bodies are relayed with splice(2), which cannot suppress it per call); handlers
+// run on them with it blocked.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
