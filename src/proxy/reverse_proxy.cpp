@@ -152,9 +152,9 @@ std::error_code build_outbound(const ReverseProxy& p, const Request& in, Request
 }
 
 // SPEC 17-20: the client's view of the upstream head.
-Response to_response(const Request& out, const ResponseParser& parser,
+Response to_response(const Request& out, ResponseParser& parser,
                      std::vector<std::string>& announced_trailers) {
-  const auto& head = parser.get();
+  auto& head = parser.get();
   Response res;
   res.status = head.result_int();
   res.reason = std::string(head.reason());
@@ -172,7 +172,14 @@ Response to_response(const Request& out, const ResponseParser& parser,
         v.remove_prefix(comma + 1);
       }
     }
-    res.header.insert(f.name_string(), f.value());
+  }
+  if (res.status == 101) {
+    // switch_protocols still reads the parser's Upgrade field: copy.
+    for (const auto& f : head) res.header.insert(f.name_string(), f.value());
+  } else {
+    // The fields move, not copied: the parser keeps parsing the body with its own state, and
+    // what it adds to its (now empty) field set after this is the trailer section (SPEC 21).
+    res.header.swap(static_cast<Fields&>(head));
   }
   remove_hop_by_hop(res.header);  // SPEC 18
   const auto length = parser.content_length();
