@@ -6,7 +6,7 @@
 //   request_from_parser   src/server/request_from_parser.cpp: the Request the proxy sees
 //   strip_hop_by_hop      src/proxy/hop_by_hop.cpp: remove_hop_by_hop on the outbound copy
 //   x_forwarded_for       src/proxy/forwarded.cpp: client_ip + append_x_forwarded_for
-//   build_outbound        copy in -> out, director or rewrite, strip, TE, XFF (reverse_proxy.cpp)
+//   build_outbound        copy in -> out, director or rewrite, strip, TE, XFF (outbound_request.cpp)
 //   serialize             serialize_request_head (src/transport/round_trip.cpp): the bytes sent
 //   total                 all of the above in order, plus round_trip's pool key
 #include <boost/beast/core/string.hpp>
@@ -20,6 +20,7 @@
 #include "common.hpp"
 #include "proxy/forwarded.hpp"
 #include "proxy/hop_by_hop.hpp"
+#include "proxy/outbound_request.hpp"
 #include "server/request_from_parser.hpp"
 #include "server/request_validation.hpp"
 #include "sluice/proxy_request.hpp"
@@ -34,58 +35,10 @@ using sluice::ReverseProxy;
 using sluice_bench::AllocCounter;
 using sluice_bench::Parser;
 
-// ---------------------------------------------------------------------------------------------
-// build_outbound, as in src/proxy/reverse_proxy.cpp. It lives in an anonymous namespace there and
-// cannot be called from here, so this is a copy of its steps calling the same library functions;
-// keep it in step when that function changes. The serve() frame declares a fresh `Request out`
-// per request, which the callers below do too.
-
-bool printable_ascii(std::string_view s) {
-  for (unsigned char c : s) {
-    if (c < ' ' || c > '~') return false;
-  }
-  return true;
+// build_outbound is the library's own (src/proxy/outbound_request.cpp); true when it succeeded.
+bool outbound_ok(const ReverseProxy& p, const Request& in, Request& out) {
+  return !sluice::build_outbound(p, in, out);
 }
-
-std::optional<std::uint32_t> max_forwards(const Request& in) {
-  if (in.method != "OPTIONS" && in.method != "TRACE") return std::nullopt;
-  const auto it = in.header.find(http::field::max_forwards);
-  if (it == in.header.end() || it->value().empty() || it->value().size() > 9) return std::nullopt;
-  std::uint32_t n = 0;
-  for (char c : it->value()) {
-    if (c < '0' || c > '9') return std::nullopt;
-    n = n * 10 + static_cast<std::uint32_t>(c - '0');
-  }
-  return n;
-}
-
-bool build_outbound(const ReverseProxy& p, const Request& in, Request& out) {
-  const std::string upgrade = sluice::upgrade_type(in.header);
-  if (!printable_ascii(upgrade)) return false;
-  out = in;
-  out.remote = {};
-  if (p.director) p.director(out);
-  sluice::remove_hop_by_hop(out.header);
-  out.header.erase(http::field::expect);
-  if (sluice::te_has_trailers(in.header)) out.header.set(http::field::te, "trailers");
-  if (const auto hops = max_forwards(in); hops && *hops > 0) {
-    out.header.set(http::field::max_forwards, std::to_string(*hops - 1));
-  }
-  if (!upgrade.empty() && !boost::beast::iequals(upgrade, "h2c")) {
-    out.header.set(http::field::connection, "Upgrade");
-    out.header.set(http::field::upgrade, upgrade);
-  }
-  if (p.rewrite) {
-    sluice::remove_forwarded(out.header);
-    out.url.raw_query = sluice::clean_query(out.url.raw_query);
-    sluice::ProxyRequest pr{in, out};
-    p.rewrite(pr);
-  } else if (!out.omit_x_forwarded_for) {
-    sluice::append_x_forwarded_for(out.header, sluice::client_ip(in.remote));
-  }
-  return !out.url.host.empty();
-}
-// ---------------------------------------------------------------------------------------------
 
 // The binary's proxy: single_host(--upstream), i.e. Go's NewSingleHostReverseProxy director.
 std::unique_ptr<ReverseProxy> director_proxy() {
@@ -216,7 +169,7 @@ void BM_BuildOutbound(benchmark::State& state, std::string_view head, bool rewri
   const auto proxy = rewrite ? rewrite_proxy() : director_proxy();
   {
     Request out;
-    if (!build_outbound(*proxy, *in, out)) {
+    if (!outbound_ok(*proxy, *in, out)) {
       state.SkipWithError("build_outbound failed");
       return;
     }
@@ -224,7 +177,7 @@ void BM_BuildOutbound(benchmark::State& state, std::string_view head, bool rewri
   AllocCounter allocs;
   for (auto _ : state) {
     Request out;
-    const bool ok = build_outbound(*proxy, *in, out);
+    const bool ok = outbound_ok(*proxy, *in, out);
     benchmark::DoNotOptimize(ok);
     benchmark::DoNotOptimize(out);
   }
@@ -236,7 +189,7 @@ void BM_Serialize(benchmark::State& state, std::string_view head) {
   if (!in) return;
   const auto proxy = director_proxy();
   Request out;
-  if (!build_outbound(*proxy, *in, out) || !sluice::serialize_request_head(out)) {
+  if (!outbound_ok(*proxy, *in, out) || !sluice::serialize_request_head(out)) {
     state.SkipWithError("no outbound head");
     return;
   }
@@ -267,7 +220,7 @@ void BM_Total(benchmark::State& state, std::string_view head) {
     if (sluice::detail::validate_request_head(parser->get())) ++failures;
     const Request in = sluice::detail::request_from_parser(*parser, remote);
     Request out;
-    if (!build_outbound(*proxy, in, out)) ++failures;
+    if (!outbound_ok(*proxy, in, out)) ++failures;
     const std::string key = out.url.host + ":" + out.url.connect_port();
     auto wire = sluice::serialize_request_head(out);
     benchmark::DoNotOptimize(key);
