@@ -18,6 +18,30 @@ namespace {
 constexpr std::size_t kReadChunk = 64 * 1024;
 }  // namespace
 
+Clock::time_point arm_wait(FlushWriter& flush, const TransportOptions& options,
+                           Clock::time_point last_progress) {
+  const auto idle_deadline = options.idle_read_timeout.count() > 0
+                                 ? last_progress + options.idle_read_timeout
+                                 : Clock::time_point::max();
+  auto deadline = idle_deadline;
+  if (auto due = flush.flush_due()) deadline = std::min(deadline, *due);
+  flush.timer().expires_at(deadline);
+  return idle_deadline;
+}
+
+asio::awaitable<std::optional<PumpResult>> after_timer(FlushWriter& flush,
+                                                       Clock::time_point idle_deadline) {
+  const auto now = Clock::now();
+  if (auto due = flush.flush_due(); due && now >= *due) {
+    const auto ec = co_await flush.flush_now();
+    if (ec) co_return PumpResult{PumpEnd::client_gone, ec.message()};
+  }
+  if (now >= idle_deadline) {
+    co_return PumpResult{PumpEnd::upstream_timeout, "no upstream body byte within the idle timeout"};
+  }
+  co_return std::nullopt;
+}
+
 asio::awaitable<PumpResult> pump_body(Exchange& ex, UpstreamConnection& up, ResponseParser& parser,
                                       FlushWriter& flush, const TransportOptions& options,
                                       std::span<char> body) {
@@ -106,12 +130,7 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, UpstreamConnection& up, Resp
     if (!last_read_filled || rec == asio::error::would_block || rec == asio::error::try_again) {
       // Nothing ready: wait for upstream bytes (read as they arrive), the client leaving, the
       // next flush, or the idle limit.
-      const auto idle_deadline = options.idle_read_timeout.count() > 0
-                                     ? last_progress + options.idle_read_timeout
-                                     : Clock::time_point::max();
-      auto deadline = idle_deadline;
-      if (auto due = flush.flush_due()) deadline = std::min(deadline, *due);
-      flush.timer().expires_at(deadline);
+      const auto idle_deadline = arm_wait(flush, options, last_progress);
       busy_rounds = 0;
       const WaitResult got =
           co_await wait_and_read(up, ex, ex.client_watchable(), flush.timer(), into);
@@ -123,14 +142,8 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, UpstreamConnection& up, Resp
         continue;
       }
       if (n == 0 && got.wake == Wake::timer) {
-        const auto now = Clock::now();
-        if (auto due = flush.flush_due(); due && now >= *due) {
-          const auto ec = co_await flush.flush_now();
-          if (ec) co_return PumpResult{PumpEnd::client_gone, ec.message()};
-        }
-        if (now >= idle_deadline) {
-          co_return PumpResult{PumpEnd::upstream_timeout, "no upstream body byte within the idle timeout"};
-        }
+        auto ended = co_await after_timer(flush, idle_deadline);
+        if (ended) co_return std::move(*ended);
         continue;
       }
       // Bytes came (a flush that fell due meanwhile is seen at the top of the loop), or the

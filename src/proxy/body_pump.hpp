@@ -3,6 +3,8 @@
 // upstream read happens only after the previous bytes were handed to the FlushWriter, so a
 // client that stops reading stops the upstream read too (backpressure).
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <optional>
 #include <span>
 #include <system_error>
 
@@ -20,6 +22,15 @@ struct PumpResult {
   PumpEnd end;
   std::string detail;  // what failed, for the error log
 };
+
+// Shared by the copy pump and the splice relay: the idle limit of the next wait, with
+// flush.timer() armed for it or for a flush falling due first.
+std::chrono::steady_clock::time_point arm_wait(FlushWriter& flush, const TransportOptions& options,
+                                               std::chrono::steady_clock::time_point last_progress);
+// After the timer woke a wait: flushes what fell due. A result when the pump must end (the
+// client is gone, or the idle limit passed).
+boost::asio::awaitable<std::optional<PumpResult>> after_timer(
+    FlushWriter& flush, std::chrono::steady_clock::time_point idle_deadline);
 
 // `buffer` is the copy buffer (the BufferPool's, or one of the caller's); it must not be empty.
 boost::asio::awaitable<PumpResult> pump_body(Exchange& ex, UpstreamConnection& up,

@@ -75,12 +75,7 @@ asio::awaitable<PumpResult> splice_body(Exchange& ex, UpstreamConnection& up, Fl
     // Nothing ready: wait for the upstream, the client leaving, a flush falling due (bytes the
     // writer still held: none here, but its timer is the one to wait on), or the idle limit.
     busy_passes = 0;
-    const auto idle_deadline = options.idle_read_timeout.count() > 0
-                                   ? last_progress + options.idle_read_timeout
-                                   : Clock::time_point::max();
-    auto deadline = idle_deadline;
-    if (auto due = flush.flush_due()) deadline = std::min(deadline, *due);
-    flush.timer().expires_at(deadline);
+    const auto idle_deadline = arm_wait(flush, options, last_progress);
     const Wake wake = co_await wait_readable(up, ex, ex.client_watchable(), flush.timer());
     switch (wake) {
       case Wake::stop:
@@ -89,14 +84,8 @@ asio::awaitable<PumpResult> splice_body(Exchange& ex, UpstreamConnection& up, Fl
         if (ex.client_gone_now()) co_return PumpResult{PumpEnd::client_gone, "client closed"};
         continue;
       case Wake::timer: {
-        const auto now = Clock::now();
-        if (auto due = flush.flush_due(); due && now >= *due) {
-          const auto ec = co_await flush.flush_now();
-          if (ec) co_return PumpResult{PumpEnd::client_gone, ec.message()};
-        }
-        if (now >= idle_deadline) {
-          co_return PumpResult{PumpEnd::upstream_timeout, "no upstream body byte within the idle timeout"};
-        }
+        auto ended = co_await after_timer(flush, idle_deadline);
+        if (ended) co_return std::move(*ended);
         continue;
       }
       case Wake::upstream:
