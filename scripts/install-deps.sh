@@ -17,6 +17,8 @@ packages=(
 )
 if [[ "${1:-}" == "bench" ]]; then
   packages+=(wrk nginx-light haproxy gnuplot-nox)   # gnuplot: the CPU chart of bench/chart.sh
+  # bench/*.py (flush-delay probe, idle connections, upload sink, report), ps/taskset in run.sh
+  packages+=(python3 procps util-linux)
 fi
 if [[ "${1:-}" == "fuzz" ]]; then
   packages+=(clang-14 libclang-rt-14-dev)
