@@ -32,6 +32,15 @@ void IdleSessions::leave(SessionIo& io) {
 
 void IdleSessions::park(asio::ip::tcp::socket socket, asio::ip::tcp::endpoint remote,
                         Clock::time_point since) {
+  if (closed_all_) {
+    // The server is stopping: a session that finished its response after the stop sequence
+    // ran (it had just been resumed) closes instead of parking.
+    boost::system::error_code ignored;
+    socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    socket.close(ignored);
+    env_->on_session_count(-1);
+    return;
+  }
   parked_.push_back(Parked{std::move(socket), remote, since});
   const Iter it = std::prev(parked_.end());
   // The handler runs on this worker's thread; if the io_context is destroyed first, it is
@@ -57,6 +66,7 @@ void IdleSessions::wake(Iter it, boost::system::error_code ec) {
 }
 
 void IdleSessions::close_all() {
+  closed_all_ = true;
   boost::system::error_code ignored;
   for (auto& p : parked_) {
     p.closing = true;

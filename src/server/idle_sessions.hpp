@@ -68,6 +68,7 @@ class IdleSessions {
   std::list<Parked> parked_;
   std::optional<boost::asio::steady_timer> timer_;
   bool armed_ = false;
+  bool closed_all_ = false;  // the stop sequence ran: nothing parks any more
   std::chrono::steady_clock::time_point armed_until_{};
   std::chrono::nanoseconds timeout_;
 };
