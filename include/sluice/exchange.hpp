@@ -137,8 +137,6 @@ class Exchange {
   bool request_body_read() const;
   boost::asio::awaitable<std::error_code> write_out(
       std::span<const boost::asio::const_buffer> extra = {});
-  // Waits until the client socket has room, within write_timeout, racing the stop signal.
-  boost::asio::awaitable<std::error_code> wait_client_writable();
   void append_head(const Response& res, const std::vector<std::string>& trailer_names);
 
   detail::SessionIo& io_;

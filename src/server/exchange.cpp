@@ -7,13 +7,10 @@
 
 #include <array>
 #include <atomic>
-#include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
 #include <cerrno>
-#include <tuple>
 
 #include "common/http_syntax.hpp"
 #include "common/nothrow.hpp"
@@ -126,12 +123,8 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> Exchange::read_body(
     if (direct_left_ == 0) co_return std::pair{std::error_code{}, std::size_t{0}};
     const auto into =
         asio::buffer(buf.data(), static_cast<std::size_t>(std::min<std::uint64_t>(direct_left_, buf.size())));
-    boost::system::error_code rec;
-    std::size_t n = io_.socket.read_some(into, rec);
-    if (rec == asio::error::would_block || rec == asio::error::try_again) {
-      // Each read must progress within write_timeout: a client that stalls mid-body is cut.
-      std::tie(rec, n) = co_await detail::read_within(io_, into, io_.options.write_timeout);
-    }
+    // Each read must progress within write_timeout: a client that stalls mid-body is cut.
+    auto [rec, n] = co_await detail::read_within(io_, into, io_.options.write_timeout);
     if (rec == asio::error::eof) co_return std::pair{to_std(http::error::partial_message), std::size_t{0}};
     if (rec) co_return std::pair{to_std(rec), std::size_t{0}};
     direct_left_ -= n;
@@ -184,14 +177,9 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> Exchange::read_body(
     }
     const std::size_t room =
         std::min<std::size_t>(64 * 1024, io_.buffer.max_size() - io_.buffer.size());
-    // The socket is non-blocking: bytes already there are taken without arming the timeout.
-    boost::system::error_code rec;
-    std::size_t n = io_.socket.read_some(io_.buffer.prepare(room), rec);
-    if (rec == asio::error::would_block || rec == asio::error::try_again) {
-      // Each read must progress within write_timeout: a client that stalls mid-body is cut.
-      const auto into = io_.buffer.prepare(room);
-      std::tie(rec, n) = co_await detail::read_within(io_, into, io_.options.write_timeout);
-    }
+    // Each read must progress within write_timeout: a client that stalls mid-body is cut.
+    const auto into = io_.buffer.prepare(room);
+    auto [rec, n] = co_await detail::read_within(io_, into, io_.options.write_timeout);
     io_.buffer.commit(n);
     if (rec == asio::error::eof) co_return std::pair{to_std(http::error::partial_message), std::size_t{0}};
     if (rec) co_return std::pair{to_std(rec), std::size_t{0}};
@@ -281,51 +269,16 @@ asio::awaitable<std::error_code> Exchange::write_out(std::span<const asio::const
   // without a copy): one gathered write.
   std::array<asio::const_buffer, 4> bufs;
   std::size_t count = 0;
-  std::size_t total = 0;
   if (!out_.empty()) bufs[count++] = asio::buffer(out_);
   for (const auto& b : extra) {
     if (b.size() > 0 && count < bufs.size()) bufs[count++] = b;
   }
-  for (std::size_t i = 0; i < count; ++i) total += bufs[i].size();
-  if (total == 0) co_return std::error_code{};
+  if (count == 0) co_return std::error_code{};
   if (io_.stopping) co_return aborted_error();
-  auto unsent = [&](std::size_t sent) {
-    // What is left of bufs[0..count) after `sent` bytes, as a prefix-trimmed copy.
-    std::array<asio::const_buffer, 4> rest;
-    std::size_t k = 0;
-    for (std::size_t i = 0; i < count; ++i) {
-      if (sent >= bufs[i].size()) {
-        sent -= bufs[i].size();
-        continue;
-      }
-      rest[k++] = bufs[i] + sent;
-      sent = 0;
-    }
-    return std::pair{rest, k};
-  };
-
-  // Fast path: the socket is non-blocking, so most writes complete at once and need no timer
-  // and no reactor round trip. Bounded: each try either progresses or stops.
-  std::size_t sent = 0;
-  boost::system::error_code ec;
-  for (int tries = 0; tries < 4 && sent < total; ++tries) {
-    auto [rest, k] = unsent(sent);
-    const std::size_t n =
-        io_.socket.send(std::span<const asio::const_buffer>(rest.data(), k), 0, ec);
-    sent += n;
-    if (ec || n == 0) break;
-  }
-  if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
-  if (!ec && sent < total) {
-    // The client is slower than we are: each write of at most one output buffer must progress
-    // within write_timeout (SPEC L7), so a client that stops reading is cut, it cannot pin the
-    // proxy.
-    auto [rest, k] = unsent(sent);
-    const std::span<const asio::const_buffer> data(rest.data(), k);
-    auto [wec, n] = co_await detail::write_within(io_, data, io_.options.write_timeout);
-    sent += n;
-    ec = wec;
-  }
+  // Each write of at most one output buffer must progress within write_timeout (SPEC L7): a
+  // client that stops reading is cut, it cannot pin the proxy.
+  const std::span<const asio::const_buffer> data(bufs.data(), count);
+  auto [ec, sent] = co_await detail::write_within(io_, data, io_.options.write_timeout);
   if (sent > 0) {
     head_sent_ = true;
     if (observer_ && observer_->client_write) observer_->client_write(id_, sent);
@@ -375,19 +328,6 @@ bool Exchange::accepts_spliced_body() const {
   return started_ && !ended_ && !aborted_ && framing_ == Framing::length;
 }
 
-asio::awaitable<std::error_code> Exchange::wait_client_writable() {
-  asio::steady_timer timer(io_.socket.get_executor());
-  timer.expires_after(io_.options.write_timeout);
-  auto [order, wec, tec, sec] =
-      co_await asio::experimental::make_parallel_group(
-          io_.socket.async_wait(asio::ip::tcp::socket::wait_write, asio::deferred),
-          timer.async_wait(asio::deferred), io_.stop_signal.async_wait(asio::deferred))
-          .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-  if (order[0] == 1) co_return to_std(asio::error::timed_out);
-  if (order[0] == 2 || io_.stopping) co_return aborted_error();
-  co_return to_std(wec);
-}
-
 asio::awaitable<std::error_code> Exchange::write_body_spliced(int pipe_fd, std::size_t n) {
   if (!accepts_spliced_body()) co_return to_std(asio::error::not_connected);
   if (body_bytes_ + n > static_cast<std::uint64_t>(declared_length_)) {
@@ -414,7 +354,7 @@ asio::awaitable<std::error_code> Exchange::write_body_spliced(int pipe_fd, std::
     }
     if (moved < 0 && errno == EINTR) continue;
     if (moved < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      const auto ec = co_await wait_client_writable();
+      const auto ec = co_await detail::wait_writable_within(io_, io_.options.write_timeout);
       if (ec) co_return ec;
       continue;
     }

@@ -198,7 +198,7 @@ enum class RequestEnd { keep_alive, close, cut };
 asio::awaitable<RequestEnd> serve_request(SessionIo& io, SessionEnv& env,
                                           asio::ip::tcp::endpoint remote, bool readable) {
   const ServerOptions& opts = env.options;
-  io.parser = std::make_unique<RequestParser>();
+  io.parser.emplace();
   io.parser->header_limit(opts.max_request_header_bytes);
   io.parser->body_limit(boost::none);  // bodies stream through; they are never held whole
   beast::error_code parse_error;

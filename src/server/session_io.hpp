@@ -9,7 +9,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <chrono>
 #include <list>
-#include <memory>
+#include <optional>
 
 #include "sluice/server.hpp"
 
@@ -30,8 +30,9 @@ struct SessionIo {
   // else is allocated per connection for them.
   boost::asio::ip::tcp::socket socket;
   boost::beast::flat_buffer buffer;
-  // Exists while a request is read and served; a keep-alive connection waits without one.
-  std::unique_ptr<RequestParser> parser;
+  // Exists while a request is read and served; a waiting keep-alive connection drops it (and a
+  // parked one has no SessionIo at all).
+  std::optional<RequestParser> parser;
   // Never expires on its own; the forced stop sets it in the past, so every wait racing it,
   // pending or started later, wakes up.
   boost::asio::steady_timer stop_signal;

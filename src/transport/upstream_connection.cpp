@@ -6,10 +6,12 @@
 
 #include <boost/asio/connect.hpp>
 #include <charconv>
+#include <span>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 
 #include "common/nothrow.hpp"
 #include "sluice/error.hpp"
@@ -54,22 +56,6 @@ bool answered_before_body_end(tcp::socket& s) {
   const bool interim = got.starts_with("HTTP/1.") && got[8] == ' ' && got[9] == '1' &&
                        !got.substr(9).starts_with("101");
   return !interim;
-}
-
-// What is left of `buffers` after its first `sent` bytes.
-std::vector<asio::const_buffer> buffers_after(const std::vector<asio::const_buffer>& buffers,
-                                              std::size_t sent) {
-  std::vector<asio::const_buffer> rest;
-  rest.reserve(buffers.size());
-  for (const auto& b : buffers) {
-    if (sent >= b.size()) {
-      sent -= b.size();
-      continue;
-    }
-    rest.push_back(b + sent);
-    sent = 0;
-  }
-  return rest;
 }
 
 }  // namespace
@@ -223,14 +209,16 @@ asio::awaitable<std::error_code> write_upstream(UpstreamConnection& up, Exchange
                                                 bool stop_if_answered) {
   // The socket is non-blocking: most writes complete at once, with no timer and no race.
   // Bounded: each try either progresses or stops.
-  std::size_t total = 0;
-  for (const auto& b : buffers) total += b.size();
+  const std::size_t total = asio::buffer_size(buffers);
+  // A view, not a copy: `buffers` outlives this call.
+  boost::beast::buffers_suffix<std::span<const asio::const_buffer>> rest(
+      std::span<const asio::const_buffer>(buffers.data(), buffers.size()));
   std::size_t sent = 0;
   boost::system::error_code sec_try;
   for (int tries = 0; tries < 4 && sent < total; ++tries) {
-    const std::size_t n = sent == 0 ? up.socket.send(buffers, 0, sec_try)
-                                    : up.socket.send(buffers_after(buffers, sent), 0, sec_try);
+    const std::size_t n = up.socket.send(rest, 0, sec_try);
     sent += n;
+    rest.consume(n);
     if (sec_try || n == 0) break;
   }
   if (sent == total) co_return std::error_code{};
@@ -242,7 +230,6 @@ asio::awaitable<std::error_code> write_upstream(UpstreamConnection& up, Exchange
     }
     co_return to_std(sec_try);
   }
-  const std::vector<asio::const_buffer> rest = buffers_after(buffers, sent);
   asio::steady_timer timer(co_await asio::this_coro::executor);
   timer.expires_after(timeout);
   if (stop_if_answered) {
