@@ -5,6 +5,12 @@ Input: raw.csv with rows "metric,target,run,value" (one per measurement).
 Output: results.csv ("metric,label,target,median,runs,samples") and results.md (one Markdown
 table: medians per target and the ratio of sluice against the best peer); the table is also
 printed.
+
+With samples of the target sluice-base (bench/run.sh with SLUICE_BASELINE) the table gets a
+sluice-base column after sluice and a last column "sluice / sluice-base" for the CPU µs/req rows
+(sluice's median over sluice-base's); results.csv gets, for those rows, the target
+"sluice/sluice-base" whose median is that ratio and whose samples are the ratios of the runs
+measured for both (run i of one against run i of the other, taken back to back).
 """
 import csv
 import math
@@ -14,6 +20,8 @@ import sys
 TARGETS = [("direct", "direct"), ("nginx", "nginx"), ("haproxy", "HAProxy"),
            ("haproxy-nodelay", "HAProxy http-no-delay"), ("sluice", "sluice")]
 PEERS = ["nginx", "haproxy", "haproxy-nodelay"]
+BASE = "sluice-base"
+BASE_RATIO = "sluice/sluice-base"   # its target name in results.csv
 
 # metric, label, better ("low"/"high"/None = no ratio), format, peer metric for the ratio
 METRICS = [
@@ -43,6 +51,7 @@ def main():
     raw, out_csv, out_md = sys.argv[1], sys.argv[2], sys.argv[3]
     subst = dict(a.split("=", 1) for a in sys.argv[4:])
     samples = {}
+    by_run = {}
     with open(raw) as f:
         for row in csv.reader(f):
             if len(row) != 4 or row[0] == "metric":
@@ -54,26 +63,45 @@ def main():
             if math.isnan(v):
                 continue
             samples.setdefault((row[0], row[1]), []).append(v)
+            by_run.setdefault((row[0], row[1]), {})[row[2]] = v
+
+    targets = list(TARGETS)
+    has_base = any(t == BASE for _, t in samples)
+    if has_base:
+        targets.insert([t for t, _ in targets].index("sluice") + 1, (BASE, BASE))
+
+    def base_ratio(m):  # sluice / sluice-base for CPU rows: (ratio of medians, per-run ratios)
+        if not (has_base and m.startswith("cpu") and (m, "sluice") in med and (m, BASE) in med
+                and med[(m, BASE)] > 0):
+            return None
+        a, b = by_run[(m, "sluice")], by_run[(m, BASE)]
+        runs = [r for r in a if r in b and b[r] > 0]
+        return med[(m, "sluice")] / med[(m, BASE)], [a[r] / b[r] for r in runs]
 
     med = {k: statistics.median(v) for k, v in samples.items()}
     with open(out_csv, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["metric", "label", "target", "median", "runs", "samples"])
         for m, label, *_ in METRICS:
-            for t, _ in TARGETS:
+            for t, _ in targets:
                 if (m, t) in samples:
                     s = samples[(m, t)]
                     w.writerow([m, label, t, "%.6g" % med[(m, t)], len(s),
                                 " ".join("%.6g" % x for x in s)])
+            br = base_ratio(m)
+            if br:
+                w.writerow([m, label, BASE_RATIO, "%.6g" % br[0], len(br[1]),
+                            " ".join("%.6g" % x for x in br[1])])
 
-    lines = ["| | " + " | ".join(l for _, l in TARGETS) + " | sluice / best peer |",
-             "|---|" + "---:|" * (len(TARGETS) + 1)]
+    extra = [" sluice / sluice-base |"] if has_base else []
+    lines = ["| | " + " | ".join(l for _, l in targets) + " | sluice / best peer |" + "".join(extra),
+             "|---|" + "---:|" * (len(targets) + 1 + len(extra))]
     for m, label, better, fmt, peer_metric in METRICS:
-        if not any((m, t) in med for t, _ in TARGETS):
+        if not any((m, t) in med for t, _ in targets):
             continue
         for k, v in subst.items():
             label = label.replace(k, v)
-        cells = [fmt.format(med[(m, t)]) if (m, t) in med else "—" for t, _ in TARGETS]
+        cells = [fmt.format(med[(m, t)]) if (m, t) in med else "—" for t, _ in targets]
         ratio = "—"
         pm = peer_metric or m
         peers = [med[(pm, p)] for p in PEERS if (pm, p) in med]
@@ -81,7 +109,11 @@ def main():
             best = max(peers) if better == "high" else min(peers)
             if best > 0:
                 ratio = "%.2f×" % (med[(m, "sluice")] / best)
-        lines.append("| " + label + " | " + " | ".join(cells) + " | " + ratio + " |")
+        row = "| " + label + " | " + " | ".join(cells) + " | " + ratio + " |"
+        if has_base:
+            br = base_ratio(m)
+            row += " " + ("%.3f×" % br[0] if br else "—") + " |"
+        lines.append(row)
     table = "\n".join(lines) + "\n"
     with open(out_md, "w") as f:
         f.write(table)

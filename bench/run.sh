@@ -16,6 +16,9 @@
 # ("direct nginx haproxy haproxy-nodelay sluice"), BENCH_SECTIONS ("throughput flush download
 # upload idle workers2"), BENCH_DL_MIB (download and upload size), BENCH_IDLE_N, BENCH_KEEP=1
 # (keep the temp dir).
+# SLUICE_BASELINE=<binary> (e.g. from bench/build-baseline.sh REV) adds the target sluice-base: that
+# binary with the same flags, pinning and load as sluice, measured right after sluice in every
+# section that measures sluice; the table gets its column and, for CPU µs/req, sluice / sluice-base.
 # With gnuplot installed it also draws build/bench/cpu.png (bench/chart.sh).
 set -euo pipefail
 
@@ -23,6 +26,7 @@ MODE=${1:-full}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
 SLUICE=${SLUICE:-$ROOT/build/release/app/sluice}
+BASE=${SLUICE_BASELINE:-}
 OUT=${BENCH_OUT:-$ROOT/build/bench}
 
 case "$MODE" in
@@ -40,12 +44,32 @@ TARGETS=${BENCH_TARGETS:-"direct nginx haproxy haproxy-nodelay sluice"}
 FLUSH_DUR=2          # the upstream writes a chunk every 50 ms for 2 s
 CONNS=64
 
+has() { [[ " $1 " == *" $2 "* ]]; }
+
+# The sluice binaries: sluice, and with SLUICE_BASELINE also sluice-base, which goes into TARGETS
+# right after sluice (unless BENCH_TARGETS places it) so that each measurement of one is next to
+# the same measurement of the other.
+declare -A BIN=([sluice]=$SLUICE)
+SLUICES="sluice"
+if [[ -n $BASE ]]; then
+  [[ -f $BASE && -x $BASE ]] || { echo "bench: SLUICE_BASELINE=$BASE is not an executable" >&2; exit 1; }
+  BASE=$(cd "$(dirname "$BASE")" && pwd)/$(basename "$BASE")
+  BIN[sluice-base]=$BASE
+  SLUICES="sluice sluice-base"
+  if ! has "$TARGETS" sluice-base; then
+    t2=""
+    for t in $TARGETS; do t2+="$t "; [[ $t == sluice ]] && t2+="sluice-base "; done
+    TARGETS=${t2% }
+  fi
+elif has "$TARGETS" sluice-base; then
+  echo "bench: target sluice-base needs SLUICE_BASELINE=<binary>" >&2; exit 1
+fi
+
 for tool in wrk nginx haproxy taskset curl python3; do
   command -v "$tool" >/dev/null || { echo "bench: $tool not found (scripts/install-deps.sh bench)" >&2; exit 1; }
 done
 [[ -x $SLUICE ]] || { echo "bench: no sluice binary at $SLUICE (make bench builds it)" >&2; exit 1; }
 
-has() { [[ " $1 " == *" $2 "* ]]; }
 log() { printf '[bench %5ds] %s\n' "$SECONDS" "$*" >&2; }
 
 # Pinning: proxy on core 0, load generator and backend on core 1 (only where taskset works).
@@ -99,10 +123,11 @@ trap 'exit 130' INT TERM
 read -r P_BACKEND P_BACKEND2 P_FLUSH P_NGINX P_HAPROXY P_HAPROXY_ND P_SLUICE P_SLUICE_F1 \
         P_SLUICE_SSE P_SLUICE_100 P_NGINX2 P_HAPROXY2 P_SLUICE2 \
         P_IDLE_NGINX P_IDLE_HAPROXY P_IDLE_HAPROXY_ND P_IDLE_SLUICE P_UPLOAD P_SLUICE_UP \
+        P_BASE P_BASE_F1 P_BASE_SSE P_BASE_100 P_BASE2 P_IDLE_BASE P_BASE_UP \
         < <(python3 - <<'PY'
 import socket
 socks = []
-for _ in range(19):
+for _ in range(26):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
@@ -177,26 +202,39 @@ start haproxy-nodelay "${PROXY_CPU[@]}" haproxy -db -f "$TMP/haproxy-nodelay.cfg
 PORT[haproxy-nodelay]=$P_HAPROXY_ND; PROCS[haproxy-nodelay]=$STARTED
 wait_port "$P_HAPROXY" haproxy; wait_port "$P_HAPROXY_ND" haproxy-nodelay
 
+# Each sluice target (sluice, sluice-base) gets the same set of instances on its own ports.
+declare -A SL_PORT=([sluice]=$P_SLUICE [sluice-base]=$P_BASE)
+declare -A SL_F1=([sluice]=$P_SLUICE_F1 [sluice-base]=$P_BASE_F1)
+declare -A SL_SSE=([sluice]=$P_SLUICE_SSE [sluice-base]=$P_BASE_SSE)
+declare -A SL_100=([sluice]=$P_SLUICE_100 [sluice-base]=$P_BASE_100)
+declare -A SL_UP=([sluice]=$P_SLUICE_UP [sluice-base]=$P_BASE_UP)
+declare -A SL_UP_PID
 sluice_common=(--access-log off --threads 1)
-start sluice "${PROXY_CPU[@]}" "$SLUICE" --listen "127.0.0.1:$P_SLUICE" \
-  --upstream "http://127.0.0.1:$P_BACKEND" "${sluice_common[@]}"
-PORT[sluice]=$P_SLUICE; PROCS[sluice]=$STARTED
-wait_port "$P_SLUICE" sluice
+for t in $SLUICES; do
+  start "$t" "${PROXY_CPU[@]}" "${BIN[$t]}" --listen "127.0.0.1:${SL_PORT[$t]}" \
+    --upstream "http://127.0.0.1:$P_BACKEND" "${sluice_common[@]}"
+  PORT[$t]=${SL_PORT[$t]}; PROCS[$t]=$STARTED
+  wait_port "${SL_PORT[$t]}" "$t"
+done
 if has "$SECTIONS" flush; then
-  start sluice-f1 "${PROXY_CPU[@]}" "$SLUICE" --listen "127.0.0.1:$P_SLUICE_F1" \
-    --upstream "http://127.0.0.1:$P_FLUSH" --flush-interval -1 "${sluice_common[@]}"
-  start sluice-sse "${PROXY_CPU[@]}" "$SLUICE" --listen "127.0.0.1:$P_SLUICE_SSE" \
-    --upstream "http://127.0.0.1:$P_FLUSH" "${sluice_common[@]}"
-  start sluice-100 "${PROXY_CPU[@]}" "$SLUICE" --listen "127.0.0.1:$P_SLUICE_100" \
-    --upstream "http://127.0.0.1:$P_FLUSH" --flush-interval 100ms "${sluice_common[@]}"
-  wait_port "$P_SLUICE_F1" sluice-f1; wait_port "$P_SLUICE_SSE" sluice-sse
-  wait_port "$P_SLUICE_100" sluice-100
+  for t in $SLUICES; do
+    start "$t-f1" "${PROXY_CPU[@]}" "${BIN[$t]}" --listen "127.0.0.1:${SL_F1[$t]}" \
+      --upstream "http://127.0.0.1:$P_FLUSH" --flush-interval -1 "${sluice_common[@]}"
+    start "$t-sse" "${PROXY_CPU[@]}" "${BIN[$t]}" --listen "127.0.0.1:${SL_SSE[$t]}" \
+      --upstream "http://127.0.0.1:$P_FLUSH" "${sluice_common[@]}"
+    start "$t-100" "${PROXY_CPU[@]}" "${BIN[$t]}" --listen "127.0.0.1:${SL_100[$t]}" \
+      --upstream "http://127.0.0.1:$P_FLUSH" --flush-interval 100ms "${sluice_common[@]}"
+    wait_port "${SL_F1[$t]}" "$t-f1"; wait_port "${SL_SSE[$t]}" "$t-sse"
+    wait_port "${SL_100[$t]}" "$t-100"
+  done
 fi
 if has "$SECTIONS" upload; then   # sluice has one upstream: a second instance for the upload sink
-  start sluice-up "${PROXY_CPU[@]}" "$SLUICE" --listen "127.0.0.1:$P_SLUICE_UP" \
-    --upstream "http://127.0.0.1:$P_UPLOAD" "${sluice_common[@]}"
-  SLUICE_UP_PID=$STARTED
-  wait_port "$P_SLUICE_UP" sluice-up
+  for t in $SLUICES; do
+    start "$t-up" "${PROXY_CPU[@]}" "${BIN[$t]}" --listen "127.0.0.1:${SL_UP[$t]}" \
+      --upstream "http://127.0.0.1:$P_UPLOAD" "${sluice_common[@]}"
+    SL_UP_PID[$t]=$STARTED
+    wait_port "${SL_UP[$t]}" "$t-up"
+  done
 fi
 
 # ---------------------------------------------------------------- measurement helpers
@@ -285,10 +323,10 @@ if has "$SECTIONS" flush; then
     for t in $TARGETS; do
       case $t in
         direct) ;;   # the upstream itself; nothing in between
-        sluice)
-          flush_probe "" sluice "$P_SLUICE_F1" "$run"
-          flush_probe _sse sluice "$P_SLUICE_SSE" "$run" --sse
-          flush_probe _100ms sluice "$P_SLUICE_100" "$run" ;;
+        sluice|sluice-base)
+          flush_probe "" "$t" "${SL_F1[$t]}" "$run"
+          flush_probe _sse "$t" "${SL_SSE[$t]}" "$run" --sse
+          flush_probe _100ms "$t" "${SL_100[$t]}" "$run" ;;
         *) flush_probe "" "$t" "${PORT[$t]}" "$run" ;;
       esac
     done
@@ -330,7 +368,7 @@ if has "$SECTIONS" upload; then
     for t in $TARGETS; do
       case $t in
         direct) port=$P_UPLOAD; pids=() ;;
-        sluice) port=$P_SLUICE_UP; pids=("$SLUICE_UP_PID") ;;
+        sluice|sluice-base) port=${SL_UP[$t]}; pids=("${SL_UP_PID[$t]}") ;;
         *) port=${PORT[$t]}; read -r -a pids <<< "${PROCS[$t]:-}" ;;
       esac
       reset_hwm "${pids[@]}"
@@ -359,7 +397,8 @@ if has "$SECTIONS" idle; then
   # Fresh instances (same configs), so that memory freed by the earlier sections cannot hide
   # the cost of the new connections.
   declare -A IDLE_PORT=([nginx]=$P_IDLE_NGINX [haproxy]=$P_IDLE_HAPROXY
-                        [haproxy-nodelay]=$P_IDLE_HAPROXY_ND [sluice]=$P_IDLE_SLUICE)
+                        [haproxy-nodelay]=$P_IDLE_HAPROXY_ND [sluice]=$P_IDLE_SLUICE
+                        [sluice-base]=$P_IDLE_BASE)
   for t in $TARGETS; do
     port=${IDLE_PORT[$t]:-}
     [[ -n $port ]] || continue
@@ -373,10 +412,10 @@ if has "$SECTIONS" idle; then
         render "$BENCH/haproxy.cfg.in" "$TMP/$t-idle.cfg" WORKERS=1 PORT="$port" NODELAY="$nd"
         start "$t-idle" "${PROXY_CPU[@]}" haproxy -db -f "$TMP/$t-idle.cfg"
         wait_port "$port" "$t-idle"; procs=$STARTED ;;
-      sluice)
-        start sluice-idle "${PROXY_CPU[@]}" "$SLUICE" --listen "127.0.0.1:$port" \
+      sluice|sluice-base)
+        start "$t-idle" "${PROXY_CPU[@]}" "${BIN[$t]}" --listen "127.0.0.1:$port" \
           --upstream "http://127.0.0.1:$P_BACKEND" "${sluice_common[@]}"
-        wait_port "$port" sluice-idle; procs=$STARTED ;;
+        wait_port "$port" "$t-idle"; procs=$STARTED ;;
     esac
     pidargs=(); for p in $procs; do pidargs+=(--pid "$p"); done
     r=$("${LOAD_CPU[@]}" python3 "$BENCH/idleconns.py" --proxy "127.0.0.1:$port" \
@@ -398,15 +437,22 @@ if has "$SECTIONS" workers2; then
   start_nginx nginx2 "$TMP/nginx2.conf"; n2=$STARTED
   render "$BENCH/haproxy.cfg.in" "$TMP/haproxy2.cfg" WORKERS=2 PORT="$P_HAPROXY2" NODELAY="" BACKEND_PORT="$P_BACKEND2"
   start haproxy2 haproxy -db -f "$TMP/haproxy2.cfg"; h2=$STARTED
-  start sluice2 "$SLUICE" --listen "127.0.0.1:$P_SLUICE2" --upstream "http://127.0.0.1:$P_BACKEND2" \
-    --access-log off --threads 2; s2=$STARTED
-  wait_port "$P_NGINX2" nginx2; wait_port "$P_HAPROXY2" haproxy2; wait_port "$P_SLUICE2" sluice2
-  declare -A PORT2=([direct]=$P_BACKEND2 [nginx]=$P_NGINX2 [haproxy]=$P_HAPROXY2 [sluice]=$P_SLUICE2)
-  declare -A PROCS2=([nginx]="$(nginx_workers "$n2")" [haproxy]=$h2 [sluice]=$s2)
+  declare -A PORT2=([direct]=$P_BACKEND2 [nginx]=$P_NGINX2 [haproxy]=$P_HAPROXY2 [sluice]=$P_SLUICE2
+                    [sluice-base]=$P_BASE2)
+  declare -A PROCS2=([haproxy]=$h2)
+  W2_TARGETS="direct nginx haproxy"
+  for t in $SLUICES; do
+    start "${t}2" "${BIN[$t]}" --listen "127.0.0.1:${PORT2[$t]}" --upstream "http://127.0.0.1:$P_BACKEND2" \
+      --access-log off --threads 2; PROCS2[$t]=$STARTED
+    W2_TARGETS+=" $t"
+  done
+  wait_port "$P_NGINX2" nginx2; wait_port "$P_HAPROXY2" haproxy2
+  for t in $SLUICES; do wait_port "${PORT2[$t]}" "${t}2"; done
+  PROCS2[nginx]=$(nginx_workers "$n2")
   LOADER=(); WRK_THREADS=2
-  for t in direct nginx haproxy sluice; do run_wrk "${PORT2[$t]}" /small 1; done
+  for t in $W2_TARGETS; do run_wrk "${PORT2[$t]}" /small 1; done
   for run in $(seq "$RUNS"); do
-    for t in direct nginx haproxy sluice; do
+    for t in $W2_TARGETS; do
       # shellcheck disable=SC2086
       throughput 2 "$t" "${PORT2[$t]}" "$run" 13 ${PROCS2[$t]:-}
     done
@@ -416,6 +462,10 @@ fi
 # ---------------------------------------------------------------- report
 {
   echo "sluice benchmark, $MODE mode ($RUNS run(s) each, ${DUR} s per wrk run, wrk -t1 -c$CONNS), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r); elapsed ${SECONDS} s"
+  if [[ -n $BASE ]]; then
+    echo
+    echo "sluice: $SLUICE; sluice-base: $BASE"
+  fi
   echo
 } > "$OUT/results.md.head"
 python3 "$BENCH/report.py" "$RAW" "$OUT/results.csv" "$OUT/results.md.table" \
