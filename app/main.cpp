@@ -49,7 +49,7 @@ int run(sluice::app::Config& config) {
 
     auto proxy = sluice::single_host(*config.upstream);
     proxy->flush_interval = config.flush_interval;
-    proxy->transport = config.transport;
+    proxy->transport = sluice::make_http1_transport(config.transport);
     sluice::Server server(config.server,
                           [p = proxy.get()](sluice::Exchange& ex) { return p->serve(ex); });
     server.start();

@@ -79,7 +79,11 @@ std::unique_ptr<sluice::ReverseProxy> make_api_proxy(const sluice::Url& upstream
   // client; 100ms bounds how long a byte may wait. Event streams and unknown-length responses
   // are flushed at once whatever this says.
   proxy->flush_interval = 100ms;
-  proxy->transport.connect_timeout = 2s;
+  // How the upstream is reached: HTTP/1.1 with a keep-alive pool per worker, here with a
+  // shorter connect timeout than the default 5s.
+  sluice::TransportOptions transport;
+  transport.connect_timeout = 2s;
+  proxy->transport = sluice::make_http1_transport(transport);
   return proxy;
 }
 

@@ -9,7 +9,7 @@
 //   - framing: Transfer-Encoding only for content_length == -1 and then only "chunked",
 //     Content-Length n for n > 0, "Content-Length: 0" only for POST/PUT/PATCH with no body;
 //   - no hop-by-hop field and no CR, LF or NUL in any name or value.
-// Only requests that src/server/request_validation.hpp accepts (check_raw_head, then
+// Only requests that src/http1/request_validation.hpp accepts (check_raw_head, then
 // validate_request_head) are checked, and those must not carry the SPEC R1-R6/R13/R15 faults.
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/field.hpp>
@@ -30,7 +30,7 @@
 #include "transport/round_trip.hpp"
 
 #include "server/request_from_parser.hpp"
-#include "server/request_validation.hpp"
+#include "http1/request_validation.hpp"
 
 namespace http = boost::beast::http;
 using RequestParser = http::request_parser<http::buffer_body>;

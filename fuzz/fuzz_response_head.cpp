@@ -6,7 +6,7 @@
 //   - chunked() only with a Transfer-Encoding whose last coding is chunked;
 //   - content_length() only with a Content-Length field whose value is that number;
 //   - the bytes arriving whole or 7 at a time give the same verdict, status and framing.
-// Heads are first run through validate_response_head (src/transport/response_validation.hpp):
+// Heads are first run through validate_response_head (src/http1/response_validation.hpp):
 // the invariants apply to the heads it accepts, which also must carry no framing fault
 // (one Content-Length at most, Transfer-Encoding only as a single "chunked" without
 // Content-Length and not in HTTP/1.0). Beast alone accepts status codes 000-099.
@@ -21,7 +21,7 @@
 #include "common/http_syntax.hpp"
 #include "fuzz_common.hpp"
 
-#include "transport/response_validation.hpp"
+#include "http1/response_validation.hpp"
 
 namespace http = boost::beast::http;
 using ResponseParser = http::response_parser<http::buffer_body>;

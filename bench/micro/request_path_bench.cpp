@@ -1,8 +1,8 @@
 // The request side of one proxied request, step by step and whole, on three realistic heads:
 //
-//   check_raw_head        src/server/request_validation.cpp, over the buffered head (session)
+//   check_raw_head        src/http1/request_validation.cpp, over the buffered head (session)
 //   parse                 Beast's request_parser<buffer_body>, set up and fed as the session does
-//   validate_request_head src/server/request_validation.cpp, over the parsed head
+//   validate_request_head src/http1/request_validation.cpp, over the parsed head
 //   request_from_parser   src/server/request_from_parser.cpp: the Request the proxy sees
 //   strip_hop_by_hop      src/proxy/hop_by_hop.cpp: remove_hop_by_hop on the outbound copy
 //   x_forwarded_for       src/proxy/forwarded.cpp: client_ip + append_x_forwarded_for
@@ -22,7 +22,7 @@
 #include "proxy/hop_by_hop.hpp"
 #include "proxy/outbound_request.hpp"
 #include "server/request_from_parser.hpp"
-#include "server/request_validation.hpp"
+#include "http1/request_validation.hpp"
 #include "sluice/proxy_request.hpp"
 #include "sluice/reverse_proxy.hpp"
 #include "transport/round_trip.hpp"

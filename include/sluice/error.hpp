@@ -9,7 +9,7 @@ enum class errc {
   upstream_connect_failed,      // refused, unreachable, name not resolved
   upstream_connect_timeout,     // connect did not finish within connect_timeout (-> 504)
   upstream_header_timeout,      // no complete response head within response_header_timeout (-> 504)
-  upstream_closed,              // the upstream closed or reset before a complete response head
+  upstream_closed,              // the upstream closed or reset before the response was complete
   upstream_bad_response,        // the upstream sent something that is not a valid HTTP/1 response head
   upstream_write_failed,        // sending the request (head or body) upstream failed
   upstream_protocol_switch,     // a 101 to another protocol than the client asked for (SPEC 36)
@@ -20,13 +20,15 @@ enum class errc {
   client_body_too_large,        // the request body grew past ServerOptions::max_body_bytes -> 413
   modify_response_failed,       // modify_response returned an error or threw (SPEC 32)
   hook_threw,                   // rewrite/director threw
-  upstream_answered_early,      // internal: the upstream answered before the whole body was sent
+  upstream_idle_timeout,        // no upstream byte within idle_read_timeout (-> 504 if nothing was sent)
+  upstream_body_invalid,        // the upstream's body framing is malformed (SPEC R37)
 };
 
 const std::error_category& error_category();
 inline std::error_code make_error_code(errc e) { return {static_cast<int>(e), error_category()}; }
 
-// The default error handler's status for an error: 504 for the two timeouts, else 502 (SPEC 30).
+// The default error handler's status for an error: 504 for the upstream timeouts (connect,
+// response head, idle), else 502 (SPEC 30).
 unsigned default_error_status(std::error_code ec);
 
 }  // namespace sluice

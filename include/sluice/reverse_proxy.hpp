@@ -4,8 +4,8 @@
 // object is shared by every worker thread and must outlive the Server that calls it.
 //
 // Life of a request (docs/architecture.md): copy the inbound request -> director | rewrite, with
-// hop-by-hop stripping between (SPEC 1-8) -> round trip through the worker's pooled upstream
-// connection (SPEC 14, 15, 34, 35, L6) -> strip the response's hop-by-hop fields (SPEC 18) ->
+// hop-by-hop stripping between (SPEC 1-8) -> round trip through the Transport (SPEC 14, 15, 34,
+// 35, L6) -> strip the response's hop-by-hop fields (SPEC 18) ->
 // modify_response (SPEC 32) -> head, then the body through a FlushWriter on the flush interval
 // selected for this response (SPEC 24-28, L1, L3) -> trailers (SPEC 20-22). A failure before the
 // head is sent goes to error_handler (SPEC 30, 31); after it, the response is cut (SPEC 33, L4).
@@ -23,27 +23,11 @@
 #include "sluice/exchange.hpp"
 #include "sluice/message.hpp"
 #include "sluice/proxy_request.hpp"
+#include "sluice/transport.hpp"
 
 namespace sluice {
 
 using namespace std::chrono_literals;
-
-// The upstream transport: one keep-alive pool per worker thread (SPEC 35, L6, L7).
-struct TransportOptions {
-  std::chrono::nanoseconds connect_timeout = 5s;           // -> 504
-  std::chrono::nanoseconds response_header_timeout = 30s;  // request sent -> head complete; -> 504
-  // Longest wait for the next upstream body byte (and for each upstream write); then the
-  // response is cut (SPEC L7, R39). Long enough that a stream with heartbeats lives forever.
-  std::chrono::nanoseconds idle_read_timeout = 60s;
-  // Per worker; more are closed when released. As many as the concurrent requests a worker
-  // serves, or busy upstream connections churn (connect, then close on release).
-  std::size_t max_idle_connections = 128;
-  std::chrono::nanoseconds pool_idle_timeout = 90s;  // idle pooled connections are closed after it
-  std::uint32_t max_response_header_bytes = 64 * 1024;  // larger heads -> 502
-  // An upgraded connection (WebSocket...) with no byte in either direction for this long is
-  // closed (SPEC 37). Long: tunnels often idle between messages.
-  std::chrono::nanoseconds tunnel_idle_timeout = 300s;
-};
 
 // SPEC 29 (Go's BufferPool): where the body pump's copy buffer comes from. get() is called
 // once per proxied response body and put() once with the same span when the copy ends, however
@@ -97,7 +81,11 @@ class ReverseProxy {
   // text/event-stream and unknown-length responses always flush after every write.
   std::chrono::nanoseconds flush_interval{0};
 
-  TransportOptions transport;
+  // How the upstream is reached (SPEC 14, 15, 34, 35, L6, L7). Null: a default HTTP/1 transport
+  // of the proxy's own, with default options; set make_http1_transport(options) to change them,
+  // or a Transport of your own. Shared, so a transport can serve several proxies and outlive a
+  // route table that is swapped while its streams finish.
+  std::shared_ptr<Transport> transport;
 
   // Optional source of copy buffers (SPEC 29); not owned, must outlive the proxy's traffic.
   // Default: a buffer of the proxy's own, reused per worker thread: 16 KiB for streams that

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "sluice/exchange.hpp"
+#include "sluice/log.hpp"
 
 namespace sluice {
 
@@ -66,6 +67,10 @@ class Server {
   void stop(std::chrono::nanoseconds grace = 5s);
   // Live client sessions (SPEC L2).
   std::int64_t live_sessions() const;
+  // Keep-alive connections parked right now: idle past a short delay, they wait for their next
+  // request with no session running (counted in live_sessions() too). Any thread, between
+  // start() and stop() (also while a stop() waits out its grace); 0 after stop().
+  std::int64_t parked_sessions() const;
   // Waits until no client session is live, for at most `limit`; true if that happened.
   bool wait_for_no_sessions(std::chrono::nanoseconds limit) const;
 
@@ -73,8 +78,5 @@ class Server {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Writes one line to the configured sink or stderr (a single write(2), so lines never interleave).
-void write_log_line(const std::function<void(std::string_view)>& sink, std::string_view line);
 
 }  // namespace sluice

@@ -40,7 +40,7 @@ class Category : public std::error_category {
       case errc::upstream_connect_failed: return "upstream connect failed";
       case errc::upstream_connect_timeout: return "upstream connect timed out";
       case errc::upstream_header_timeout: return "upstream response header timed out";
-      case errc::upstream_closed: return "upstream closed the connection before a complete response";
+      case errc::upstream_closed: return "upstream closed the connection before the response was complete";
       case errc::upstream_bad_response: return "upstream sent a malformed response";
       case errc::upstream_write_failed: return "sending the request upstream failed";
       case errc::upstream_protocol_switch: return "upstream switched to a protocol the client did not ask for";
@@ -51,7 +51,8 @@ class Category : public std::error_category {
       case errc::client_body_too_large: return "request body too large";
       case errc::modify_response_failed: return "modify_response failed";
       case errc::hook_threw: return "a rewrite/director hook threw";
-      case errc::upstream_answered_early: return "the upstream answered before the request body was sent";
+      case errc::upstream_idle_timeout: return "upstream idle timeout: no byte within the upstream idle timeout";
+      case errc::upstream_body_invalid: return "upstream sent a malformed response body";
     }
     return "unknown sluice error";
   }
@@ -65,7 +66,10 @@ const std::error_category& error_category() {
 }
 
 unsigned default_error_status(std::error_code ec) {
-  if (ec == errc::upstream_connect_timeout || ec == errc::upstream_header_timeout) return 504;
+  if (ec == errc::upstream_connect_timeout || ec == errc::upstream_header_timeout ||
+      ec == errc::upstream_idle_timeout) {
+    return 504;
+  }
   return 502;
 }
 

@@ -6,13 +6,12 @@
 #include <chrono>
 #include <optional>
 #include <span>
+#include <string>
 #include <system_error>
 
 #include "proxy/flush_writer.hpp"
 #include "sluice/exchange.hpp"
-#include "sluice/reverse_proxy.hpp"
-#include "transport/round_trip.hpp"
-#include "transport/upstream_connection.hpp"
+#include "sluice/transport.hpp"
 
 namespace sluice {
 
@@ -20,12 +19,13 @@ enum class PumpEnd { complete, upstream_error, upstream_timeout, client_gone, sh
 
 struct PumpResult {
   PumpEnd end;
-  std::string detail;  // what failed, for the error log
+  std::error_code ec;  // what failed: the upstream's error (or the client write's)
 };
 
 // Shared by the copy pump and the splice relay: the idle limit of the next wait, with
 // flush.timer() armed for it or for a flush falling due first.
-std::chrono::steady_clock::time_point arm_wait(FlushWriter& flush, const TransportOptions& options,
+std::chrono::steady_clock::time_point arm_wait(FlushWriter& flush,
+                                               std::chrono::nanoseconds idle_timeout,
                                                std::chrono::steady_clock::time_point last_progress);
 // After the timer woke a wait: flushes what fell due. A result when the pump must end (the
 // client is gone, or the idle limit passed).
@@ -33,9 +33,9 @@ boost::asio::awaitable<std::optional<PumpResult>> after_timer(
     FlushWriter& flush, std::chrono::steady_clock::time_point idle_deadline);
 
 // `buffer` is the copy buffer (the BufferPool's, or one of the caller's); it must not be empty.
-boost::asio::awaitable<PumpResult> pump_body(Exchange& ex, UpstreamConnection& up,
-                                             ResponseParser& parser, FlushWriter& flush,
-                                             const TransportOptions& options,
+// `idle_timeout`: the longest wait for the next upstream byte (SPEC L7, R39).
+boost::asio::awaitable<PumpResult> pump_body(Exchange& ex, ResponseBody& body, FlushWriter& flush,
+                                             std::chrono::nanoseconds idle_timeout,
                                              std::span<char> buffer);
 
 }  // namespace sluice

@@ -22,7 +22,12 @@ asio::awaitable<std::error_code> FlushWriter::start() {
   if (started_ || stopped_ || interval_.count() == 0) co_return std::error_code{};
   started_ = true;
   ++armed_;
-  if (observer_.flush_timer_started) observer_.flush_timer_started(ex_.id());
+  if (observer_.flush_timer_started) {
+    try {
+      observer_.flush_timer_started(ex_.id());
+    } catch (...) {  // an observer's bug must not unwind the response (events.hpp)
+    }
+  }
   if (interval_.count() < 0) co_return co_await ex_.flush();
   due_ = Clock::now() + interval_;
   co_return std::error_code{};

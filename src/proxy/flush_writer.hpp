@@ -2,8 +2,8 @@
 // FlushWriter: the flush schedule of one response (SPEC 24-28, L1, L3) — Go's maxLatencyWriter.
 //
 // It owns the response's flush timer. The timer is never waited on by a detached handler: the
-// body pump races it inside one parallel_group together with the upstream read (see
-// body_pump.cpp), and that group returns only after every racing operation has finished. So no
+// body pump races it together with the upstream read (net/race.hpp, body_pump.cpp), and that
+// race returns only after every racing operation has finished. So no
 // timer completion can run after the response ended — the Asio rule that an expired timer's
 // handler "can no longer be cancelled" has nothing left to reach.
 //
@@ -54,7 +54,6 @@ class FlushWriter {
 
   // Idempotent. Fires flush_timer_stopped (once, if started) and disables further flushing.
   void stop(FlushStopReason reason);
-  bool stopped() const { return stopped_; }
 
  private:
   Exchange& ex_;

@@ -4,6 +4,7 @@
 #include <boost/beast/http/field.hpp>
 #include <string>
 
+#include "http1/wire.hpp"
 #include "proxy/forwarded.hpp"
 #include "proxy/hop_by_hop.hpp"
 #include "sluice/error.hpp"
@@ -54,7 +55,7 @@ std::error_code build_outbound(const ReverseProxy& p, const Request& in, Request
     }
     // SPEC 4: an upgrade request keeps exactly "Connection: Upgrade" + "Upgrade: <value>".
     // h2c is never passed on: sluice speaks HTTP/1 to the upstream (RFC 9113 §3.1).
-    if (!upgrade.empty() && !boost::beast::iequals(upgrade, "h2c")) {
+    if (!upgrade.empty() && !http1::iequals(upgrade, "h2c")) {
       out.header.set(http::field::connection, "Upgrade");
       out.header.set(http::field::upgrade, upgrade);
     }

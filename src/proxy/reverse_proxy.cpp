@@ -2,8 +2,6 @@
 // implements; docs/architecture.md draws the same life of a request.
 #include "sluice/reverse_proxy.hpp"
 
-#include <boost/asio/execution/context.hpp>
-#include <boost/asio/query.hpp>
 #include <boost/beast/http/field.hpp>
 #include <array>
 #include <exception>
@@ -11,6 +9,7 @@
 #include <vector>
 
 #include "common/nothrow.hpp"
+#include "http1/wire.hpp"
 #include "proxy/body_pump.hpp"
 #include "proxy/flush_policy.hpp"
 #include "proxy/flush_writer.hpp"
@@ -18,9 +17,7 @@
 #include "proxy/hop_by_hop.hpp"
 #include "proxy/outbound_request.hpp"
 #include "proxy/tunnel.hpp"
-#include "sluice/server.hpp"
-#include "transport/connection_pool.hpp"
-#include "transport/round_trip.hpp"
+#include "sluice/log.hpp"
 
 namespace sluice {
 
@@ -31,7 +28,8 @@ using Clock = std::chrono::steady_clock;
 struct ReverseProxy::State {
   std::atomic<std::int64_t> in_flight{0};
   std::atomic<std::int64_t> armed_flush_timers{0};
-  PoolCounters pool;
+  // The transport used while ReverseProxy::transport is null.
+  std::shared_ptr<Transport> default_transport = make_http1_transport();
 };
 
 namespace {
@@ -68,6 +66,12 @@ void log_error(const ReverseProxy& p, const Request& in, std::string_view what) 
                                   std::string(what));
 }
 
+// Whole responses the proxy writes itself: a failed write cuts the connection.
+asio::awaitable<void> respond_or_cut(Exchange& ex, SimpleResponse res) {
+  const auto ec = co_await ex.respond(std::move(res));
+  if (ec) ex.abort();
+}
+
 // SPEC 30/31: the error handler's response (default: 502, 504 for timeouts, empty body).
 asio::awaitable<ResponseOutcome> answer_error(const ReverseProxy& p, Exchange& ex,
                                               std::error_code ec) {
@@ -81,7 +85,7 @@ asio::awaitable<ResponseOutcome> answer_error(const ReverseProxy& p, Exchange& e
       res = SimpleResponse{default_error_status(ec), {}, {}};
     }
   }
-  const auto ec_write = co_await ex.respond(res);
+  const auto ec_write = co_await ex.respond(std::move(res));
   if (ec_write) {
     ex.abort();
     co_return ResponseOutcome::client_gone;
@@ -89,59 +93,76 @@ asio::awaitable<ResponseOutcome> answer_error(const ReverseProxy& p, Exchange& e
   co_return ResponseOutcome::error_response;
 }
 
-// SPEC 17-20: the client's view of the upstream head.
-Response to_response(const Request& out, ResponseParser& parser,
-                     std::vector<std::string>& announced_trailers) {
-  auto& head = parser.get();
-  Response res;
-  res.status = head.result_int();
-  res.reason = std::string(head.reason());
-  for (const auto& f : head) {
-    if (f.name() == http::field::trailer) {
-      // SPEC 20: the announced names, re-announced after hop-by-hop stripping drops the field.
-      std::string_view v = f.value();
-      while (!v.empty()) {
-        auto comma = v.find(',');
-        auto token = v.substr(0, comma);
-        while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
-        while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
-        if (!token.empty()) announced_trailers.emplace_back(token);
-        if (comma == std::string_view::npos) break;
-        v.remove_prefix(comma + 1);
-      }
-    }
+// SPEC 32: modify_response on a response nothing of which was sent yet; an error or a throw
+// is its error.
+std::error_code run_modify_response(const ReverseProxy& p, Response& res) {
+  if (!p.modify_response) return {};
+  try {
+    return p.modify_response(res);
+  } catch (...) {
+    return errc::modify_response_failed;
   }
-  if (res.status == 101) {
-    // switch_protocols still reads the parser's Upgrade field: copy.
-    for (const auto& f : head) res.header.insert(f.name_string(), f.value());
-  } else {
-    // The fields move, not copied: the parser keeps parsing the body with its own state, and
-    // what it adds to its (now empty) field set after this is the trailer section (SPEC 21).
-    res.header.swap(static_cast<Fields&>(head));
-  }
-  remove_hop_by_hop(res.header);  // SPEC 18
-  const auto length = parser.content_length();
-  if (out.method == "HEAD" || res.status == 304) {
-    res.content_length = length ? static_cast<std::int64_t>(*length) : kUnknownLength;
-  } else if (res.status == 204 || res.status / 100 == 1) {
-    res.content_length = 0;
-  } else {
-    // SPEC 19: a known length passes on; chunked or close-delimited is unknown (-1).
-    res.content_length = (!parser.chunked() && length) ? static_cast<std::int64_t>(*length)
-                                                        : kUnknownLength;
-  }
-  return res;
 }
 
-// SPEC 21: everything the parser added after the head is a trailer field.
-Fields trailers_after(const ResponseParser& parser, std::size_t head_fields) {
-  Fields trailers;
-  std::size_t i = 0;
-  for (const auto& f : parser.get()) {
-    if (i++ < head_fields) continue;
-    trailers.insert(f.name_string(), f.value());
+// A round trip that produced no response: who is to blame decides the answer.
+asio::awaitable<ResponseOutcome> end_without_response(const ReverseProxy& p, Exchange& ex,
+                                                      std::error_code ec) {
+  const Request& in = ex.request();
+  if (ec == errc::client_gone || ec == errc::client_body_failed || ec == aborted_error()) {
+    // SPEC 34 / L4, R46: the client left (mid-upload, or while we waited) or the server
+    // stopped; the transport closed the upstream connection, so the upstream sees the
+    // cancellation and never a complete request. Nobody is left to answer: not a 502.
+    const bool stopping = ec == aborted_error();
+    log_error(p, in, stopping ? "server stopping"
+                     : ec == errc::client_body_failed ? "client aborted during the upload"
+                                                      : "client aborted while waiting for upstream");
+    ex.abort();
+    co_return stopping ? ResponseOutcome::shutdown : ResponseOutcome::client_gone;
   }
-  return trailers;
+  if (ec == errc::client_body_invalid || ec == errc::client_body_too_large) {
+    // SPEC R17-R21 (400) and the body limit (413): the upstream never got a complete request;
+    // the client gets the answer and, with its body unread, the connection closes after it.
+    const bool too_large = ec == errc::client_body_too_large;
+    log_error(p, in, too_large ? "request body too large: 413" : "malformed request body: 400");
+    SimpleResponse bad{too_large ? 413u : 400u, {}, ec.message() + "\n"};
+    bad.header.set(http::field::content_type, "text/plain");
+    co_await respond_or_cut(ex, std::move(bad));
+    co_return ResponseOutcome::error_response;
+  }
+  co_return co_await answer_error(p, ex, ec);
+}
+
+// SPEC 17-20: the client's view of the upstream head: hop-by-hop fields stripped, the names
+// the upstream announced in Trailer kept to be announced again.
+Response client_view(Response head, std::vector<std::string>& announced_trailers) {
+  for (const auto& f : head.header) {
+    if (f.name() != http::field::trailer) continue;
+    http1::for_each_list_element(f.value(), [&](std::string_view name) {
+      announced_trailers.emplace_back(name);
+    });
+  }
+  remove_hop_by_hop(head.header);  // SPEC 18
+  return head;
+}
+
+// The request body as the transport reads it: the client's, through the exchange.
+class ClientBody final : public BodySource {
+ public:
+  explicit ClientBody(Exchange& ex) : ex_(ex) {}
+  asio::awaitable<std::pair<std::error_code, std::size_t>> read(asio::mutable_buffer buf) override {
+    return ex_.read_body(buf);
+  }
+
+ private:
+  Exchange& ex_;
+};
+
+// SPEC 23: a 1xx from the upstream goes to the client at once, hop-by-hop stripped; a 100 is
+// not passed on when sluice answered the client's Expect itself.
+asio::awaitable<std::error_code> forward_informational(Exchange& ex, unsigned status, Fields fields) {
+  remove_hop_by_hop(fields);
+  if (status == 100 && ex.continue_sent()) co_return std::error_code{};
+  co_return co_await ex.write_informational(status, std::move(fields));
 }
 
 // SPEC 29: one get() and one put() per response body, however the copy ends. Without a
@@ -205,44 +226,34 @@ class CopyBuffer {
 // client asked for (case-insensitively, printable), else 502 and no switch. Then the 101 goes
 // out with the upstream's end-to-end fields plus the upgrade pair, and the tunnel runs until both
 // sides are done. The upstream connection is never pooled afterwards.
-asio::awaitable<ResponseOutcome> switch_protocols(const ReverseProxy& p, Exchange& ex, RoundTrip& rt,
-                                                  Response res) {
+asio::awaitable<ResponseOutcome> switch_protocols(const ReverseProxy& p, Exchange& ex,
+                                                  ResponseBody& body, Response res,
+                                                  std::string switched,
+                                                  std::chrono::nanoseconds tunnel_idle_timeout) {
   const std::string requested = upgrade_type(ex.request().header);
-  const auto& head = rt.parser->get();
-  std::string switched;
-  for (const auto& f : head) {
-    if (f.name() == http::field::upgrade) switched = std::string(f.value());
+  if (const auto mec = run_modify_response(p, res)) {
+    body.finish(false);
+    co_return co_await answer_error(p, ex, mec);
   }
-  if (p.modify_response) {
-    std::error_code mec;
-    try {
-      mec = p.modify_response(res);
-    } catch (...) {
-      mec = errc::modify_response_failed;
-    }
-    if (mec) {
-      rt.lease.close();
-      co_return co_await answer_error(p, ex, mec);
-    }
-  }
-  if (requested.empty() || boost::beast::iequals(requested, "h2c") || !printable_ascii(switched) ||
-      !boost::beast::iequals(requested, switched)) {
+  if (requested.empty() || http1::iequals(requested, "h2c") || !printable_ascii(switched) ||
+      !http1::iequals(requested, switched)) {
     log_error(p, ex.request(), "upstream switched to \"" + switched + "\" when \"" + requested +
                                    "\" was requested");
-    rt.lease.close();
+    body.finish(false);
     co_return co_await answer_error(p, ex, errc::upstream_protocol_switch);
   }
   res.header.set(http::field::upgrade, switched);
-  const auto ec = co_await ex.write_switching_protocols(std::move(res));
-  if (ec) {
-    rt.lease.close();
+  Exchange::Switched client = co_await ex.switch_protocols(std::move(res));
+  if (client.ec) {
+    body.finish(false);
     co_return ResponseOutcome::client_gone;
   }
-  const TunnelEnd end = co_await run_tunnel(ex, rt.lease.conn(), ex.take_buffered_input(),
-                                            p.transport.tunnel_idle_timeout);
-  rt.lease.close();
-  if (end == TunnelEnd::shutdown) co_return ResponseOutcome::shutdown;
-  co_return ResponseOutcome::upgraded;
+  ResponseBody::Upgraded upstream = body.upgraded();
+  const TunnelEnd end =
+      co_await run_tunnel(*client.stream, std::move(client.buffered), *upstream.stream,
+                          std::move(upstream.buffered), tunnel_idle_timeout, ex.stop_signal());
+  body.finish(false);
+  co_return end == TunnelEnd::shutdown ? ResponseOutcome::shutdown : ResponseOutcome::upgraded;
 }
 
 FlushStopReason stop_reason(PumpEnd end) {
@@ -256,14 +267,93 @@ FlushStopReason stop_reason(PumpEnd end) {
   return FlushStopReason::shutdown;
 }
 
+// The body went through to its end: the last chunk and the trailers (SPEC 21, 22), then the
+// connection goes back to the pool if it may (SPEC L6).
+asio::awaitable<ResponseOutcome> end_complete(const ReverseProxy& p, Exchange& ex,
+                                              ResponseBody& body, FlushWriter& flush) {
+  Fields trailers = body.trailers();
+  const auto end_ec = co_await ex.end_response(&trailers);
+  if (end_ec) {
+    flush.stop(FlushStopReason::client_gone);
+    ex.abort();
+    log_error(p, ex.request(), "client aborted at the end of the response");
+    co_return ResponseOutcome::client_gone;
+  }
+  flush.stop(FlushStopReason::complete);
+  body.finish(true);
+  co_return ResponseOutcome::complete;
+}
+
+// The upstream failed or went silent mid-body. Nothing sent yet: the client can still get a
+// proper error, 504 for the idle timeout, 502 otherwise (SPEC R36). Else the response is cut
+// so that it looks truncated (SPEC 33 / L4). `stop()` comes after the error response, so no
+// byte of this response is written after flush_timer_stopped.
+asio::awaitable<ResponseOutcome> end_upstream_failed(const ReverseProxy& p, Exchange& ex,
+                                                     ResponseBody& body, FlushWriter& flush,
+                                                     const PumpResult& pumped) {
+  body.finish(false);
+  if (!ex.head_sent()) {
+    ex.discard_response();
+    const auto outcome = co_await answer_error(p, ex, pumped.ec);
+    flush.stop(stop_reason(pumped.end));
+    co_return outcome;
+  }
+  flush.stop(stop_reason(pumped.end));
+  ex.abort();
+  log_error(p, ex.request(), "response truncated: " + pumped.ec.message());
+  co_return ResponseOutcome::truncated;
+}
+
+// The client left, or the server stops: cut both sides.
+ResponseOutcome end_cut(const ReverseProxy& p, Exchange& ex, ResponseBody& body,
+                        FlushWriter& flush, const PumpResult& pumped) {
+  flush.stop(stop_reason(pumped.end));
+  ex.abort();
+  body.finish(false);
+  if (pumped.end == PumpEnd::shutdown) return ResponseOutcome::shutdown;
+  log_error(p, ex.request(), "client aborted: " + pumped.ec.message());
+  return ResponseOutcome::client_gone;
+}
+
+// SPEC 24-29: the head, then the body through this response's flush writer, then its ending.
+asio::awaitable<ResponseOutcome> relay_response(const ReverseProxy& p, Exchange& ex,
+                                                ResponseBody& body, const Response& res,
+                                                const std::vector<std::string>& announced,
+                                                std::atomic<std::int64_t>& armed_timers,
+                                                std::chrono::nanoseconds idle_timeout) {
+  ex.begin_response(res, announced);
+  // SPEC 24-27: the schedule for this response; the writer owns its timer (SPEC 28, L1).
+  const auto interval = flush_interval_for(res, p.flush_interval);
+  FlushWriter flush(ex, interval, p.observer, armed_timers);
+  PumpResult pumped{PumpEnd::complete, {}};
+  const auto start_ec = co_await flush.start();
+  if (start_ec) {
+    pumped = PumpResult{PumpEnd::client_gone, start_ec};
+  } else {
+    CopyBuffer buffer(p.buffer_pool, CopyBuffer::size_for(res, interval));
+    pumped = co_await pump_body(ex, body, flush, idle_timeout, buffer.span());
+  }
+  switch (pumped.end) {
+    case PumpEnd::complete:
+      co_return co_await end_complete(p, ex, body, flush);
+    case PumpEnd::upstream_error:
+    case PumpEnd::upstream_timeout:
+      co_return co_await end_upstream_failed(p, ex, body, flush, pumped);
+    case PumpEnd::client_gone:
+    case PumpEnd::shutdown:
+      co_return end_cut(p, ex, body, flush, pumped);
+  }
+  co_return ResponseOutcome::shutdown;
+}
+
 }  // namespace
 
 ReverseProxy::ReverseProxy() : state_(std::make_unique<State>()) {}
 ReverseProxy::~ReverseProxy() = default;
 
 ProxyCounts ReverseProxy::counts() const {
-  return ProxyCounts{state_->in_flight.load(), state_->armed_flush_timers.load(),
-                     state_->pool.busy.load(), state_->pool.idle.load()};
+  const TransportCounts up = (transport ? transport : state_->default_transport)->counts();
+  return ProxyCounts{state_->in_flight.load(), state_->armed_flush_timers.load(), up.busy, up.idle};
 }
 
 asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
@@ -277,140 +367,57 @@ asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
   if (const auto hops = max_forwards(in); hops && *hops == 0) {
     SimpleResponse local{in.method == "OPTIONS" ? 200u : 405u, {}, {}};
     local.header.set(http::field::allow, "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH");
-    const auto ec_local = co_await ex.respond(std::move(local));
-    if (ec_local) ex.abort();
+    co_await respond_or_cut(ex, std::move(local));
     scope.outcome = ResponseOutcome::complete;
     co_return;
   }
 
-  Request out;
+  Request out;  // SPEC 1-16: the copy the hooks edit
   if (auto ec = build_outbound(*this, in, out)) {
     scope.outcome = co_await answer_error(*this, ex, ec);
     co_return;
   }
 
-  // Round trip on this worker's pool (SPEC 14, 15, 34, 35, L6).
-  auto& ctx = asio::query(ex.executor(), asio::execution::context);
-  ConnectionPool& pool =
-      asio::use_service<PoolService>(ctx).pool_for(state_.get(), ex.executor(), transport, state_->pool);
-  RoundTrip rt;
+  // SPEC 14, 15, 23, 34, 35, L6: the round trip. Held for the whole exchange: the transport
+  // (and its pools) outlive every request that uses them.
+  const std::shared_ptr<Transport> via = transport ? transport : state_->default_transport;
+  ClientBody client_body(ex);
+  RoundTripRequest request{out, out.content_length != 0 ? &client_body : nullptr,
+                           [&ex](unsigned status, Fields fields) {
+                             return forward_informational(ex, status, std::move(fields));
+                           },
+                           ex};
   const auto sent_at = Clock::now();
-  co_await round_trip(ex, out, pool, transport, rt);
+  UpstreamResponse up = co_await via->round_trip(std::move(request));
   ex.note_upstream_time(Clock::now() - sent_at);
-  if (rt.ec == errc::client_gone || rt.ec == errc::client_body_failed ||
-      rt.ec == aborted_error()) {
-    // SPEC 34 / L4, R46: the client left (mid-upload, or while we waited) or the server
-    // stopped; the lease closes the upstream connection, so the upstream sees the cancellation
-    // and never a complete request. Nobody is left to answer: not a 502.
-    const bool stopping = rt.ec == aborted_error();
-    log_error(*this, in, stopping ? "server stopping"
-                         : rt.ec == errc::client_body_failed ? "client aborted during the upload"
-                                                             : "client aborted while waiting for upstream");
-    ex.abort();
-    scope.outcome = stopping ? ResponseOutcome::shutdown : ResponseOutcome::client_gone;
-    co_return;
-  }
-  if (rt.ec == errc::client_body_invalid || rt.ec == errc::client_body_too_large) {
-    // SPEC R17-R21 (400) and the body limit (413): the upstream never got a complete request
-    // (the lease closes it); the client gets the answer and, with its body unread, the
-    // connection closes after it.
-    const bool too_large = rt.ec == errc::client_body_too_large;
-    log_error(*this, in, too_large ? "request body too large: 413" : "malformed request body: 400");
-    SimpleResponse bad{too_large ? 413u : 400u, {}, rt.ec.message() + "\n"};
-    bad.header.set(http::field::content_type, "text/plain");
-    const auto ec_bad = co_await ex.respond(std::move(bad));
-    if (ec_bad) ex.abort();
-    scope.outcome = ResponseOutcome::error_response;
-    co_return;
-  }
-  if (rt.ec) {
-    scope.outcome = co_await answer_error(*this, ex, rt.ec);
+  if (up.ec) {
+    scope.outcome = co_await end_without_response(*this, ex, up.ec);
     co_return;
   }
 
-  ResponseParser& parser = *rt.parser;
+  std::string switched;  // SPEC 36: the protocol the upstream switched to, before stripping
+  if (up.head.status == 101) {
+    if (const auto it = up.head.header.find(http::field::upgrade); it != up.head.header.end()) {
+      switched = std::string(it->value());
+    }
+  }
   std::vector<std::string> announced;
-  Response res = to_response(out, parser, announced);
-  const std::size_t head_fields =
-      static_cast<std::size_t>(std::distance(parser.get().begin(), parser.get().end()));
+  Response res = client_view(std::move(up.head), announced);
   if (res.status == 101) {
-    scope.outcome = co_await switch_protocols(*this, ex, rt, std::move(res));
+    scope.outcome = co_await switch_protocols(*this, ex, *up.body, std::move(res),
+                                              std::move(switched),
+                                              via->options().tunnel_idle_timeout);
     co_return;
   }
-
   // SPEC 32: modify_response sees every response; an error closes the upstream body.
-  if (modify_response) {
-    std::error_code mec;
-    try {
-      mec = modify_response(res);
-    } catch (...) {
-      mec = errc::modify_response_failed;
-    }
-    if (mec) {
-      rt.lease.close();
-      scope.outcome = co_await answer_error(*this, ex, mec);
-      co_return;
-    }
+  if (const auto mec = run_modify_response(*this, res)) {
+    up.body->finish(false);
+    scope.outcome = co_await answer_error(*this, ex, mec);
+    co_return;
   }
-
-  ex.begin_response(res, announced);
-  // SPEC 24-27: the schedule for this response; the writer owns its timer (SPEC 28, L1).
-  const auto interval = flush_interval_for(res, flush_interval);
-  FlushWriter flush(ex, interval, observer, state_->armed_flush_timers);
-  PumpResult pumped{PumpEnd::complete, {}};
-  const auto start_ec = co_await flush.start();
-  if (start_ec) {
-    pumped = PumpResult{PumpEnd::client_gone, start_ec.message()};
-  } else {
-    CopyBuffer buffer(buffer_pool, CopyBuffer::size_for(res, interval));
-    pumped = co_await pump_body(ex, rt.lease.conn(), parser, flush, transport, buffer.span());
-  }
-
-  switch (pumped.end) {
-    case PumpEnd::complete: {
-      Fields trailers = trailers_after(parser, head_fields);
-      const auto end_ec = co_await ex.end_response(&trailers);
-      if (end_ec) {
-        flush.stop(FlushStopReason::client_gone);
-        ex.abort();
-        log_error(*this, in, "client aborted at the end of the response");
-        scope.outcome = ResponseOutcome::client_gone;
-        co_return;
-      }
-      flush.stop(FlushStopReason::complete);
-      // SPEC L6: back to the pool only after a complete, well-framed response, nothing unread.
-      if (parser.keep_alive() && rt.lease.conn().buffer.size() == 0 && !rt.request_incomplete) {
-        rt.lease.mark_reusable();
-      }
-      scope.outcome = ResponseOutcome::complete;
-      co_return;
-    }
-    case PumpEnd::upstream_error:
-    case PumpEnd::upstream_timeout:
-      rt.lease.close();
-      if (!ex.head_sent()) {
-        // Nothing reached the client yet: it can still get a proper error (SPEC R36).
-        ex.discard_response();
-        scope.outcome = co_await answer_error(*this, ex, errc::upstream_closed);
-        flush.stop(stop_reason(pumped.end));
-        co_return;
-      }
-      // SPEC 33 / L4: the head is out; cut the connection so the response looks truncated.
-      flush.stop(stop_reason(pumped.end));
-      ex.abort();
-      log_error(*this, in, "response truncated: " + pumped.detail);
-      scope.outcome = ResponseOutcome::truncated;
-      co_return;
-    case PumpEnd::client_gone:
-    case PumpEnd::shutdown:
-      flush.stop(stop_reason(pumped.end));
-      ex.abort();
-      rt.lease.close();
-      if (pumped.end == PumpEnd::client_gone) log_error(*this, in, "client aborted: " + pumped.detail);
-      scope.outcome = pumped.end == PumpEnd::client_gone ? ResponseOutcome::client_gone
-                                                         : ResponseOutcome::shutdown;
-      co_return;
-  }
+  scope.outcome = co_await relay_response(*this, ex, *up.body, res, announced,
+                                          state_->armed_flush_timers,
+                                          via->options().idle_read_timeout);
 }
 
 std::unique_ptr<ReverseProxy> single_host(const Url& target) {

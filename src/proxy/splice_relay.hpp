@@ -1,5 +1,5 @@
 #pragma once
-// The zero-copy path for the rest of a large Content-Length response body (issue 4): upstream
+// The zero-copy path for the rest of a large known-length response body (issue 4): upstream
 // socket -> pipe -> client socket with splice(2), so the body never passes through the proxy's
 // memory. The same endings, bounds and events as the copy path in body_pump.cpp: the upstream
 // idle timeout, the client leaving, the stop signal, truncation, client_write events; each pass
@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "common/splice_pipe.hpp"
+#include "net/splice.hpp"
 #include "proxy/body_pump.hpp"
 
 namespace sluice {
@@ -17,10 +18,11 @@ namespace sluice {
 // Bodies with at least this much left are spliced; smaller ones are not worth a pipe.
 inline constexpr std::uint64_t kSpliceMinBytes = 256 * 1024;
 
-// Relays exactly `remaining` more body bytes. `pipe` is empty on entry; on a complete relay it is
-// empty again (PumpEnd::complete); on any other ending it may hold bytes.
-boost::asio::awaitable<PumpResult> splice_body(Exchange& ex, UpstreamConnection& up,
-                                               FlushWriter& flush, const TransportOptions& options,
-                                               std::uint64_t remaining, SplicePipe& pipe);
+// Relays the rest of the body (source.remaining() bytes). `pipe` is empty on entry; on a
+// complete relay it is empty again (PumpEnd::complete); on any other ending it may hold bytes.
+boost::asio::awaitable<PumpResult> splice_body(Exchange& ex, detail::SpliceSink& sink,
+                                               detail::SpliceSource& source, FlushWriter& flush,
+                                               std::chrono::nanoseconds idle_timeout,
+                                               SplicePipe& pipe);
 
 }  // namespace sluice

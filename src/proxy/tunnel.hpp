@@ -1,14 +1,14 @@
 #pragma once
 // The two-way byte tunnel after a 101 Switching Protocols (SPEC 36, 37): client <-> upstream
-// until both directions ended. A half-close on one side is passed on with shutdown(SHUT_WR)
-// (Go 1.23+'s CloseWrite); an error on either side, the idle timeout or the server's stop ends
+// until both directions ended. A half-close on one side is passed on with shutdown_write (Go
+// 1.23+'s CloseWrite); an error on either side, the idle timeout or the server's stop ends
 // both. Bytes already buffered on either side at the switch are delivered first.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <string>
 
-#include "sluice/exchange.hpp"
-#include "transport/upstream_connection.hpp"
+#include "net/byte_stream.hpp"
+#include "sluice/stop_signal.hpp"
 
 namespace sluice {
 
@@ -19,10 +19,12 @@ enum class TunnelEnd {
   shutdown,      // the server stopped
 };
 
-// `client_pending`: bytes the client sent after its request head, already read by the session.
-// Upstream bytes after the 101 head are in up.buffer.
-boost::asio::awaitable<TunnelEnd> run_tunnel(Exchange& ex, UpstreamConnection& up,
-                                             std::string client_pending,
-                                             std::chrono::nanoseconds idle_timeout);
+// Each side's `pending`: the bytes already read from it, delivered to the other side first.
+// (Plain parameters: g++ 12 mishandles an aggregate coroutine parameter that holds a
+// reference and a string, docs/architecture.md "Coroutine conventions".)
+boost::asio::awaitable<TunnelEnd> run_tunnel(ByteStream& client, std::string client_pending,
+                                             ByteStream& upstream, std::string upstream_pending,
+                                             std::chrono::nanoseconds idle_timeout,
+                                             StopSignal& stop);
 
 }  // namespace sluice

@@ -42,6 +42,7 @@ void IdleSessions::park(asio::ip::tcp::socket socket, asio::ip::tcp::endpoint re
     return;
   }
   parked_.push_back(Parked{std::move(socket), remote, since});
+  ++parked_count_;
   const Iter it = std::prev(parked_.end());
   // The handler runs on this worker's thread; if the io_context is destroyed first, it is
   // destroyed without running (close() has then already closed the socket).
@@ -53,6 +54,7 @@ void IdleSessions::park(asio::ip::tcp::socket socket, asio::ip::tcp::endpoint re
 void IdleSessions::wake(Iter it, boost::system::error_code ec) {
   Parked parked = std::move(*it);
   parked_.erase(it);
+  --parked_count_;
   if (ec || parked.closing) {
     // Timed out, stopped, or the socket failed: a graceful close, as a session would.
     boost::system::error_code ignored;
@@ -77,6 +79,7 @@ void IdleSessions::close_all() {
 void IdleSessions::close() {
   timer_.reset();
   if (env_) env_->on_session_count(-static_cast<int>(parked_.size()));
+  parked_count_ -= static_cast<std::int64_t>(parked_.size());
   parked_.clear();
 }
 
@@ -124,7 +127,7 @@ void IdleSessions::expire() {
     }
     waiting_.pop_front();
     io->in_idle_list = false;
-    io->socket.cancel(ignored);
+    io->stream.cancel();
   }
   // Parked connections that time out: their cancelled waits complete (and erase them) later.
   for (auto& p : parked_) {

@@ -10,9 +10,11 @@
 // All connections share one idle_timeout and one kParkAfter, so each list, kept in the order
 // connections entered it, is also its deadline order, and one timer watching the two oldest
 // serves them all.
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <list>
 #include <optional>
@@ -49,6 +51,8 @@ class IdleSessions {
   void close_all();
   // The io_context is about to be destroyed: the timer and the sockets must go before it.
   void close();
+  // Connections parked right now (Server::parked_sessions). Any thread may read it.
+  std::int64_t parked_count() const { return parked_count_.load(); }
 
  private:
   struct Parked {
@@ -66,6 +70,9 @@ class IdleSessions {
   SessionEnv* env_ = nullptr;
   std::list<SessionIo*> waiting_;
   std::list<Parked> parked_;
+  // parked_.size(), kept for readers on other threads: +1 when a connection is parked, -1 when
+  // it leaves parked_ (woken: resumed, expired, stopped or failed; or dropped by close()).
+  std::atomic<std::int64_t> parked_count_{0};
   std::optional<boost::asio::steady_timer> timer_;
   bool armed_ = false;
   bool closed_all_ = false;  // the stop sequence ran: nothing parks any more

@@ -25,16 +25,6 @@ namespace sluice {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-void write_log_line(const std::function<void(std::string_view)>& sink, std::string_view line) {
-  if (sink) {
-    sink(line);
-    return;
-  }
-  std::string buf(line);
-  buf += '\n';
-  // One write(2) per line: lines from several workers never interleave.
-  [[maybe_unused]] auto r = ::write(STDERR_FILENO, buf.data(), buf.size());
-}
 
 namespace {
 
@@ -109,23 +99,22 @@ struct Server::Impl {
     for (auto* s : w.sessions) {
       s->draining = true;
       if (s->idle) {
-        s->socket.cancel(ignored);
-        s->socket.shutdown(tcp::socket::shutdown_both, ignored);
+        s->stream.cancel();
+        s->stream.shutdown_both();
       }
     }
   }
 
   // Runs on each worker's thread: cut whatever is still running.
   static void cut(Worker& w) {
-    boost::system::error_code ignored;
     if (w.idle) w.idle->close_all();
     for (auto* s : w.sessions) {
       s->stopping = true;
-      // Expiring (not just cancelling) the signal also wakes waits that start after this
-      // moment: a session between two waits cannot miss the stop.
-      s->stop_signal.expires_at(asio::steady_timer::time_point::min());
-      s->socket.cancel(ignored);
-      s->socket.shutdown(tcp::socket::shutdown_both, ignored);
+      // Fired, the signal also wakes waits that start after this moment: a session between
+      // two waits cannot miss the stop.
+      s->stop_signal.fire();
+      s->stream.cancel();
+      s->stream.shutdown_both();
     }
   }
 };
@@ -209,6 +198,14 @@ tcp::endpoint Server::local_endpoint() const {
 
 std::int64_t Server::live_sessions() const {
   return impl_->live.load();
+}
+
+std::int64_t Server::parked_sessions() const {
+  std::int64_t parked = 0;
+  for (const auto& w : impl_->workers) {
+    if (w->idle) parked += w->idle->parked_count();
+  }
+  return parked;
 }
 
 bool Server::wait_for_no_sessions(std::chrono::nanoseconds limit) const {

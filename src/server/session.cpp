@@ -18,9 +18,12 @@
 
 #include "common/nothrow.hpp"
 #include "server/request_from_parser.hpp"
-#include "server/bounded_io.hpp"
+#include "http1/wire.hpp"
+#include "net/bounded_io.hpp"
+#include "net/race.hpp"
+#include "server/http1_exchange.hpp"
 #include "server/idle_sessions.hpp"
-#include "server/request_validation.hpp"
+#include "http1/request_validation.hpp"
 #include "sluice/url.hpp"
 
 namespace sluice::detail {
@@ -57,13 +60,12 @@ class Registration {
 
 // An error answered by the session itself before any handler ran; the connection closes after.
 asio::awaitable<void> reply_and_close(SessionIo& io, unsigned status, std::string reason) {
-  std::string msg = "HTTP/1.1 " + std::to_string(status) + " " +
-                    std::string(http::obsolete_reason(static_cast<http::status>(status))) +
-                    "\r\nContent-Type: text/plain\r\nContent-Length: " +
-                    std::to_string(reason.size() + 1) + "\r\nConnection: close\r\n\r\n" +
-                    std::string(reason) + "\n";
+  std::string msg;
+  http1::append_status_line(msg, status);
+  msg += "Content-Type: text/plain\r\nContent-Length: " + std::to_string(reason.size() + 1) +
+         "\r\nConnection: close\r\n\r\n" + reason + "\n";
   const std::array<asio::const_buffer, 1> data{asio::buffer(msg)};
-  co_await write_within(io, data, io.options.write_timeout);
+  co_await write_within(io.stream, data, io.options.write_timeout, io.stop_signal);
 }
 
 // One per worker thread: every session of the worker reads request heads through it, so no
@@ -82,9 +84,9 @@ enum class HeadRead { ok, closed, timeout, too_large, malformed, rejected, stopp
 asio::awaitable<HeadRead> read_head(SessionIo& io, std::chrono::nanoseconds limit,
                                     beast::error_code& parse_error, Verdict& rejected,
                                     bool readable = false) {
-  asio::steady_timer deadline(io.socket.get_executor());
+  asio::steady_timer deadline(io.stream.get_executor());
   deadline.expires_after(limit);
-  auto& socket = io.socket;
+  ByteStream& stream = io.stream;
   std::size_t head_bytes = 0;  // of this head, consumed by the parser so far
   // Each round parses what is buffered or reads once; the header limit and the deadline bound it.
   for (;;) {
@@ -120,13 +122,11 @@ asio::awaitable<HeadRead> read_head(SessionIo& io, std::chrono::nanoseconds limi
     }
     if (io.draining && io.idle) co_return HeadRead::stopped;
     if (!std::exchange(readable, false)) {
-      auto [order, wec, tec, sec] =
-          co_await asio::experimental::make_parallel_group(
-              socket.async_wait(asio::ip::tcp::socket::wait_read, asio::deferred),
-              deadline.async_wait(asio::deferred), io.stop_signal.async_wait(asio::deferred))
-              .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-      if (order[0] == 1) co_return io.idle ? HeadRead::closed : HeadRead::timeout;
-      if (order[0] == 2 || io.stopping || (io.draining && io.idle)) co_return HeadRead::stopped;
+      auto [order, wec, dec, sec] = co_await race(
+          deadline, io.stop_signal, stream.async_wait(ByteStream::Ready::read, asio::deferred));
+      const Winner w = winner_of(order);
+      if (w.deadline()) co_return io.idle ? HeadRead::closed : HeadRead::timeout;
+      if (w.stop() || io.stopping || (io.draining && io.idle)) co_return HeadRead::stopped;
     }
     if (io.buffer.size() >= io.buffer.max_size()) co_return HeadRead::too_large;
     // Read into the worker's scratch buffer and keep only what arrived: a connection's own
@@ -134,7 +134,7 @@ asio::awaitable<HeadRead> read_head(SessionIo& io, std::chrono::nanoseconds limi
     beast::error_code rec;
     const std::size_t room =
         std::min<std::size_t>(read_scratch.size(), io.buffer.max_size() - io.buffer.size());
-    const std::size_t n = socket.read_some(asio::buffer(read_scratch.data(), room), rec);
+    const std::size_t n = stream.read_some(asio::buffer(read_scratch.data(), room), rec);
     if (n > 0) {
       auto dst = io.buffer.prepare(n);
       std::memcpy(dst.data(), read_scratch.data(), n);
@@ -218,7 +218,7 @@ asio::awaitable<RequestEnd> serve_request(SessionIo& io, SessionEnv& env,
     co_await reply_and_close(io, 400, "malformed request: " + parse_error.message());
     co_return RequestEnd::close;
   }
-  // SPEC H: framing and head checks beyond Beast's parser (src/server/request_validation.hpp).
+  // SPEC H: framing and head checks beyond Beast's parser (src/http1/request_validation.hpp).
   if (got == HeadRead::ok) rejected = validate_request_head(io.parser->get());
   if (!rejected) rejected = check_limits(*io.parser, opts);  // SPEC J: R32, R33
   if (rejected) {
@@ -226,7 +226,7 @@ asio::awaitable<RequestEnd> serve_request(SessionIo& io, SessionEnv& env,
     co_return RequestEnd::close;
   }
 
-  Exchange ex(io, request_from_parser(*io.parser, remote));
+  Http1Exchange ex(io, request_from_parser(*io.parser, remote));
   const auto start = Clock::now();
 
   bool threw = false;
@@ -255,12 +255,6 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env,
                                   asio::ip::tcp::endpoint remote, bool resumed) {
   SessionIo io(std::move(socket), env.options);
   Registration registration(env, io, /*already_counted=*/resumed);
-  if (!resumed) {
-    // Head reads wait for readiness and then read without blocking (read_head). A resumed
-    // (parked) socket already is non-blocking.
-    boost::system::error_code ignored;
-    io.socket.non_blocking(true, ignored);
-  }
   bool cut = false;  // close without a graceful shutdown (aborted response, forced stop)
   bool readable = resumed;  // a resumed session starts because bytes arrived
 
@@ -284,24 +278,23 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env,
     {
       IdleEntry waiting(env.idle, io);
       std::tie(wec) =
-          co_await io.socket.async_wait(asio::ip::tcp::socket::wait_read, use_nothrow);
+          co_await io.stream.async_wait(ByteStream::Ready::read, use_nothrow);
     }
     if (wec == asio::error::operation_aborted && io.park_requested && !io.draining &&
         !io.stopping) {
       registration.hand_over();
-      env.idle.park(std::move(io.socket), remote, io.idle_since);
+      env.idle.park(std::move(io.stream.socket()), remote, io.idle_since);
       co_return;
     }
     if (wec || io.idle_expired || io.draining || io.stopping) break;
     readable = true;
   }
 
-  boost::system::error_code ignored;
   if (!cut && !io.stopping) {
     // Half-close first so the client reads everything we sent before it sees the close.
-    io.socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    io.stream.shutdown_write();
   }
-  io.socket.close(ignored);
+  io.stream.close();
 }
 
 void spawn_session(asio::ip::tcp::socket socket, SessionEnv& env, asio::ip::tcp::endpoint remote,

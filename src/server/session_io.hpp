@@ -1,17 +1,18 @@
 #pragma once
-// What one client connection's session owns and lends to each Exchange: the socket, the read
+// What one client connection's session owns and lends to each Exchange: the stream, the read
 // buffer (which may hold the next pipelined request), the per-request parser, and the flags the
 // server's stop sequence sets. Lives in the session coroutine's frame.
-#include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <chrono>
 #include <list>
 #include <optional>
 
+#include "net/tcp_stream.hpp"
 #include "sluice/server.hpp"
+#include "sluice/stop_signal.hpp"
 
 namespace sluice::detail {
 
@@ -19,23 +20,20 @@ using RequestParser = boost::beast::http::request_parser<boost::beast::http::buf
 
 struct SessionIo {
   SessionIo(boost::asio::ip::tcp::socket&& client, const ServerOptions& opts)
-      : socket(std::move(client)),
+      : stream(std::move(client)),
         buffer(opts.max_request_header_bytes + 16 * 1024),
-        stop_signal(socket.get_executor()),
-        options(opts) {
-    stop_signal.expires_at(boost::asio::steady_timer::time_point::max());
-  }
+        stop_signal(stream.get_executor()),
+        options(opts) {}
 
-  // The client connection. Timeouts are raced per operation (bounded_io.hpp), so nothing
-  // else is allocated per connection for them.
-  boost::asio::ip::tcp::socket socket;
+  // The client connection (non-blocking). Timeouts are raced per operation (net/bounded_io.hpp),
+  // so nothing else is allocated per connection for them.
+  TcpStream stream;
   boost::beast::flat_buffer buffer;
   // Exists while a request is read and served; a waiting keep-alive connection drops it (and a
   // parked one has no SessionIo at all).
   std::optional<RequestParser> parser;
-  // Never expires on its own; the forced stop sets it in the past, so every wait racing it,
-  // pending or started later, wakes up.
-  boost::asio::steady_timer stop_signal;
+  // Fired by the forced stop: every wait racing it, pending or started later, wakes up.
+  StopSignal stop_signal;
   const ServerOptions& options;
   bool idle = true;       // waiting for the first byte of a request: safe to close when draining
   bool draining = false;  // graceful stop: finish this response, then close

@@ -1,9 +1,5 @@
 #include "transport/connection_pool.hpp"
 
-#include <sys/socket.h>
-
-#include <cerrno>
-
 namespace sluice {
 
 namespace asio = boost::asio;
@@ -11,9 +7,12 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+std::atomic<std::uint64_t> next_transport_id{1};
+// How many transports were retired so far: a worker that sees it change purges its pools.
+std::atomic<std::uint64_t> retirements{0};
+
 void close_quietly(UpstreamConnection& c) {
-  boost::system::error_code ignored;
-  c.socket.close(ignored);
+  c.stream->close();
 }
 
 // An idle keep-alive connection must have nothing to read: readable means the upstream closed
@@ -21,16 +20,22 @@ void close_quietly(UpstreamConnection& c) {
 bool looks_alive(UpstreamConnection& c) {
   if (c.buffer.size() != 0) return false;
   char byte;
-  ssize_t r = ::recv(c.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  boost::system::error_code ec;
+  c.stream->peek(asio::buffer(&byte, 1), ec);
+  return would_block(ec);
 }
 
 }  // namespace
 
-ConnectionPool::ConnectionPool(asio::any_io_executor executor, const TransportOptions& options,
-                               PoolCounters& counters)
-    : options_(options),
-      counters_(counters),
+PoolShared::PoolShared(TransportOptions o) : id(next_transport_id.fetch_add(1)), options(o) {}
+
+void PoolShared::retire() {
+  retired = true;
+  retirements.fetch_add(1);
+}
+
+ConnectionPool::ConnectionPool(asio::any_io_executor executor, std::shared_ptr<PoolShared> shared)
+    : shared_(std::move(shared)),
       sweep_timer_(std::move(executor)),
       self_(std::make_shared<ConnectionPool*>(this)) {}
 
@@ -42,13 +47,14 @@ void ConnectionPool::close_all() {
   closed_ = true;
   self_.reset();
   sweep_timer_.cancel();
-  counters_.idle -= static_cast<std::int64_t>(idle_.size());
+  shared_->idle -= static_cast<std::int64_t>(idle_.size());
   for (auto& c : idle_) close_quietly(*c);
   idle_.clear();
 }
 
 std::unique_ptr<UpstreamConnection> ConnectionPool::take_idle(const std::string& key) {
   const auto now = Clock::now();
+  const auto timeout = shared_->options.pool_idle_timeout;
   // Newest first: it is the least likely to have been closed by the upstream's own timeout.
   for (auto it = idle_.rbegin(); it != idle_.rend();) {
     if ((*it)->key != key) {
@@ -57,33 +63,36 @@ std::unique_ptr<UpstreamConnection> ConnectionPool::take_idle(const std::string&
     }
     auto conn = std::move(*it);
     it = decltype(it)(idle_.erase(std::next(it).base()));
-    --counters_.idle;
-    if (now - conn->idle_since < options_.pool_idle_timeout && looks_alive(*conn)) return conn;
+    --shared_->idle;
+    if (now - conn->idle_since < timeout && looks_alive(*conn)) return conn;
     close_quietly(*conn);
   }
   return nullptr;
 }
 
 void ConnectionPool::put_idle(std::unique_ptr<UpstreamConnection> conn) {
-  if (closed_ || options_.max_idle_connections == 0) {
+  if (closed_ || shared_->retired || shared_->options.max_idle_connections == 0) {
     close_quietly(*conn);
     return;
   }
-  if (idle_.size() >= options_.max_idle_connections) {
+  if (idle_.size() >= shared_->options.max_idle_connections) {
     close_quietly(*idle_.front());
     idle_.pop_front();
-    --counters_.idle;
+    --shared_->idle;
   }
+  // The read buffer grew with the responses it carried (up to its 1 MiB bound); an idle
+  // connection keeps none (a reused one allocates again on its first read).
+  conn->buffer.shrink_to_fit();
   conn->idle_since = Clock::now();
   idle_.push_back(std::move(conn));
-  ++counters_.idle;
+  ++shared_->idle;
   arm_sweep();
 }
 
 void ConnectionPool::arm_sweep() {
   if (sweep_armed_ || idle_.empty()) return;
   sweep_armed_ = true;
-  sweep_timer_.expires_at(idle_.front()->idle_since + options_.pool_idle_timeout);
+  sweep_timer_.expires_at(idle_.front()->idle_since + shared_->options.pool_idle_timeout);
   sweep_timer_.async_wait([weak = std::weak_ptr<ConnectionPool*>(self_)](auto ec) {
     auto self = weak.lock();
     if (!self || ec == asio::error::operation_aborted) return;
@@ -93,11 +102,16 @@ void ConnectionPool::arm_sweep() {
 }
 
 void ConnectionPool::sweep() {
+  if (shared_->retired) {
+    close_all();
+    return;
+  }
   const auto now = Clock::now();
-  while (!idle_.empty() && now - idle_.front()->idle_since >= options_.pool_idle_timeout) {
+  while (!idle_.empty() &&
+         now - idle_.front()->idle_since >= shared_->options.pool_idle_timeout) {
     close_quietly(*idle_.front());
     idle_.pop_front();
-    --counters_.idle;
+    --shared_->idle;
   }
   arm_sweep();
 }
@@ -106,7 +120,10 @@ void ConnectionPool::sweep() {
 
 Lease::Lease(ConnectionPool* pool, std::unique_ptr<UpstreamConnection> conn, bool reused)
     : pool_(pool), conn_(std::move(conn)), reused_(reused) {
-  if (conn_) ++pool_->counters().busy;
+  if (conn_) {
+    ++pool_->shared().busy;
+    pool_->on_lease(+1);
+  }
 }
 
 Lease::Lease(Lease&& other) noexcept
@@ -137,7 +154,8 @@ void Lease::close() {
 
 void Lease::release() {
   if (!conn_) return;
-  --pool_->counters().busy;
+  --pool_->shared().busy;
+  pool_->on_lease(-1);
   if (reusable_) {
     pool_->put_idle(std::move(conn_));
   } else {
@@ -153,11 +171,32 @@ asio::execution_context::id PoolService::id;
 
 PoolService::PoolService(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
 
-ConnectionPool& PoolService::pool_for(const void* owner, asio::any_io_executor executor,
-                                      const TransportOptions& options, PoolCounters& counters) {
-  auto& slot = pools_[owner];
-  if (!slot) slot = std::make_unique<ConnectionPool>(std::move(executor), options, counters);
+ConnectionPool& PoolService::pool_for(const std::shared_ptr<PoolShared>& shared,
+                                      asio::any_io_executor executor) {
+  if (const auto seen = retirements.load(std::memory_order_acquire); seen != retirements_seen_) {
+    retirements_seen_ = seen;
+    purge_retired();
+  }
+  auto& slot = pools_[shared->id];
+  if (!slot) slot = std::make_unique<ConnectionPool>(std::move(executor), shared);
   return *slot;
+}
+
+void PoolService::purge_retired() {
+  // Bounded by the pools of this worker.
+  for (auto it = pools_.begin(); it != pools_.end();) {
+    ConnectionPool& pool = *it->second;
+    if (!pool.shared().retired) {
+      ++it;
+      continue;
+    }
+    pool.close_all();
+    if (pool.leased() == 0) {
+      it = pools_.erase(it);
+    } else {
+      ++it;  // a request still uses it: freed on a later purge
+    }
+  }
 }
 
 void PoolService::shutdown() {

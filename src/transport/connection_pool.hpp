@@ -1,31 +1,45 @@
 #pragma once
-// Idle upstream connections of one ReverseProxy on one worker (SPEC 35, L6). Lives as long as
-// the worker's io_context (it is reached through an Asio service), so everything here runs on
-// that worker's thread and needs no lock.
+// Idle upstream connections of one transport on one worker (SPEC 35, L6).
+//
+// Ownership: a transport owns a PoolShared (its options and counters); each worker keeps the
+// transport's ConnectionPool in an Asio service of its io_context (PoolService), keyed by the
+// transport's id, which is never reused. A pool holds the PoolShared by shared_ptr, so it never
+// refers into a transport that is gone. A transport that is destroyed marks its PoolShared
+// retired: its pools then close their idle connections and pool nothing more, and a pool with
+// no connection checked out is freed the next time its worker looks a pool up. The pool object
+// itself lives at most as long as the io_context (its sweep timer must not outlive it).
+//
+// Everything here runs on the worker's thread, except the counters, which are atomics.
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
 #include <string>
 
-#include "sluice/reverse_proxy.hpp"
+#include "sluice/transport.hpp"
 #include "transport/upstream_connection.hpp"
 
 namespace sluice {
 
-// The counters a pool keeps up to date (owned by the ReverseProxy, shared by all its workers).
-struct PoolCounters {
+// What a transport shares with its pools on every worker.
+struct PoolShared {
+  explicit PoolShared(TransportOptions o);
+  const std::uint64_t id;  // unique in the process, never reused
+  const TransportOptions options;
   std::atomic<std::int64_t> busy{0};
   std::atomic<std::int64_t> idle{0};
+  std::atomic<bool> retired{false};
+  // Marks the transport gone: its pools close what they keep (see above).
+  void retire();
 };
 
 class ConnectionPool {
  public:
-  ConnectionPool(boost::asio::any_io_executor executor, const TransportOptions& options,
-                 PoolCounters& counters);
+  ConnectionPool(boost::asio::any_io_executor executor, std::shared_ptr<PoolShared> shared);
   ~ConnectionPool();
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
@@ -34,23 +48,27 @@ class ConnectionPool {
   // connection that became readable while idle (the upstream closed it, or sent bytes nobody
   // asked for) or outlived pool_idle_timeout is closed instead (SPEC L6).
   std::unique_ptr<UpstreamConnection> take_idle(const std::string& key);
-  // Keeps `conn` for reuse if there is room, else closes it.
+  // Keeps `conn` for reuse if there is room (and the transport still exists), else closes it.
+  // Its read buffer is released: an idle connection holds no buffer.
   void put_idle(std::unique_ptr<UpstreamConnection> conn);
 
-  PoolCounters& counters() { return counters_; }
-  // The io_context is shutting down: close the idle connections and stop the sweep. The pool
-  // object itself stays until the service is destroyed, because coroutine frames destroyed
-  // during the shutdown still release their leases into it.
+  PoolShared& shared() { return *shared_; }
+  std::size_t idle_count() const { return idle_.size(); }
+  // Connections checked out (Leases alive): the pool must stay while any is.
+  std::size_t leased() const { return leased_; }
+  void on_lease(int delta) { leased_ += delta; }
+  // Closes every idle connection and stops the sweep; the pool stays usable (nothing more is
+  // pooled once its transport is retired or the io_context shuts down).
   void close_all();
 
  private:
   void arm_sweep();
   void sweep();
 
-  const TransportOptions& options_;
-  PoolCounters& counters_;
+  std::shared_ptr<PoolShared> shared_;
   std::deque<std::unique_ptr<UpstreamConnection>> idle_;  // oldest at the front
   boost::asio::steady_timer sweep_timer_;
+  std::size_t leased_ = 0;
   bool sweep_armed_ = false;
   bool closed_ = false;
   // The sweep handler holds a weak reference: a handler Asio already queued when the pool
@@ -70,36 +88,41 @@ class Lease {
 
   explicit operator bool() const { return conn_ != nullptr; }
   UpstreamConnection& conn() { return *conn_; }
+  const UpstreamConnection& conn() const { return *conn_; }
   bool reused() const { return reused_; }
   void mark_reusable() { reusable_ = true; }
   // Closes the connection now (e.g. to tell the upstream the client went away, SPEC 34).
   void close();
-
- private:
+  // Ends the lease now: back to the pool when marked reusable, else closed. Idempotent.
   void release();
 
+ private:
   ConnectionPool* pool_ = nullptr;
   std::unique_ptr<UpstreamConnection> conn_;
   bool reused_ = false;
   bool reusable_ = false;
 };
 
-// The pools of one worker, one per ReverseProxy, reached with asio::use_service on the
-// worker's io_context. Destroyed (closing every idle connection) with the io_context.
+// The pools of one worker, one per transport, reached with asio::use_service on the worker's
+// io_context. Destroyed (closing every idle connection) with the io_context.
 class PoolService : public boost::asio::execution_context::service {
  public:
   using key_type = PoolService;
   static boost::asio::execution_context::id id;
 
   explicit PoolService(boost::asio::execution_context& ctx);
-  ConnectionPool& pool_for(const void* owner, boost::asio::any_io_executor executor,
-                           const TransportOptions& options, PoolCounters& counters);
+  ConnectionPool& pool_for(const std::shared_ptr<PoolShared>& shared,
+                           boost::asio::any_io_executor executor);
+  std::size_t pool_count() const { return pools_.size(); }
 
  private:
   // Closes idle connections only; the pools are freed with the service, after every frame that
   // could still hold a Lease is gone (Asio destroys suspended handlers between the two).
   void shutdown() override;
-  std::map<const void*, std::unique_ptr<ConnectionPool>> pools_;
+  // Frees the pools of retired transports that have nothing checked out.
+  void purge_retired();
+  std::map<std::uint64_t, std::unique_ptr<ConnectionPool>> pools_;
+  std::uint64_t retirements_seen_ = 0;
 };
 
 }  // namespace sluice

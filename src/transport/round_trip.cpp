@@ -6,9 +6,10 @@
 
 #include "common/http_syntax.hpp"
 #include "common/nothrow.hpp"
-#include "proxy/hop_by_hop.hpp"
+#include "http1/response_validation.hpp"
+#include "http1/wire.hpp"
 #include "sluice/error.hpp"
-#include "transport/response_validation.hpp"
+#include "transport/http1_response_body.hpp"
 
 namespace sluice {
 
@@ -33,67 +34,53 @@ bool method_has_body(std::string_view method) {
   return method == "POST" || method == "PUT" || method == "PATCH";
 }
 
-std::string hex(std::size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string s;
-  do {
-    s.insert(s.begin(), kDigits[n & 0xf]);
-    n >>= 4;
-  } while (n != 0);
-  return s;
-}
-
 struct Attempt {
   std::error_code ec;
   bool body_consumed = false;     // bytes of the client's body were read: it cannot be replayed
   bool response_started = false;  // any byte of a response arrived
 };
 
-// Streams the client's body upstream with the framing serialize_request_head announced.
-asio::awaitable<std::error_code> send_body(Exchange& ex, const Request& out, UpstreamConnection& up,
+// Streams the request body upstream with the framing serialize_request_head announced.
+asio::awaitable<std::error_code> send_body(BodySource& source, const Request& out,
+                                           UpstreamConnection& up, RequestContext& ctx,
                                            const TransportOptions& options, Attempt& attempt) {
   // A 64 KiB chunk: few syscalls per body byte (the frame is allocated per request body).
   std::array<char, 4 * kBodyChunk> buf;
   const bool chunked = out.content_length == kUnknownLength;
+  std::string size_line;
   // Bounded by the body itself: each round reads at least one byte or ends.
   for (;;) {
-    auto [ec, n] = co_await ex.read_body(asio::buffer(buf));
-    if (ec) {
-      // A parse error is the client's malformed framing (SPEC R17-R21: answer 400); anything
-      // else (reset, EOF mid-body, timeout) is a client that went away (R46: no answer).
-      if (ec == to_std(http::error::body_limit)) co_return make_error_code(errc::client_body_too_large);
-      const bool malformed = ec.category() == to_std(http::error::bad_chunk).category() &&
-                             ec != to_std(http::error::partial_message);
-      co_return make_error_code(malformed ? errc::client_body_invalid : errc::client_body_failed);
-    }
+    auto [ec, n] = co_await source.read(asio::buffer(buf));
+    if (ec) co_return ec;  // the client's (errc::client_body_*), passed on as it is
     if (n == 0) break;
     attempt.body_consumed = true;
     std::vector<asio::const_buffer> bufs;
-    std::string size_line;
     if (chunked) {
-      size_line = hex(n) + "\r\n";
+      size_line.clear();
+      http1::append_hex(size_line, n);
+      size_line += "\r\n";
       bufs = {asio::buffer(size_line), asio::buffer(buf.data(), n), asio::buffer("\r\n", 2)};
     } else {
       bufs = {asio::buffer(buf.data(), n)};
     }
-    const auto wec = co_await write_upstream(up, ex, bufs, options.idle_read_timeout,
+    const auto wec = co_await write_upstream(up, ctx, bufs, options.idle_read_timeout,
                                              /*stop_if_answered=*/true);
-    if (wec == errc::upstream_answered_early) co_return wec;
+    if (wec == answered_early()) co_return wec;
     if (wec) co_return make_error_code(errc::upstream_write_failed);
   }
   if (chunked) {
     std::vector<asio::const_buffer> last{asio::buffer("0\r\n\r\n", 5)};
-    const auto wec = co_await write_upstream(up, ex, last, options.idle_read_timeout);
+    const auto wec = co_await write_upstream(up, ctx, last, options.idle_read_timeout);
     if (wec) co_return make_error_code(errc::upstream_write_failed);
   }
   co_return std::error_code{};
 }
 
 // Reads until the parser has a final (non-1xx) response head.
-asio::awaitable<std::error_code> read_head(Exchange& ex, const Request& out, UpstreamConnection& up,
+asio::awaitable<std::error_code> read_head(RoundTripRequest& rq, UpstreamConnection& up,
                                            const TransportOptions& options,
-                                           std::optional<ResponseParser>& parser,
-                                           Attempt& attempt) {
+                                           std::optional<ResponseParser>& parser, Attempt& attempt) {
+  RequestContext& ctx = rq.context;
   asio::steady_timer deadline(co_await asio::this_coro::executor);
   const auto header_deadline = Clock::now() + options.response_header_timeout;
   // Most upstreams answer within this: until then the client is not watched, which saves a
@@ -103,7 +90,7 @@ asio::awaitable<std::error_code> read_head(Exchange& ex, const Request& out, Ups
     parser.emplace();
     parser->header_limit(options.max_response_header_bytes);
     parser->body_limit(boost::none);
-    if (out.method == "HEAD") parser->skip(true);  // RFC 9112 §6.3: no body follows
+    if (rq.out.method == "HEAD") parser->skip(true);  // RFC 9112 §6.3: no body follows
   };
   fresh_parser();
   // The bytes of the head being parsed, exactly as received (Beast may take them in several
@@ -129,17 +116,14 @@ asio::awaitable<std::error_code> read_head(Exchange& ex, const Request& out, Ups
         if (defect != ResponseDefect::none) co_return make_error_code(errc::upstream_bad_response);
         const unsigned status = parser->get().result_int();
         if (status >= 100 && status < 200 && status != 101) {
-          // SPEC 23 (Go 1.20+): each informational response goes to the client at once, in
-          // order, with its own fields minus hop-by-hop; at most 5 before the final one.
+          // SPEC 23 (Go 1.20+): each informational response is passed on at once, in order;
+          // at most 5 before the final one.
           if (++informational > kMaxInformational) co_return make_error_code(errc::upstream_bad_response);
           Fields fields;
           for (const auto& f : parser->get()) fields.insert(f.name_string(), f.value());
-          remove_hop_by_hop(fields);
-          // sluice answered the client's Expect: 100-continue itself: never a second 100.
-          const bool repeated_continue = status == 100 && ex.continue_sent();
           fresh_parser();
-          if (!repeated_continue) {
-            const auto wec = co_await ex.write_informational(status, std::move(fields));
+          if (rq.on_informational) {
+            const auto wec = co_await rq.on_informational(status, std::move(fields));
             if (wec) co_return make_error_code(errc::client_gone);
           }
           continue;
@@ -153,8 +137,8 @@ asio::awaitable<std::error_code> read_head(Exchange& ex, const Request& out, Ups
         std::min<std::size_t>(kBodyChunk, up.buffer.max_size() - up.buffer.size()));
     const bool in_grace = Clock::now() < watch_from;
     deadline.expires_at(in_grace ? std::min(watch_from, header_deadline) : header_deadline);
-    const bool watch = !in_grace && ex.client_watchable();
-    const WaitResult got = co_await wait_and_read(up, ex, watch, deadline, into);
+    const bool watch = !in_grace && ctx.client_watchable();
+    const WaitResult got = co_await wait_and_read(up, ctx, watch, deadline, into);
     up.buffer.commit(got.read);
     if (got.wake == Wake::stop) co_return aborted_error();
     if (got.read > 0) {
@@ -167,17 +151,38 @@ asio::awaitable<std::error_code> read_head(Exchange& ex, const Request& out, Ups
     }
     if (got.wake == Wake::client) {
       // SPEC 34: a client that leaves while we wait cancels the upstream request.
-      if (ex.client_gone_now()) co_return make_error_code(errc::client_gone);
+      if (ctx.client_gone_now()) co_return make_error_code(errc::client_gone);
       continue;
     }
     const auto rec = got.read_error;
-    if (rec == asio::error::would_block || rec == asio::error::try_again) continue;
+    if (would_block(rec)) continue;
     if (rec == asio::error::eof || rec == asio::error::connection_reset) {
       if (!attempt.response_started) co_return make_error_code(errc::upstream_closed);
       co_return make_error_code(errc::upstream_bad_response);
     }
     if (rec) co_return make_error_code(errc::upstream_closed);
   }
+}
+
+// The head as the proxy sees it (SPEC 19): the fields move out of the parser (what it adds
+// after this is the trailer section, SPEC 21), and the length as the client may be told it.
+Response head_of(const Request& out, ResponseParser& parser) {
+  auto& head = parser.get();
+  Response res;
+  res.status = head.result_int();
+  res.reason = std::string(head.reason());
+  res.header.swap(static_cast<Fields&>(head));
+  const auto length = parser.content_length();
+  if (out.method == "HEAD" || res.status == 304) {
+    res.content_length = length ? static_cast<std::int64_t>(*length) : kUnknownLength;
+  } else if (res.status == 204 || res.status / 100 == 1) {
+    res.content_length = 0;
+  } else {
+    // A known length passes on; chunked or close-delimited is unknown (-1).
+    res.content_length = (!parser.chunked() && length) ? static_cast<std::int64_t>(*length)
+                                                        : kUnknownLength;
+  }
+  return res;
 }
 
 }  // namespace
@@ -194,20 +199,11 @@ std::optional<std::string> serialize_request_head(const Request& out) {
   head += " HTTP/1.1\r\nHost: ";
   head += host;
   head += "\r\n";
-  for (const auto& f : out.header) {
-    auto name = f.name();
-    if (name == http::field::content_length || name == http::field::transfer_encoding ||
-        name == http::field::host) {
-      continue;
-    }
-    // A hook may have put CR/LF in a value or a space in a name: never let it split or
-    // reframe the head (request smuggling, SPEC R7/R11).
-    if (!is_token(f.name_string()) || !is_field_value(f.value())) continue;
-    head += f.name_string();
-    head += ": ";
-    head += f.value();
-    head += "\r\n";
-  }
+  // A hook may have put CR/LF in a value or a space in a name: never let it split or reframe
+  // the head (request smuggling, SPEC R7/R11).
+  http1::append_fields(head, out.header,
+                       {http::field::content_length, http::field::transfer_encoding,
+                        http::field::host});
   if (out.content_length > 0) {
     head += "Content-Length: " + std::to_string(out.content_length) + "\r\n";
   } else if (out.content_length == kUnknownLength) {
@@ -219,22 +215,30 @@ std::optional<std::string> serialize_request_head(const Request& out) {
   return head;
 }
 
-asio::awaitable<void> round_trip(Exchange& ex, const Request& out, ConnectionPool& pool,
-                                 const TransportOptions& options, RoundTrip& result) {
-  const std::string key = out.url.host + ":" + out.url.connect_port();
+std::string pool_key(const Request& out) {
+  return out.url.host + ":" + out.url.connect_port();
+}
+
+asio::awaitable<UpstreamResponse> round_trip_http1(RoundTripRequest rq, ConnectionPool& pool) {
+  const TransportOptions& options = pool.shared().options;
+  const Request& out = rq.out;
+  RequestContext& ctx = rq.context;
+  UpstreamResponse result;
+  const std::string key = pool_key(out);
   const auto serialized = serialize_request_head(out);
   if (!serialized) {
     result.ec = make_error_code(errc::no_route);
-    co_return;
+    co_return result;
   }
   const std::string& head = *serialized;
-  const bool has_body = out.content_length != 0;
+  const bool has_body = out.content_length != 0 && rq.body != nullptr;
+  auto body = std::make_unique<Http1ResponseBody>();
 
   // At most two attempts: the second only under SPEC L6's rule.
   for (int attempt_no = 0; attempt_no < 2; ++attempt_no) {
-    if (ex.server_stopping()) {
+    if (ctx.server_stopping()) {
       result.ec = aborted_error();
-      co_return;
+      co_return result;
     }
     Attempt attempt;
     std::unique_ptr<UpstreamConnection> conn;
@@ -244,34 +248,37 @@ asio::awaitable<void> round_trip(Exchange& ex, const Request& out, ConnectionPoo
       reused = true;
     } else {
       auto [cec, fresh] =
-          co_await connect_upstream(ex, out.url.host, out.url.connect_port(), options.connect_timeout);
+          co_await connect_upstream(ctx, out.url.host, out.url.connect_port(), options.connect_timeout);
       if (cec) {
         result.ec = cec;
-        co_return;
+        co_return result;
       }
       conn = std::move(fresh);
     }
-    result.lease = Lease(&pool, std::move(conn), reused);
-    UpstreamConnection& up = result.lease.conn();
+    body->lease() = Lease(&pool, std::move(conn), reused);
+    UpstreamConnection& up = body->lease().conn();
     ++up.requests;
 
     std::vector<asio::const_buffer> head_buf{asio::buffer(head)};
-    attempt.ec = co_await write_upstream(up, ex, head_buf, options.idle_read_timeout);
+    attempt.ec = co_await write_upstream(up, ctx, head_buf, options.idle_read_timeout);
     if (attempt.ec) attempt.ec = make_error_code(errc::upstream_write_failed);
-    if (!attempt.ec && has_body) attempt.ec = co_await send_body(ex, out, up, options, attempt);
-    if (attempt.ec == errc::upstream_answered_early) {
+    if (!attempt.ec && has_body) attempt.ec = co_await send_body(*rq.body, out, up, ctx, options, attempt);
+    if (attempt.ec == answered_early()) {
       // Relay the early answer; the request is incomplete upstream, so the connection is never
       // pooled, and the client's unread body closes its connection after the response.
-      result.request_incomplete = true;
+      body->set_request_incomplete();
       attempt.ec = {};
     }
-    if (!attempt.ec) attempt.ec = co_await read_head(ex, out, up, options, result.parser, attempt);
+    if (!attempt.ec) attempt.ec = co_await read_head(rq, up, options, body->parser(), attempt);
     if (!attempt.ec) {
-      result.ec = {};
-      co_return;
+      result.ec = {};  // a retry that succeeded
+      result.head = head_of(out, *body->parser());
+      body->start();
+      result.body = std::move(body);
+      co_return result;
     }
-    result.lease.close();
-    result.parser.reset();
+    body->lease().close();
+    body->parser().reset();
     result.ec = attempt.ec;
     // SPEC L6 / R45: a reused connection the upstream had already closed fails before any
     // response byte; an idempotent request whose body was not consumed is sent once more on a
@@ -280,9 +287,10 @@ asio::awaitable<void> round_trip(Exchange& ex, const Request& out, ConnectionPoo
                                   attempt.ec == errc::upstream_write_failed;
     if (!(reused && stale_connection && !attempt.response_started && !attempt.body_consumed &&
           idempotent(out.method))) {
-      co_return;
+      co_return result;
     }
   }
+  co_return result;
 }
 
 }  // namespace sluice

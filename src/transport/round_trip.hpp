@@ -1,29 +1,16 @@
 #pragma once
-// One request sent upstream and its response head read back (Go's Transport.RoundTrip):
-// checkout or connect, write head and stream the body, read the head (forwarding 1xx, SPEC 23;
-// validating the head, R40-R43), and the
-// single safe retry of SPEC L6.
+// One request sent upstream over HTTP/1.1 and its response head read back (Go's
+// Transport.RoundTrip): checkout or connect, write the head and stream the body, read the head
+// (passing 1xx on, SPEC 23; validating it, R40-R43), and the single safe retry of SPEC L6.
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <optional>
-#include <system_error>
+#include <string>
 
-#include "sluice/exchange.hpp"
 #include "sluice/message.hpp"
-#include "sluice/reverse_proxy.hpp"
+#include "sluice/transport.hpp"
 #include "transport/connection_pool.hpp"
 
 namespace sluice {
-
-using ResponseParser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
-
-struct RoundTrip {
-  std::error_code ec;                   // set when no response head was obtained
-  Lease lease;                          // the connection the response arrives on
-  std::optional<ResponseParser> parser;  // head parsed; the body is still to be read from it
-  bool request_incomplete = false;      // the upstream answered before the body was all sent
-};
 
 // The request head as sent upstream: HTTP/1.1, Host first, then out.header minus the framing
 // fields, then the framing sluice chose (SPEC 14): Content-Length n, chunked for unknown length,
@@ -32,7 +19,10 @@ struct RoundTrip {
 // the whole request invalid (nullopt): never a head a hook could have split or reframed.
 std::optional<std::string> serialize_request_head(const Request& out);
 
-boost::asio::awaitable<void> round_trip(Exchange& ex, const Request& out, ConnectionPool& pool,
-                                        const TransportOptions& options, RoundTrip& result);
+// The pool key of a request's upstream: connections to other keys are never used for it.
+std::string pool_key(const Request& out);
+
+boost::asio::awaitable<UpstreamResponse> round_trip_http1(RoundTripRequest request,
+                                                          ConnectionPool& pool);
 
 }  // namespace sluice

@@ -1,11 +1,9 @@
 #pragma once
-// One upstream connection and the primitive waits the proxy builds on. The socket is in
-// non-blocking mode: reads are tried at once, and only when nothing is ready does one wait race
-// the upstream read, the client and a deadline. That wait is a plain socket read, never a Beast
-// read: cancelled, it has read nothing (a cancelled Beast read would leave the connection
-// unusable).
+// One upstream connection and the waits the HTTP/1 transport builds on. Reads are tried at
+// once, and only when nothing is ready does a wait race the upstream read, the client leaving
+// and a deadline (net/race.hpp). That wait is a plain stream read, never a Beast read:
+// cancelled, it has read nothing (a cancelled Beast read would leave the connection unusable).
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
@@ -15,14 +13,15 @@
 #include <utility>
 #include <vector>
 
+#include "net/byte_stream.hpp"
+#include "sluice/request_context.hpp"
+
 namespace sluice {
 
-class Exchange;
-
 struct UpstreamConnection {
-  explicit UpstreamConnection(boost::asio::ip::tcp::socket&& s, std::string pool_key);
+  UpstreamConnection(std::unique_ptr<ByteStream> s, std::string pool_key);
 
-  boost::asio::ip::tcp::socket socket;
+  std::unique_ptr<ByteStream> stream;
   boost::beast::flat_buffer buffer;  // bytes read from the upstream, not parsed yet
   std::string key;                   // "host:port" it is pooled under
   std::chrono::steady_clock::time_point idle_since{};
@@ -39,38 +38,27 @@ struct WaitResult {
 };
 
 // Reads upstream bytes into `into`, racing the client leaving (only when `watch_client`),
-// `timer` and the server's stop signal. Every racing operation has finished (completed or
-// cancelled) when this returns: no handler outlives the call, and `into` is no longer written.
-// `read` counts the bytes that arrived whichever operation won (a read and a timer can complete
-// in the same turn).
-//
-// A read rather than a readiness wait: Asio re-arms epoll (epoll_ctl) for every readiness wait,
-// while a read that finds nothing is parked without a syscall, and the client watch is a
-// one-byte MSG_PEEK read for the same reason.
-boost::asio::awaitable<WaitResult> wait_and_read(UpstreamConnection& up, Exchange& ex,
+// `timer` and the server's stop signal. Every racing operation has finished when this returns.
+// `read` counts the bytes that arrived whichever operation won.
+boost::asio::awaitable<WaitResult> wait_and_read(UpstreamConnection& up, RequestContext& ctx,
                                                  bool watch_client, boost::asio::steady_timer& timer,
                                                  boost::asio::mutable_buffer into);
 
-// Waits until the upstream socket is readable, racing the same three as wait_and_read, without
-// reading: for the splice path, where the kernel moves the bytes (one epoll re-arm per wait).
-boost::asio::awaitable<Wake> wait_readable(UpstreamConnection& up, Exchange& ex, bool watch_client,
-                                           boost::asio::steady_timer& timer);
-
-// Reads what is available without blocking into up.buffer (at most `max` bytes).
-// {would_block, 0} when nothing was ready; {eof, 0} at the end of the stream.
-std::pair<boost::system::error_code, std::size_t> read_available(UpstreamConnection& up, std::size_t max);
-
-// Connects to host:port within `timeout` (racing the server's stop signal).
+// Connects to host:port within `timeout`, racing the stop signal and the client leaving.
 boost::asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>>
-connect_upstream(Exchange& ex, std::string host, std::string port,
+connect_upstream(RequestContext& ctx, std::string host, std::string port,
                  std::chrono::nanoseconds timeout);
 
 // Writes every buffer within `timeout`, racing the stop signal. With `stop_if_answered` (request
 // bodies) it also stops when the upstream starts answering (or closes) before the body is all
-// sent, returning errc::upstream_answered_early: Go's transport relays such an early response
-// (a 413, a 401) instead of pushing the rest of the body at an upstream that stopped reading.
+// sent, returning kAnsweredEarly: Go's transport relays such an early response (a 413, a 401)
+// instead of pushing the rest of the body at an upstream that stopped reading.
 boost::asio::awaitable<std::error_code> write_upstream(
-    UpstreamConnection& up, Exchange& ex, const std::vector<boost::asio::const_buffer>& buffers,
+    UpstreamConnection& up, RequestContext& ctx, const std::vector<boost::asio::const_buffer>& buffers,
     std::chrono::nanoseconds timeout, bool stop_if_answered = false);
+
+// write_upstream's "the upstream answered before the body was all sent" (never leaves the
+// transport: the round trip then relays the answer).
+std::error_code answered_early();
 
 }  // namespace sluice

@@ -514,11 +514,14 @@ TEST(ParseConfig, EveryFlagMapsToItsOption) {
                           "--write-timeout", "7s", "--tunnel-idle-timeout", "8s",
                           "--max-header-bytes", "32768", "--max-uri-bytes", "2048",
                           "--max-header-count", "50", "--max-body-bytes", "1000000",
-                          "--max-response-header-bytes", "16384"});
+                          "--max-response-header-bytes", "16384", "--max-idle-upstream", "7"});
   ASSERT_NE(p.config(), nullptr) << p.err;
   const app::Config& c = *p.config();
   EXPECT_EQ(c.server.listen.address().to_string(), "::1");
   EXPECT_EQ(c.server.listen.port(), 9090);
+  ASSERT_TRUE(c.upstream);
+  EXPECT_EQ(c.upstream->host, "up");
+  EXPECT_EQ(c.upstream->port, "81");
   EXPECT_EQ(c.flush_interval, 100ms);
   EXPECT_EQ(c.server.threads, 4u);
   EXPECT_EQ(c.transport.connect_timeout, 250ms);
@@ -534,6 +537,7 @@ TEST(ParseConfig, EveryFlagMapsToItsOption) {
   EXPECT_EQ(c.server.max_header_count, 50u);
   EXPECT_EQ(c.server.max_body_bytes, 1000000u);
   EXPECT_EQ(c.transport.max_response_header_bytes, 16384u);
+  EXPECT_EQ(c.transport.max_idle_connections, 7u);
   EXPECT_EQ(app::listen_url(c.server.listen), "http://[::1]:9090");
 }
 

@@ -483,7 +483,7 @@ TEST(Errors, L4_ClientAbortMidUploadLoggedNotAs502) {
 TEST(Errors, L7_ResponseHeaderTimeoutIs504) {
   FakeUpstream upstream;
   ProxyHarness proxy(upstream.url(), [](ReverseProxy& p) {
-    p.transport.response_header_timeout = 300ms;
+    set_transport_option(p, &TransportOptions::response_header_timeout, 300ms);
   });
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(proxy.port(), client));
@@ -505,7 +505,7 @@ TEST(Errors, L7_ResponseHeaderTimeoutIs504) {
 TEST(Errors, L7_UpstreamIdleTimeoutTruncates) {
   FakeUpstream upstream;
   ProxyHarness proxy(upstream.url(), [](ReverseProxy& p) {
-    p.transport.idle_read_timeout = 300ms;
+    set_transport_option(p, &TransportOptions::idle_read_timeout, 300ms);
   });
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(proxy.port(), client));
@@ -544,7 +544,7 @@ TEST(Errors, L7_ConnectTimeoutIs504) {
   if (!listener.queue_full()) {
     GTEST_SKIP() << "cannot make a loopback connect hang here (accept queue not reported full)";
   }
-  ProxyHarness proxy(listener.url(), [](ReverseProxy& p) { p.transport.connect_timeout = 300ms; });
+  ProxyHarness proxy(listener.url(), [](ReverseProxy& p) { set_transport_option(p, &TransportOptions::connect_timeout, 300ms); });
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(proxy.port(), client));
   const auto sent = Clock::now();

@@ -1,9 +1,17 @@
 // SPEC 24-27 and L3: when bytes the upstream sent reach the client, per flush interval.
 // Deadlines are generous (these machines are shared); the negative checks ("not yet") use a
 // short deadline and assert that the wait FAILS, which is what a missing flush looks like.
+// With a positive interval the claim is a time: the event log stamps every client_write when it
+// finished, so the write that carried a byte is measured against the instant the upstream began
+// sending that byte (which precedes everything the proxy did with it): no earlier than the flush
+// was due, no later than that plus kLate.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <optional>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "support/fake_upstream.hpp"
 #include "support/proxy_harness.hpp"
@@ -16,6 +24,49 @@ using namespace std::chrono_literals;
 
 constexpr auto kSlack = 3s;          // "arrives": interval + generous slack
 constexpr auto kNotYet = 400ms;      // "does not arrive on its own": checked for this long
+// How late a due flush may finish: the timer firing, the write, on a loaded 2-core machine under
+// ASan/TSan.
+constexpr auto kLate = 100ms;
+
+using Clock = std::chrono::steady_clock;
+
+std::string ms(Clock::duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(d).count() / 1000.0) +
+         " ms";
+}
+
+// `at - from` lies in [lo, hi].
+testing::AssertionResult took(Clock::time_point from, Clock::time_point at, Clock::duration lo,
+                              Clock::duration hi) {
+  const auto d = at - from;
+  if (d >= lo && d <= hi) return testing::AssertionSuccess();
+  return testing::AssertionFailure() << "took " << ms(d) << ", expected from " << ms(lo)
+                                     << " to " << ms(hi);
+}
+
+std::vector<Event> writes(const std::vector<Event>& events) {
+  std::vector<Event> out;
+  for (const auto& e : events) {
+    if (e.kind == Event::write) out.push_back(e);
+  }
+  return out;
+}
+
+// The write that carried byte `offset` of what the client received (head included), once it
+// happened. The Stream tests run one response, so every write is that response's.
+std::optional<Event> write_carrying(const std::vector<Event>& events, std::size_t offset) {
+  std::size_t total = 0;
+  for (const auto& e : writes(events)) {
+    total += e.bytes;
+    if (total > offset) return e;
+  }
+  return std::nullopt;
+}
+
+std::size_t head_size(std::string_view received) {
+  const auto end = received.find("\r\n\r\n");
+  return end == std::string_view::npos ? 0 : end + 4;
+}
 
 struct Stream {
   FakeUpstream upstream;
@@ -42,6 +93,20 @@ struct Stream {
   testing::AssertionResult client_sees(std::string_view text, std::chrono::milliseconds deadline) {
     return client->read_until(
         [&](std::string_view got) { return got.find(text) != std::string_view::npos; }, deadline);
+  }
+
+  // The write that carried byte `offset` of the response, waited for.
+  testing::AssertionResult written(std::size_t offset, Event& out) {
+    if (auto r = proxy->events().wait_until(
+            [offset](const std::vector<Event>& events) {
+              return write_carrying(events, offset).has_value();
+            },
+            "a client_write carrying byte " + std::to_string(offset));
+        !r) {
+      return r;
+    }
+    out = *write_carrying(proxy->events().events(), offset);
+    return testing::AssertionSuccess();
   }
 };
 
@@ -91,18 +156,39 @@ TEST(Flushing, Spec25_L3_NegativeIntervalSendsHeadersBeforeAnyBody) {
 }
 
 TEST(Flushing, Spec26_PositiveIntervalFlushesFirstChunkOfAStallingStream) {
-  Stream s(100ms);
+  constexpr auto kInterval = 100ms;
+  Stream s(kInterval);
   ASSERT_TRUE(s.open());
+  const auto sent_at = Clock::now();
   ASSERT_TRUE(s.conn->send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nearly-bytes"));
-  // The upstream now stalls; the flush timer must push the bytes out within the interval.
+  // The upstream now stalls; the flush timer must push the bytes out when it is due: not at
+  // once (held for the interval), and not much later.
   ASSERT_TRUE(s.client_sees("early-bytes", kSlack));
+  const std::size_t head = head_size(s.client->received());
+  ASSERT_GT(head, 0u);
+  Event first_body{};
+  ASSERT_TRUE(s.written(head, first_body));
+  EXPECT_TRUE(took(sent_at, first_body.at, kInterval, kInterval + kLate))
+      << "from the upstream's send to the client_write carrying the first body byte";
+  Event last_body{};
+  ASSERT_TRUE(s.written(head + std::string_view("early-bytes").size() - 1, last_body));
+  EXPECT_TRUE(took(sent_at, last_body.at, kInterval, kInterval + kLate))
+      << "from the upstream's send to the client_write carrying the last body byte";
 }
 
 TEST(Flushing, Spec26_PositiveIntervalSendsHeadersWhenBodyIsLate) {
-  Stream s(100ms);
+  constexpr auto kInterval = 100ms;
+  Stream s(kInterval);
   ASSERT_TRUE(s.open());
+  const auto sent_at = Clock::now();
   ASSERT_TRUE(s.conn->send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nX-Head: yes\r\n\r\n"));
   ASSERT_TRUE(s.client->read_until(ends_head, kSlack));
+  EXPECT_NE(s.client->received().find("X-Head: yes"), std::string::npos);
+  // The initial timer (armed when copying starts) sends the head one interval later.
+  Event head_write{};
+  ASSERT_TRUE(s.written(head_size(s.client->received()) - 1, head_write));
+  EXPECT_TRUE(took(sent_at, head_write.at, kInterval, kInterval + kLate))
+      << "from the upstream's head to the client_write finishing the head";
 }
 
 TEST(Flushing, Spec26_ZeroIntervalDoesNotSendHeadersOfALateBody) {
@@ -115,22 +201,38 @@ TEST(Flushing, Spec26_ZeroIntervalDoesNotSendHeadersOfALateBody) {
 
 TEST(Flushing, Spec26_MaxLatencyNotDebounce) {
   // Writes keep coming every 20 ms for up to 4 s. A debounced flush (re-armed by every write)
-  // would hold everything until the writes stop; max-latency flushes within the interval.
-  Stream s(150ms);
+  // would hold everything until the writes stop; max-latency flushes one interval after the
+  // first byte it holds: the head one interval after copying started, then every interval plus
+  // at most one pacing step (the next byte after a flush re-arms the timer).
+  constexpr auto kInterval = 150ms;
+  constexpr auto kPacing = 20ms;
+  constexpr std::size_t kFlushes = 5;
+  Stream s(kInterval);
   ASSERT_TRUE(s.open());
+  const auto head_sent_at = Clock::now();
   ASSERT_TRUE(s.conn->send("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"));
   std::atomic<bool> done{false};
   std::thread writer([&] {
     for (int i = 0; i < 200 && !done; ++i) {
       if (!s.conn->send("x")) break;
       // Pacing the upstream, not waiting for an event: the proxy's behaviour is what is awaited.
-      std::this_thread::sleep_for(20ms);
+      std::this_thread::sleep_for(kPacing);
     }
   });
-  const bool seen = s.client_sees("xx", 2s);
+  const auto flushed = s.proxy->events().wait_until(
+      [](const std::vector<Event>& events) { return writes(events).size() >= kFlushes; },
+      std::to_string(kFlushes) + " flushes while the upstream keeps writing");
   done = true;
   writer.join();
-  EXPECT_TRUE(seen);
+  ASSERT_TRUE(flushed);
+  EXPECT_TRUE(s.client_sees("xx", kSlack));
+  const auto w = writes(s.proxy->events().events());
+  ASSERT_GE(w.size(), kFlushes);
+  EXPECT_TRUE(took(head_sent_at, w[0].at, kInterval, kInterval + kLate)) << "the first flush";
+  for (std::size_t i = 1; i < kFlushes; ++i) {
+    EXPECT_TRUE(took(w[i - 1].at, w[i].at, kInterval, kInterval + kPacing + kLate))
+        << "between flush " << i << " and flush " << i + 1;
+  }
 }
 
 TEST(Flushing, Spec27_EventStreamFlushesImmediatelyWhateverTheInterval) {
@@ -158,12 +260,18 @@ TEST(Flushing, Spec27_UnknownLengthFlushesImmediately) {
 }
 
 TEST(Flushing, Spec27_PositiveIntervalOverriddenForEventStream) {
-  // A long interval would hold the event for 60 s; SSE must not wait for it.
+  // A long interval would hold the event for 60 s; SSE must not wait for it, nor for any timer.
   Stream s(60s);
   ASSERT_TRUE(s.open());
+  const auto sent_at = Clock::now();
   ASSERT_TRUE(s.conn->send("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                            "Transfer-Encoding: chunked\r\n\r\n" + chunk("data: hi\n\n")));
   ASSERT_TRUE(s.client_sees("data: hi", kSlack));
+  const std::size_t event_at = s.client->received().find("data: hi");
+  Event carried{};
+  ASSERT_TRUE(s.written(event_at + std::string_view("data: hi").size() - 1, carried));
+  EXPECT_TRUE(took(sent_at, carried.at, 0ms, kLate))
+      << "from the upstream's send to the client_write carrying the event";
 }
 
 TEST(Flushing, L7_IdleTimeoutNeverCutsAStreamMakingProgress) {
@@ -171,7 +279,7 @@ TEST(Flushing, L7_IdleTimeoutNeverCutsAStreamMakingProgress) {
   // the deadline, so the stream lives on and every heartbeat arrives.
   FakeUpstream upstream;
   std::unique_ptr<ProxyHarness> proxy = std::make_unique<ProxyHarness>(
-      upstream.url(), [](ReverseProxy& p) { p.transport.idle_read_timeout = 300ms; });
+      upstream.url(), [](ReverseProxy& p) { set_transport_option(p, &TransportOptions::idle_read_timeout, 300ms); });
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(proxy->port(), client));
   ASSERT_TRUE(client->send("GET /sse HTTP/1.1\r\nHost: t\r\n\r\n"));

@@ -645,7 +645,7 @@ TEST(LargeBody, Spec26_L7_BytesBeforeALargeBodyStallFlushedThenCut) {
     });
     ProxyHarness h(upstream.url(), [interval](ReverseProxy& p) {
       p.flush_interval = interval;
-      p.transport.idle_read_timeout = 1s;
+      set_transport_option(p, &TransportOptions::idle_read_timeout, 1s);
     });
     std::unique_ptr<TestClient> client;
     ASSERT_TRUE(TestClient::connect(h.port(), client));

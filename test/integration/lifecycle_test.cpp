@@ -15,6 +15,16 @@ namespace sluice::test {
 namespace {
 
 using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// How late a due timer may be acted on and its event recorded, on a loaded 2-core machine under
+// ASan/TSan.
+constexpr auto kLate = 100ms;
+
+std::string ms(Clock::duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(d).count() / 1000.0) +
+         " ms";
+}
 
 std::size_t count_if(const std::vector<Event>& events, Event::Kind kind) {
   std::size_t n = 0;
@@ -46,9 +56,9 @@ std::string get(std::string_view target) {
   return "GET " + std::string(target) + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
 }
 
-// Seed test (a): with a 1 µs interval one proxied response arms a timer, and its stop is
-// observed through the lifecycle event, within a deadline.
-TEST(Lifecycle, SeedA_OneMicrosecondIntervalTimerStopsAfterTheResponse) {
+// With a 1 µs interval one proxied response arms exactly one flush timer, and that timer's stop
+// is observed through the lifecycle event, with reason `complete`, once the body arrived whole.
+TEST(Lifecycle, L1_OneMicrosecondIntervalArmsOneTimerThatStopsAsComplete) {
   FakeUpstream upstream;
   upstream.set_handler([](UpstreamConn& c) {
     RecordedRequest req;
@@ -86,9 +96,12 @@ struct OneStream {
     if (auto r = upstream.accept(conn); !r) return r;
     RecordedRequest req;
     if (auto r = conn->read_request(req); !r) return r;
+    sent_at = Clock::now();
     if (!conn->send(upstream_head_and_body)) return testing::AssertionFailure() << "upstream send";
     return testing::AssertionSuccess();
   }
+  // Just before the upstream began sending its response.
+  Clock::time_point sent_at{};
   testing::AssertionResult stopped_with(FlushStopReason reason) {
     ResponseId id = 0;
     if (auto r = h->events().wait_for_any_stopped(5s, &id); !r) return r;
@@ -131,12 +144,32 @@ TEST(Lifecycle, L1_StoppedOnceOnClientResetMidBody) {
 }
 
 TEST(Lifecycle, L1_StoppedOnceOnUpstreamIdleTimeout) {
+  static constexpr auto kInterval = 5ms;
+  static constexpr auto kIdle = 200ms;
   OneStream s([](ReverseProxy& p) {
-    p.flush_interval = 5ms;
-    p.transport.idle_read_timeout = 200ms;
+    p.flush_interval = kInterval;
+    set_transport_option(p, &TransportOptions::idle_read_timeout, kIdle);
   });
   ASSERT_TRUE(s.start("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + std::string(10, 'a')));
+  // The bytes before the stall are flushed by the timer, one interval after they came, long
+  // before the idle timeout cuts the response.
+  ASSERT_TRUE(s.client->read_until(
+      [](std::string_view got) { return got.ends_with("\r\n\r\n" + std::string(10, 'a')); }));
+  const auto received_at = Clock::now();
   ASSERT_TRUE(s.stopped_with(FlushStopReason::upstream_timeout));
+  const auto events = s.h->events().events();
+  std::optional<Event> flushed;  // the last write: the one that carried the last byte
+  for (const auto& e : events) {
+    if (e.kind == Event::write) flushed = e;
+  }
+  ASSERT_TRUE(flushed);
+  EXPECT_GE(flushed->at - s.sent_at, kInterval) << ms(flushed->at - s.sent_at);
+  EXPECT_LE(flushed->at - s.sent_at, kInterval + kLate) << ms(flushed->at - s.sent_at);
+  // The idle timeout counts from the last upstream byte: read after sent_at, before the client
+  // had it.
+  const auto stopped = first(events, Event::stopped);
+  EXPECT_GE(stopped->at - s.sent_at, kIdle) << ms(stopped->at - s.sent_at);
+  EXPECT_LE(stopped->at - received_at, kIdle + kLate) << ms(stopped->at - received_at);
   ASSERT_TRUE(s.client->wait_closed());
   EXPECT_FALSE(parse_response_prefix(s.client->received()).complete);
   EXPECT_TRUE(counters_at_rest(*s.h));
@@ -149,8 +182,13 @@ TEST(Lifecycle, L1_StoppedOnceOnServerShutdown) {
   ASSERT_TRUE(s.client->read_until(
       [](std::string_view got) { return got.find("data: 1") != std::string_view::npos; }));
   // Graceful stop waits 100 ms for the endless stream, then cuts it.
-  s.h->stop(100ms);
+  constexpr auto kGrace = 100ms;
+  const auto stop_called_at = Clock::now();
+  s.h->stop(kGrace);
   ASSERT_TRUE(s.stopped_with(FlushStopReason::shutdown));
+  const auto stopped = first(s.h->events().events(), Event::stopped);
+  EXPECT_GE(stopped->at - stop_called_at, kGrace) << "cut before the grace ended";
+  EXPECT_LE(stopped->at - stop_called_at, kGrace + kLate) << ms(stopped->at - stop_called_at);
   EXPECT_EQ(first(s.h->events().events(), Event::end)->outcome, ResponseOutcome::shutdown);
   ASSERT_TRUE(s.client->wait_closed());
   EXPECT_TRUE(counters_at_rest(*s.h));
@@ -172,9 +210,10 @@ TEST(Lifecycle, L1_ModifyResponseErrorEndsBeforeAnyTimerStarts) {
   EXPECT_TRUE(counters_at_rest(*s.h));
 }
 
-// Seed test (b): 200 requests through every ending; every started timer stopped exactly once,
-// no write after a stop, and the live counters back to zero (all but the idle pool).
-TEST(Lifecycle, SeedB_TwoHundredRequestsThroughEveryEnding) {
+// 200 requests through every ending; every started timer stopped exactly once, with the
+// reason of its ending, no write after a stop, and the live counters back to zero (all but the
+// idle pool).
+TEST(Lifecycle, L1_L2_TwoHundredRequestsStopEveryTimerOnceAndCountersReturnToZero) {
   enum Ending { complete, upstream_reset, client_reset, modify_error, header_timeout, kEndings };
   static constexpr const char* kPaths[] = {"/complete", "/upstream-reset", "/client-reset",
                                            "/modify-error", "/header-timeout"};
@@ -207,7 +246,7 @@ TEST(Lifecycle, SeedB_TwoHundredRequestsThroughEveryEnding) {
   });
   ProxyHarness h(upstream.url(), [](ReverseProxy& p) {
     p.flush_interval = 1ms;
-    p.transport.response_header_timeout = 100ms;
+    set_transport_option(p, &TransportOptions::response_header_timeout, 100ms);
     p.modify_response = [](Response& res) -> std::error_code {
       if (res.header.count("X-Fail") != 0) return std::make_error_code(std::errc::invalid_argument);
       return {};

@@ -18,7 +18,7 @@ TEST(Upload, EarlyUpstreamAnswerIsRelayedWithoutWaitingForTheIdleTimeout) {
   // pushing the 16 MiB body and relay the 413 now, not after idle_read_timeout (a 502).
   FakeUpstream upstream;
   std::shared_ptr<UpstreamConn> conn;
-  ProxyHarness h(upstream.url(), [](ReverseProxy& p) { p.transport.idle_read_timeout = 60s; });
+  ProxyHarness h(upstream.url(), [](ReverseProxy& p) { set_transport_option(p, &TransportOptions::idle_read_timeout, 60s); });
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(h.port(), client));
   constexpr std::size_t kBody = 16u << 20;

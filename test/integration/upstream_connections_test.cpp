@@ -134,7 +134,7 @@ TEST(UpstreamConnections, Spec34_ClientCancelDuringConnectEndsExchange) {
   if (!listener.queue_full()) {
     GTEST_SKIP() << "cannot make a loopback connect hang here (accept queue not reported full)";
   }
-  ProxyHarness proxy(listener.url(), [](ReverseProxy& p) { p.transport.connect_timeout = 3s; });
+  ProxyHarness proxy(listener.url(), [](ReverseProxy& p) { set_transport_option(p, &TransportOptions::connect_timeout, 3s); });
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(proxy.port(), client));
   const auto sent = std::chrono::steady_clock::now();
@@ -223,7 +223,7 @@ TEST(UpstreamConnections, Spec35_UpstreamConnectionCloseAffectsOnlyUpstreamHop) 
 TEST(UpstreamConnections, L6_NotPooledAfterTruncatedResponse) {
   FakeUpstream upstream;
   ProxyHarness proxy(upstream.url(), [](ReverseProxy& p) {
-    p.transport.idle_read_timeout = 300ms;
+    set_transport_option(p, &TransportOptions::idle_read_timeout, 300ms);
     p.flush_interval = -1ns;
   });
   std::unique_ptr<TestClient> client;
@@ -389,7 +389,7 @@ TEST(UpstreamConnections, L6_NoRetryAfterResponseBytes) {
 // L6 / TransportOptions: an idle pooled connection is closed after pool_idle_timeout.
 TEST(UpstreamConnections, L6_IdleConnectionClosedAfterPoolIdleTimeout) {
   FakeUpstream upstream;
-  ProxyHarness proxy(upstream.url(), [](ReverseProxy& p) { p.transport.pool_idle_timeout = 200ms; });
+  ProxyHarness proxy(upstream.url(), [](ReverseProxy& p) { set_transport_option(p, &TransportOptions::pool_idle_timeout, 200ms); });
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(proxy.port(), client));
   ASSERT_TRUE(client->send(get("/one")));
@@ -416,7 +416,7 @@ TEST(UpstreamConnections, L6_IdleConnectionClosedAfterPoolIdleTimeout) {
 // L6 / TransportOptions: at most max_idle_connections stay pooled; the oldest is closed.
 TEST(UpstreamConnections, L6_MaxIdleConnectionsBound) {
   FakeUpstream upstream;
-  ProxyHarness proxy(upstream.url(), [](ReverseProxy& p) { p.transport.max_idle_connections = 1; });
+  ProxyHarness proxy(upstream.url(), [](ReverseProxy& p) { set_transport_option(p, &TransportOptions::max_idle_connections, 1); });
   // Two requests in flight at once: two upstream connections.
   std::unique_ptr<TestClient> a, b;
   ASSERT_TRUE(TestClient::connect(proxy.port(), a));
@@ -518,8 +518,8 @@ TEST(UpstreamConnections, L2_CountersBackToZero) {
       upstream.url(),
       [](ReverseProxy& p) {
         p.flush_interval = 20ms;  // arms a flush timer for known-length responses too
-        p.transport.response_header_timeout = 300ms;
-        p.transport.idle_read_timeout = 300ms;
+        set_transport_option(p, &TransportOptions::response_header_timeout, 300ms);
+        set_transport_option(p, &TransportOptions::idle_read_timeout, 300ms);
         p.modify_response = [](Response& res) -> std::error_code {
           if (res.header.count("X-Fail") != 0) return std::make_error_code(std::errc::io_error);
           return {};

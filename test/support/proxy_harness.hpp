@@ -11,6 +11,7 @@
 #include "sluice/reverse_proxy.hpp"
 #include "sluice/server.hpp"
 #include "support/event_log.hpp"
+#include "support/transport_options.hpp"
 
 namespace sluice::test {
 

@@ -2,7 +2,7 @@
 // head, check_raw_head over the bytes Beast would see, stalled_chunk_line_invalid for the body
 // reader. `outcome` runs the three layers in the order the session does (raw check, Beast's parser,
 // validator) so each row shows which layer answers it.
-#include "server/request_validation.hpp"
+#include "http1/request_validation.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // SPEC K (R40-R43): validate_response_head, on heads Boost.Beast 1.81's parser accepts (the ones
 // it refuses never reach the validation) and, with a hand-built parsed head, on raw syntax that
 // Beast already refuses today (defence in depth if the parser ever gets more lenient).
-#include "transport/response_validation.hpp"
+#include "http1/response_validation.hpp"
 
 #include <gtest/gtest.h>
 

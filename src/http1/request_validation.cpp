@@ -1,6 +1,6 @@
 // Strict request framing (SPEC H). See request_validation.hpp for what each check is for and what
 // Beast 1.81 already rejects on its own.
-#include "server/request_validation.hpp"
+#include "http1/request_validation.hpp"
 
 #include <boost/beast/core/string.hpp>
 #include <cstdint>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/http_syntax.hpp"
+#include "http1/wire.hpp"
 
 namespace sluice::detail {
 
@@ -17,11 +18,6 @@ namespace {
 
 Verdict reject(unsigned status, std::string reason) { return Rejection{status, std::move(reason)}; }
 
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // Content-Length = 1*DIGIT (RFC 9110 §8.6). Beast strips the OWS around a field value. The value
 // must also fit the signed length sluice carries (Request::content_length).
@@ -45,7 +41,7 @@ Verdict check_transfer_encoding(std::string_view value) {
   std::vector<std::string_view> codings;
   for (;;) {
     const auto comma = value.find(',');
-    const std::string_view element = trim_ows(value.substr(0, comma));
+    const std::string_view element = http1::trim_ows(value.substr(0, comma));
     if (!is_token(element)) return reject(400, "malformed Transfer-Encoding");
     codings.push_back(element);
     if (comma == std::string_view::npos) break;
@@ -53,10 +49,10 @@ Verdict check_transfer_encoding(std::string_view value) {
   }
   std::size_t chunked = 0;
   for (std::string_view c : codings) {
-    if (boost::beast::iequals(c, "chunked")) ++chunked;
+    if (http1::iequals(c, "chunked")) ++chunked;
   }
   if (chunked > 1) return reject(400, "Transfer-Encoding lists chunked more than once");
-  if (chunked == 1 && !boost::beast::iequals(codings.back(), "chunked")) {
+  if (chunked == 1 && !http1::iequals(codings.back(), "chunked")) {
     return reject(400, "Transfer-Encoding: chunked is not the final coding");
   }
   if (codings.size() != 1 || chunked != 1) {

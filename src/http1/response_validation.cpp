@@ -1,8 +1,9 @@
-#include "transport/response_validation.hpp"
+#include "http1/response_validation.hpp"
 
 #include <boost/beast/core/string.hpp>
 
 #include "common/http_syntax.hpp"
+#include "http1/wire.hpp"
 
 namespace sluice {
 
@@ -14,11 +15,6 @@ bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
 
-std::string_view trim_ows(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
-}
 
 // "HTTP/1." DIGIT SP 3DIGIT [SP reason] (RFC 9112 §4), status 100..999. (Beast 1.81 also
 // insists on the SP before an empty reason; Go does not.)
@@ -84,12 +80,12 @@ ResponseDefect validate_response_head(std::string_view raw_head,
   for (const auto& f : head) {
     if (f.name() == http::field::content_length) {
       ++content_lengths;
-      const auto v = trim_ows(f.value());
+      const auto v = http1::trim_ows(f.value());
       if (v.find(',') != std::string_view::npos) return ResponseDefect::duplicate_content_length;
       if (!is_content_length(v)) return ResponseDefect::bad_content_length;
     } else if (f.name() == http::field::transfer_encoding) {
       ++transfer_encodings;
-      chunked_only = boost::beast::iequals(trim_ows(f.value()), "chunked");
+      chunked_only = http1::iequals(http1::trim_ows(f.value()), "chunked");
     }
   }
   if (content_lengths > 1) return ResponseDefect::duplicate_content_length;
