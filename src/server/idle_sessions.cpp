@@ -30,24 +30,23 @@ void IdleSessions::leave(SessionIo& io) {
   // A timer armed for a session that left fires early, finds nothing due and re-arms.
 }
 
-void IdleSessions::park(asio::ip::tcp::socket socket, asio::ip::tcp::endpoint remote,
+void IdleSessions::park(std::unique_ptr<ByteStream> stream, asio::ip::tcp::endpoint remote,
                         Clock::time_point since) {
   if (closed_all_) {
     // The server is stopping: a session that finished its response after the stop sequence
     // ran (it had just been resumed) closes instead of parking.
-    boost::system::error_code ignored;
-    socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-    socket.close(ignored);
+    stream->shutdown_write();
+    stream->close();
     env_->on_session_count(-1);
     return;
   }
-  parked_.push_back(Parked{std::move(socket), remote, since});
+  parked_.push_back(Parked{std::move(stream), remote, since});
   ++parked_count_;
   const Iter it = std::prev(parked_.end());
   // The handler runs on this worker's thread; if the io_context is destroyed first, it is
   // destroyed without running (close() has then already closed the socket).
-  it->socket.async_wait(asio::ip::tcp::socket::wait_read,
-                        [this, it](boost::system::error_code ec) { wake(it, ec); });
+  it->stream->async_wait(ByteStream::Ready::read,
+                         [this, it](boost::system::error_code ec) { wake(it, ec); });
   arm();
 }
 
@@ -57,22 +56,20 @@ void IdleSessions::wake(Iter it, boost::system::error_code ec) {
   --parked_count_;
   if (ec || parked.closing) {
     // Timed out, stopped, or the socket failed: a graceful close, as a session would.
-    boost::system::error_code ignored;
-    parked.socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-    parked.socket.close(ignored);
+    parked.stream->shutdown_write();
+    parked.stream->close();
     env_->on_session_count(-1);
     return;
   }
   // Bytes (or the client's close) arrived: a session takes the connection, and its count.
-  spawn_session(std::move(parked.socket), *env_, parked.remote, /*resumed=*/true);
+  spawn_session(std::move(parked.stream), *env_, parked.remote, /*resumed=*/true);
 }
 
 void IdleSessions::close_all() {
   closed_all_ = true;
-  boost::system::error_code ignored;
   for (auto& p : parked_) {
     p.closing = true;
-    p.socket.cancel(ignored);
+    p.stream->cancel();
   }
 }
 
@@ -114,7 +111,6 @@ void IdleSessions::arm() {
 
 void IdleSessions::expire() {
   const auto now = Clock::now();
-  boost::system::error_code ignored;
   // Both loops are bounded by their lists.
   while (!waiting_.empty()) {
     SessionIo* io = waiting_.front();
@@ -134,7 +130,7 @@ void IdleSessions::expire() {
     if (p.since + timeout_ > now) break;
     if (p.closing) continue;
     p.closing = true;
-    p.socket.cancel(ignored);
+    p.stream->cancel();
   }
 }
 

@@ -2,7 +2,7 @@
 // The keep-alive connections of one worker that wait for their next request (SPEC R25, L7).
 // A connection first waits inside its session (a readiness wait, nothing else armed), which
 // keeps a busy client's next request cheap. After kParkAfter without a byte it is parked: its
-// session coroutine ends, and what is left is the socket, the client's address and one
+// session coroutine ends, and what is left is the stream, the client's address and one
 // readiness wait, so a connection that is really idle costs little more than its socket (no
 // coroutine frame, timer, buffer or parser). When bytes arrive a new session starts on the
 // socket; when idle_timeout passes, or the server stops, the connection closes.
@@ -17,7 +17,10 @@
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <memory>
 #include <optional>
+
+#include "net/byte_stream.hpp"
 
 namespace sluice::detail {
 
@@ -45,7 +48,7 @@ class IdleSessions {
   // Takes over a connection (and its place in the session count, SPEC L2) until its next
   // request's first bytes arrive.
   // `since`: when it went idle, so that idle_timeout counts from then.
-  void park(boost::asio::ip::tcp::socket socket, boost::asio::ip::tcp::endpoint remote,
+  void park(std::unique_ptr<ByteStream> stream, boost::asio::ip::tcp::endpoint remote,
             std::chrono::steady_clock::time_point since);
   // Graceful stop or forced stop: every parked connection closes.
   void close_all();
@@ -56,7 +59,7 @@ class IdleSessions {
 
  private:
   struct Parked {
-    boost::asio::ip::tcp::socket socket;
+    std::unique_ptr<ByteStream> stream;
     boost::asio::ip::tcp::endpoint remote;
     std::chrono::steady_clock::time_point since;
     bool closing = false;  // timed out or stopped: the wait was cancelled

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "common/nothrow.hpp"
+#include "net/tcp_stream.hpp"
 #include "server/session.hpp"
 
 namespace sluice {
@@ -87,7 +88,8 @@ struct Server::Impl {
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
       const auto remote = socket.remote_endpoint(ignored);
-      detail::spawn_session(std::move(socket), *w.env, remote, /*resumed=*/false);
+      detail::spawn_session(std::make_unique<TcpStream>(std::move(socket)), *w.env, remote,
+                            /*resumed=*/false);
     }
   }
 

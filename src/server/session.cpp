@@ -251,9 +251,9 @@ asio::awaitable<RequestEnd> serve_request(SessionIo& io, SessionEnv& env,
   co_return ex.keep_alive() ? RequestEnd::keep_alive : RequestEnd::close;
 }
 
-asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env,
+asio::awaitable<void> run_session(std::unique_ptr<ByteStream> stream, SessionEnv& env,
                                   asio::ip::tcp::endpoint remote, bool resumed) {
-  SessionIo io(std::move(socket), env.options);
+  SessionIo io(std::move(stream), env.options);
   Registration registration(env, io, /*already_counted=*/resumed);
   bool cut = false;  // close without a graceful shutdown (aborted response, forced stop)
   bool readable = resumed;  // a resumed session starts because bytes arrived
@@ -283,7 +283,7 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env,
     if (wec == asio::error::operation_aborted && io.park_requested && !io.draining &&
         !io.stopping) {
       registration.hand_over();
-      env.idle.park(std::move(io.stream.socket()), remote, io.idle_since);
+      env.idle.park(std::move(io.stream_owner), remote, io.idle_since);
       co_return;
     }
     if (wec || io.idle_expired || io.draining || io.stopping) break;
@@ -297,12 +297,12 @@ asio::awaitable<void> run_session(asio::ip::tcp::socket socket, SessionEnv& env,
   io.stream.close();
 }
 
-void spawn_session(asio::ip::tcp::socket socket, SessionEnv& env, asio::ip::tcp::endpoint remote,
-                   bool resumed) {
-  const auto executor = socket.get_executor();
+void spawn_session(std::unique_ptr<ByteStream> stream, SessionEnv& env,
+                   asio::ip::tcp::endpoint remote, bool resumed) {
+  const auto executor = stream->get_executor();
   // The only detached spawn: the session's frame owns its connection; the completion handler
   // only reports what should never happen (an exception escaping a session).
-  asio::co_spawn(executor, run_session(std::move(socket), env, remote, resumed),
+  asio::co_spawn(executor, run_session(std::move(stream), env, remote, resumed),
                  [&env](std::exception_ptr e) {
                    if (!e) return;
                    try {

@@ -5,6 +5,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <list>
 
+#include <memory>
+
+#include "net/byte_stream.hpp"
 #include "server/idle_sessions.hpp"
 #include "server/session_io.hpp"
 #include "sluice/server.hpp"
@@ -23,7 +26,7 @@ struct SessionEnv {
 
 // Starts a session on a connection: a new one (counted now, SPEC L2), or a parked keep-alive
 // connection whose next request began to arrive (`resumed`: it keeps the parked count).
-void spawn_session(boost::asio::ip::tcp::socket socket, SessionEnv& env,
+void spawn_session(std::unique_ptr<ByteStream> stream, SessionEnv& env,
                    boost::asio::ip::tcp::endpoint remote, bool resumed);
 
 }  // namespace sluice::detail

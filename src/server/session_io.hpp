@@ -10,7 +10,9 @@
 #include <list>
 #include <optional>
 
-#include "net/tcp_stream.hpp"
+#include <memory>
+
+#include "net/byte_stream.hpp"
 #include "sluice/server.hpp"
 #include "sluice/stop_signal.hpp"
 
@@ -19,15 +21,18 @@ namespace sluice::detail {
 using RequestParser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
 
 struct SessionIo {
-  SessionIo(boost::asio::ip::tcp::socket&& client, const ServerOptions& opts)
-      : stream(std::move(client)),
+  SessionIo(std::unique_ptr<ByteStream> client, const ServerOptions& opts)
+      : stream_owner(std::move(client)),
+        stream(*stream_owner),
         buffer(opts.max_request_header_bytes + 16 * 1024),
         stop_signal(stream.get_executor()),
         options(opts) {}
 
-  // The client connection (non-blocking). Timeouts are raced per operation (net/bounded_io.hpp),
-  // so nothing else is allocated per connection for them.
-  TcpStream stream;
+  // The client connection (TCP today; any ByteStream, such as a test's in-memory one). Timeouts
+  // are raced per operation (net/bounded_io.hpp), so nothing else is allocated per connection
+  // for them. Parking takes the owner away (the session ends then).
+  std::unique_ptr<ByteStream> stream_owner;
+  ByteStream& stream;
   boost::beast::flat_buffer buffer;
   // Exists while a request is read and served; a waiting keep-alive connection drops it (and a
   // parked one has no SessionIo at all).

@@ -89,7 +89,6 @@ class Lease {
   explicit operator bool() const { return conn_ != nullptr; }
   UpstreamConnection& conn() { return *conn_; }
   const UpstreamConnection& conn() const { return *conn_; }
-  bool reused() const { return reused_; }
   void mark_reusable() { reusable_ = true; }
   // Closes the connection now (e.g. to tell the upstream the client went away, SPEC 34).
   void close();
