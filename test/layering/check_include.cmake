@@ -1,0 +1,36 @@
+# cmake -P check_include.cmake: compiles one line, `#include "<HEADER>"`, with the include roots
+# a layer's own sources get (ROOTS), and checks the outcome against EXPECT:
+#   found      the header must be found (a positive control: the command itself works)
+#   not_found  the compiler must fail because that very header is not visible from the layer
+# ROOTS is |-separated (a ; would be split by the command line that runs this script).
+foreach(var CXX ROOTS HEADER EXPECT WORK)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "check_include.cmake: ${var} not set")
+  endif()
+endforeach()
+file(MAKE_DIRECTORY ${WORK})
+string(MAKE_C_IDENTIFIER "${HEADER}" probe_name)
+set(probe ${WORK}/${probe_name}.cpp)
+file(WRITE ${probe} "#include \"${HEADER}\"\n")
+set(flags -std=c++20 -fsyntax-only -DBOOST_ASIO_NO_DEPRECATED)
+string(REPLACE "|" ";" ROOTS "${ROOTS}")
+foreach(root IN LISTS ROOTS)
+  list(APPEND flags -I${root})
+endforeach()
+execute_process(COMMAND ${CXX} ${flags} ${probe} RESULT_VARIABLE rc ERROR_VARIABLE err
+                OUTPUT_QUIET)
+if(EXPECT STREQUAL "found")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${HEADER} should compile from this layer:\n${err}")
+  endif()
+elseif(EXPECT STREQUAL "not_found")
+  if(rc EQUAL 0)
+    message(FATAL_ERROR "${HEADER} compiled from a layer that must not see it")
+  endif()
+  # The probe's own include must be the one that failed, not something it pulled in.
+  if(NOT err MATCHES "${probe_name}\\.cpp:1:[0-9]+: fatal error: ${HEADER}: No such file")
+    message(FATAL_ERROR "${HEADER} failed for another reason than not being visible:\n${err}")
+  endif()
+else()
+  message(FATAL_ERROR "EXPECT must be found or not_found")
+endif()
