@@ -4,10 +4,11 @@
 #   make test-tsan   the same tests built with ThreadSanitizer (g++, build/tsan)
 #   make fuzz        the libFuzzer targets of fuzz/ (clang 14), each for FUZZ_SECONDS (default 30)
 #   make bench-micro Google Benchmark micro-benchmarks of the per-request functions (ns/op, allocs/op)
+#   make format / format-check / tidy   clang-format (applied / checked) and clang-tidy (.clang-tidy)
 JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: run test test-tsan fuzz build deps clean bench bench-quick bench-micro
+.PHONY: run test test-tsan fuzz build deps clean bench bench-quick bench-micro format format-check tidy
 
 deps:
 	@scripts/install-deps.sh
@@ -103,6 +104,23 @@ bench-micro:
 	cmake -S . -B build/micro -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=OFF -DSLUICE_BENCH_MICRO=ON
 	cmake --build build/micro -j $(JOBS) --target sluice_micro_bench
 	build/micro/bench/micro/sluice_micro_bench $(BENCH_MICRO_ARGS)
+
+# Style (.clang-format) and a small set of bug-finding checks (.clang-tidy), clang 14's tools.
+FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp')
+
+format:
+	@scripts/install-deps.sh lint
+	clang-format-14 -i --style=file:.clang-format $(FORMAT_FILES)
+
+format-check:
+	@scripts/install-deps.sh lint
+	clang-format-14 --dry-run --Werror --style=file:.clang-format $(FORMAT_FILES)
+
+# Over the library's sources, with the compile commands of a plain Debug build (build/tidy).
+tidy:
+	@scripts/install-deps.sh lint
+	cmake -S . -B build/tidy -DCMAKE_BUILD_TYPE=Debug -DSLUICE_TESTS=OFF >/dev/null
+	run-clang-tidy-14 -p build/tidy -quiet -j $(JOBS) '$(CURDIR)/src/.*\.cpp$$'
 
 clean:
 	rm -rf build

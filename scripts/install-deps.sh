@@ -5,6 +5,7 @@
 #   scripts/install-deps.sh            build + test dependencies
 #   scripts/install-deps.sh bench      also the load tools and peers (wrk, nginx, haproxy)
 #   scripts/install-deps.sh fuzz       also clang 14 + its runtimes (libFuzzer, ASan, UBSan) for `make fuzz`
+#   scripts/install-deps.sh lint       also clang-format 14 and clang-tidy 14 (make format, tidy)
 set -euo pipefail
 
 packages=(
@@ -19,6 +20,9 @@ if [[ "${1:-}" == "bench" ]]; then
   packages+=(wrk nginx-light haproxy gnuplot-nox)   # gnuplot: the CPU chart of bench/chart.sh
   # bench/*.py (flush-delay probe, idle connections, upload sink, report), ps/taskset in run.sh
   packages+=(python3 procps util-linux)
+fi
+if [[ "${1:-}" == "lint" ]]; then
+  packages+=(clang-format-14 clang-tidy-14)
 fi
 if [[ "${1:-}" == "fuzz" ]]; then
   packages+=(clang-14 libclang-rt-14-dev)
