@@ -8,7 +8,10 @@ namespace sluice {
 
 void write_log_line(const std::function<void(std::string_view)>& sink, std::string_view line) {
   if (sink) {
-    sink(line);
+    try {
+      sink(line);
+    } catch (...) {  // a sink's failure must not end the request that logged (nor the process)
+    }
     return;
   }
   std::string buf(line);

@@ -25,6 +25,11 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using Clock = std::chrono::steady_clock;
 
+// The proxy's steps, with access to its State (a friend of ReverseProxy).
+struct ProxyAccess {
+  static asio::awaitable<ResponseOutcome> proxy(const ReverseProxy& p, Exchange& ex);
+};
+
 struct ReverseProxy::State {
   std::atomic<std::int64_t> in_flight{0};
   std::atomic<std::int64_t> armed_flush_timers{0};
@@ -38,15 +43,19 @@ namespace {
 // response_end last, however serve() is left (complete, error, or the frame destroyed on stop).
 class ResponseScope {
  public:
-  ResponseScope(std::atomic<std::int64_t>& in_flight, const Observer& observer, ResponseId id)
-      : in_flight_(in_flight), observer_(observer), id_(id) {
+  ResponseScope(std::atomic<std::int64_t>& in_flight, const Observer& observer, Exchange& ex)
+      : in_flight_(in_flight), observer_(observer), ex_(ex) {
     ++in_flight_;
+    ex_.set_observer(&observer_);
   }
   ~ResponseScope() {
     --in_flight_;
+    // Nothing the session writes after serve() (a fallback answer) is this proxy's event:
+    // response_end stays the last one (SPEC L1).
+    ex_.set_observer(nullptr);
     if (!observer_.response_end) return;
     try {
-      observer_.response_end(id_, outcome);
+      observer_.response_end(ex_.id(), outcome);
     } catch (...) {  // a destructor must not throw; an observer's bug must not end the process
     }
   }
@@ -58,7 +67,7 @@ class ResponseScope {
  private:
   std::atomic<std::int64_t>& in_flight_;
   const Observer& observer_;
-  ResponseId id_;
+  Exchange& ex_;
 };
 
 void log_error(const ReverseProxy& p, const Request& in, std::string_view what) {
@@ -356,9 +365,9 @@ ProxyCounts ReverseProxy::counts() const {
   return ProxyCounts{state_->in_flight.load(), state_->armed_flush_timers.load(), up.busy, up.idle};
 }
 
-asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
-  ResponseScope scope(state_->in_flight, observer, ex.id());
-  ex.set_observer(&observer);
+// Go's ServeHTTP, step by step; the outcome of the exchange.
+asio::awaitable<ResponseOutcome> ProxyAccess::proxy(const ReverseProxy& p, Exchange& ex) {
+  ReverseProxy::State& state = *p.state_;
   const Request& in = ex.request();
 
   // R30 (RFC 9110 §7.6.2, a MUST): OPTIONS or TRACE with Max-Forwards: 0 ends here. OPTIONS
@@ -368,19 +377,15 @@ asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
     SimpleResponse local{in.method == "OPTIONS" ? 200u : 405u, {}, {}};
     local.header.set(http::field::allow, "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH");
     co_await respond_or_cut(ex, std::move(local));
-    scope.outcome = ResponseOutcome::complete;
-    co_return;
+    co_return ResponseOutcome::complete;
   }
 
   Request out;  // SPEC 1-16: the copy the hooks edit
-  if (auto ec = build_outbound(*this, in, out)) {
-    scope.outcome = co_await answer_error(*this, ex, ec);
-    co_return;
-  }
+  if (auto ec = build_outbound(p, in, out)) co_return co_await answer_error(p, ex, ec);
 
   // SPEC 14, 15, 23, 34, 35, L6: the round trip. Held for the whole exchange: the transport
   // (and its pools) outlive every request that uses them.
-  const std::shared_ptr<Transport> via = transport ? transport : state_->default_transport;
+  const std::shared_ptr<Transport> via = p.transport ? p.transport : state.default_transport;
   ClientBody client_body(ex);
   RoundTripRequest request{out, out.content_length != 0 ? &client_body : nullptr,
                            [&ex](unsigned status, Fields fields) {
@@ -390,10 +395,7 @@ asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
   const auto sent_at = Clock::now();
   UpstreamResponse up = co_await via->round_trip(std::move(request));
   ex.note_upstream_time(Clock::now() - sent_at);
-  if (up.ec) {
-    scope.outcome = co_await end_without_response(*this, ex, up.ec);
-    co_return;
-  }
+  if (up.ec) co_return co_await end_without_response(p, ex, up.ec);
 
   std::string switched;  // SPEC 36: the protocol the upstream switched to, before stripping
   if (up.head.status == 101) {
@@ -404,21 +406,32 @@ asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
   std::vector<std::string> announced;
   Response res = client_view(std::move(up.head), announced);
   if (res.status == 101) {
-    scope.outcome = co_await switch_protocols(*this, ex, *up.body, std::move(res),
-                                              std::move(switched),
-                                              via->options().tunnel_idle_timeout);
-    co_return;
+    co_return co_await switch_protocols(p, ex, *up.body, std::move(res), std::move(switched),
+                                        via->options().tunnel_idle_timeout);
   }
   // SPEC 32: modify_response sees every response; an error closes the upstream body.
-  if (const auto mec = run_modify_response(*this, res)) {
+  if (const auto mec = run_modify_response(p, res)) {
     up.body->finish(false);
-    scope.outcome = co_await answer_error(*this, ex, mec);
-    co_return;
+    co_return co_await answer_error(p, ex, mec);
   }
-  scope.outcome = co_await relay_response(*this, ex, *up.body, res, announced,
-                                          state_->armed_flush_timers,
-                                          via->options().idle_read_timeout);
+  co_return co_await relay_response(p, ex, *up.body, res, announced, state.armed_flush_timers,
+                                    via->options().idle_read_timeout);
 }
+
+asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
+  ResponseScope scope(state_->in_flight, observer, ex);
+  try {
+    scope.outcome = co_await ProxyAccess::proxy(*this, ex);
+  } catch (...) {
+    // Whatever threw past its own guard (a BufferPool, a throwing allocation): the frames
+    // below are gone, the flush writer stopped with `shutdown` on the way (its destructor),
+    // and the response cannot be trusted: cut it. serve() never throws.
+    ex.abort();
+    scope.outcome = ResponseOutcome::shutdown;
+  }
+}
+
+
 
 std::unique_ptr<ReverseProxy> single_host(const Url& target) {
   auto proxy = std::make_unique<ReverseProxy>();

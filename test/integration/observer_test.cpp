@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -238,17 +239,15 @@ TEST(UpstreamIdle, R36_IdleTimeoutBeforeAnythingWasSentIs504WithTheTimeoutError)
   EXPECT_TRUE(counters_at_rest(h));
 }
 
-// SRC BUG (found while writing these tests; disabled until fixed, run it with
-// --gtest_also_run_disabled_tests): ReverseProxy::serve promises never to throw, but a throwing
-// `error_log` sink escapes it (log_error in reverse_proxy.cpp calls the sink unguarded). Here the
-// upstream goes silent after its head with a flush timer armed (interval longer than the idle
-// timeout, so nothing was sent), and answer_error's log line throws: the exception unwinds
-// relay_response, ~FlushWriter stops the timer with `shutdown` instead of `upstream_timeout`,
-// response_end says `shutdown`, and then the session's fallback 500 "handler failed" (not the
-// 504) goes out through the same exchange, whose observer is still the proxy's: a client_write
-// after flush_timer_stopped and after response_end, which L1 forbids. Expected: the sink's throw
-// is contained like an observer's, and the ending is what it is with a sink that does not throw.
-TEST(UpstreamIdle, DISABLED_ThrowingErrorLogSinkDoesNotChangeTheEnding) {
+// ReverseProxy::serve promises never to throw. A throwing `error_log` sink used to escape it
+// (log_error called the sink unguarded): here the upstream goes silent after its head with a
+// flush timer armed (interval longer than the idle timeout, so nothing was sent), and
+// answer_error's log line throws. The exception unwound relay_response, ~FlushWriter stopped the
+// timer with `shutdown` instead of `upstream_timeout`, and the session's fallback 500 went out
+// through the same exchange with the proxy's observer still attached: a client_write after
+// flush_timer_stopped and response_end, which L1 forbids. The sink's throw is contained now, and
+// the ending is what it is with a sink that does not throw.
+TEST(UpstreamIdle, ThrowingErrorLogSinkDoesNotChangeTheEnding) {
   static constexpr auto kIdle = 300ms;
   FakeUpstream upstream;
   std::atomic<int> log_throws{0};
@@ -280,6 +279,46 @@ TEST(UpstreamIdle, DISABLED_ThrowingErrorLogSinkDoesNotChangeTheEnding) {
   EXPECT_TRUE(h.events().check_flush_lifecycle());
   EXPECT_GE(log_throws.load(), 1);
   client->close();
+  EXPECT_TRUE(counters_at_rest(h));
+}
+
+// A BufferPool whose get() throws once the head is out: an exception in the middle of a
+// response. serve() contains it: the flush timer is stopped exactly once by the writer's
+// destructor (`shutdown`, the last row of the endings table), response_end comes last, nothing
+// is written to the client after it (the session's fallback answer is not the proxy's event),
+// and the client sees the response cut, not completed.
+class ThrowingPool final : public BufferPool {
+ public:
+  std::span<char> get() override { throw std::runtime_error("buffer pool bug"); }
+  void put(std::span<char>) override {}
+};
+
+TEST(ExceptionMidStream, FlushTimerStopsOnceAndTheResponseIsCut) {
+  FakeUpstream upstream;
+  ThrowingPool pool;
+  ProxyHarness h(upstream.url(), [&pool](ReverseProxy& p) {
+    p.flush_interval = -1ns;  // the head is flushed at start(): the response is under way
+    p.buffer_pool = &pool;
+  });
+  std::unique_ptr<TestClient> client;
+  ASSERT_TRUE(TestClient::connect(h.port(), client));
+  ASSERT_TRUE(client->send("GET /throws HTTP/1.1\r\nHost: t\r\n\r\n"));
+  std::shared_ptr<UpstreamConn> conn;
+  ASSERT_TRUE(upstream.accept(conn));
+  RecordedRequest req;
+  ASSERT_TRUE(conn->read_request(req));
+  ASSERT_TRUE(conn->send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"));
+
+  EXPECT_TRUE(client->wait_closed()) << "the cut response must close the connection";
+  EXPECT_EQ(client->received().find("hello"), std::string::npos) << client->received();
+  ASSERT_TRUE(h.events().wait_for_ends(1));
+  const auto events = h.events().events();
+  ASSERT_EQ(count_kind(events, Event::started), 1u);
+  ASSERT_EQ(count_kind(events, Event::stopped), 1u);
+  EXPECT_EQ(first(events, Event::stopped)->reason, FlushStopReason::shutdown);
+  EXPECT_EQ(events.back().kind, Event::end) << "response_end must be the last event";
+  EXPECT_TRUE(h.events().check_flush_lifecycle());
+  EXPECT_TRUE(conn->wait_closed()) << "the upstream connection must be closed";
   EXPECT_TRUE(counters_at_rest(h));
 }
 
