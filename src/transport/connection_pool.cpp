@@ -36,7 +36,7 @@ void PoolShared::retire() {
 
 ConnectionPool::ConnectionPool(asio::any_io_executor executor, std::shared_ptr<PoolShared> shared)
     : shared_(std::move(shared)),
-      sweep_timer_(std::move(executor)),
+      sweep_timer_(std::in_place, std::move(executor)),
       self_(std::make_shared<ConnectionPool*>(this)) {}
 
 ConnectionPool::~ConnectionPool() {
@@ -46,7 +46,7 @@ ConnectionPool::~ConnectionPool() {
 void ConnectionPool::close_all() {
   closed_ = true;
   self_.reset();
-  sweep_timer_.cancel();
+  sweep_timer_.reset();
   shared_->idle -= static_cast<std::int64_t>(idle_.size());
   for (auto& c : idle_) close_quietly(*c);
   idle_.clear();
@@ -90,10 +90,10 @@ void ConnectionPool::put_idle(std::unique_ptr<UpstreamConnection> conn) {
 }
 
 void ConnectionPool::arm_sweep() {
-  if (sweep_armed_ || idle_.empty()) return;
+  if (sweep_armed_ || idle_.empty() || !sweep_timer_) return;
   sweep_armed_ = true;
-  sweep_timer_.expires_at(idle_.front()->idle_since + shared_->options.pool_idle_timeout);
-  sweep_timer_.async_wait([weak = std::weak_ptr<ConnectionPool*>(self_)](auto ec) {
+  sweep_timer_->expires_at(idle_.front()->idle_since + shared_->options.pool_idle_timeout);
+  sweep_timer_->async_wait([weak = std::weak_ptr<ConnectionPool*>(self_)](auto ec) {
     auto self = weak.lock();
     if (!self || ec == asio::error::operation_aborted) return;
     (*self)->sweep_armed_ = false;

@@ -18,6 +18,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "sluice/transport.hpp"
@@ -57,8 +58,8 @@ class ConnectionPool {
   // Connections checked out (Leases alive): the pool must stay while any is.
   std::size_t leased() const { return leased_; }
   void on_lease(int delta) { leased_ += delta; }
-  // Closes every idle connection and stops the sweep; the pool stays usable (nothing more is
-  // pooled once its transport is retired or the io_context shuts down).
+  // Closes every idle connection and frees the sweep timer; the pool stays usable (nothing more
+  // is pooled once its transport is retired or the io_context shuts down).
   void close_all();
 
  private:
@@ -67,7 +68,9 @@ class ConnectionPool {
 
   std::shared_ptr<PoolShared> shared_;
   std::deque<std::unique_ptr<UpstreamConnection>> idle_;  // oldest at the front
-  boost::asio::steady_timer sweep_timer_;
+  // Reset by close_all(): the timer must not outlive the io_context's timer service, which Asio
+  // may destroy before this pool's service (services go newest first).
+  std::optional<boost::asio::steady_timer> sweep_timer_;
   std::size_t leased_ = 0;
   bool sweep_armed_ = false;
   bool closed_ = false;

@@ -193,7 +193,7 @@ TEST_F(ConnectionPoolTest, ARetiredTransportPoolsNothing) {
 // time it looks a pool up, and keeps the pools of live transports.
 TEST_F(ConnectionPoolTest, PoolServicePurgesTheRetiredTransportsPools) {
   // As on a worker, whose sessions made timers before the first round trip made the service
-  // (see DISABLED_PoolServiceMadeBeforeAnyTimer below).
+  // (see PoolServiceMadeBeforeAnyTimer below).
   const StopSignal earlier(ctx.get_executor());
   auto& service = asio::use_service<PoolService>(ctx);
   auto live = std::make_shared<PoolShared>(options);
@@ -213,12 +213,11 @@ TEST_F(ConnectionPoolTest, PoolServicePurgesTheRetiredTransportsPools) {
   EXPECT_EQ(live->idle, 1);
 }
 
-// A latent defect of src/transport/connection_pool: when PoolService is created on an io_context
-// before any steady_timer (the pool's own sweep timer is then the first), Asio destroys the timer
-// service before PoolService (services go newest first), and ~ConnectionPool then cancels and
-// destroys its sweep timer through the freed service: heap-use-after-free under ASan. Not hit by
-// the server (a RequestContext's StopSignal makes a timer first); enable to reproduce.
-TEST_F(ConnectionPoolTest, DISABLED_PoolServiceMadeBeforeAnyTimer) {
+// When PoolService is created on an io_context before any steady_timer (the pool's own sweep
+// timer is then the first), Asio destroys the timer service before PoolService (services go
+// newest first). ~ConnectionPool used to destroy its sweep timer through the freed service
+// (heap-use-after-free under ASan); the pool now frees its timer when the service shuts down.
+TEST_F(ConnectionPoolTest, PoolServiceMadeBeforeAnyTimer) {
   auto& service = asio::use_service<PoolService>(ctx);
   auto live = std::make_shared<PoolShared>(options);
   service.pool_for(live, ctx.get_executor());
