@@ -74,9 +74,7 @@ std::optional<asio::ip::tcp::endpoint> parse_listen(std::string_view text) {
   return asio::ip::tcp::endpoint(addr, static_cast<std::uint16_t>(port));
 }
 
-std::string listen_url(const asio::ip::tcp::endpoint& ep) {
-  return "http://" + endpoint_text(ep);
-}
+std::string listen_url(const asio::ip::tcp::endpoint& ep) { return "http://" + endpoint_text(ep); }
 
 std::string upstream_display(const Url& url) {
   return url.scheme + "://" + url.authority() + url.raw_path;
@@ -117,7 +115,8 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
   app.add_option("--listen", listen,
                  "Address to accept clients on, e.g. 127.0.0.1:8080\n"
                  "or [::1]:8080 (IP literals; port 0 = any free port).\n"
-                 "Default: " + listen)
+                 "Default: " +
+                     listen)
       ->type_name("HOST:PORT");
   app.add_option("--upstream", upstream,
                  "Where requests go, e.g. http://127.0.0.1:9000/base?x=1\n"
@@ -132,76 +131,90 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
                  "  -1   flush after every write\n"
                  "  >0   the most a written byte waits, e.g. 100ms\n"
                  "SSE (text/event-stream) and unknown-length (chunked)\n"
-                 "responses always flush immediately. Default: " + flush_interval)
+                 "responses always flush immediately. Default: " +
+                     flush_interval)
       ->type_name("DURATION");
   app.add_option("--threads", threads,
                  "Worker threads, each with its own event loop and\n"
-                 "upstream connection pool. Default: " + threads)
+                 "upstream connection pool. Default: " +
+                     threads)
       ->type_name("N");
   app.add_option("--connect-timeout", connect_timeout,
                  "Limit for connecting to the upstream (then 504).\n"
-                 "Default: " + connect_timeout)
+                 "Default: " +
+                     connect_timeout)
       ->type_name("DURATION");
   app.add_option("--response-header-timeout", response_header_timeout,
                  "Limit from request sent to upstream response head\n"
-                 "received (then 504). Default: " + response_header_timeout)
+                 "received (then 504). Default: " +
+                     response_header_timeout)
       ->type_name("DURATION");
   app.add_option("--upstream-idle-timeout", upstream_idle_timeout,
                  "Longest wait for the next upstream body byte; after\n"
-                 "it the response is cut. Default: " + upstream_idle_timeout)
+                 "it the response is cut. Default: " +
+                     upstream_idle_timeout)
       ->type_name("DURATION");
   app.add_option("--header-timeout", header_timeout,
                  "A client's request head must arrive within this\n"
-                 "(then 408). Default: " + header_timeout)
+                 "(then 408). Default: " +
+                     header_timeout)
       ->type_name("DURATION");
   app.add_option("--idle-timeout", idle_timeout,
                  "How long a keep-alive client connection may wait\n"
-                 "for its next request. Default: " + idle_timeout)
+                 "for its next request. Default: " +
+                     idle_timeout)
       ->type_name("DURATION");
   app.add_option("--write-timeout", write_timeout,
                  "Each write to a client (at most 16 KiB) must finish\n"
                  "within this; a client that stops reading is cut.\n"
-                 "Also bounds each request-body read. Default: " + write_timeout)
+                 "Also bounds each request-body read. Default: " +
+                     write_timeout)
       ->type_name("DURATION");
   app.add_option("--tunnel-idle-timeout", tunnel_idle_timeout,
                  "An upgraded connection (WebSocket...) with no byte\n"
-                 "either way for this long is closed. Default: " + tunnel_idle_timeout)
+                 "either way for this long is closed. Default: " +
+                     tunnel_idle_timeout)
       ->type_name("DURATION");
   app.add_option("--max-header-bytes", max_header_bytes,
                  "Largest request head (request line + fields);\n"
-                 "larger gets 431. Default: " + max_header_bytes)
+                 "larger gets 431. Default: " +
+                     max_header_bytes)
       ->type_name("BYTES");
   app.add_option("--max-uri-bytes", max_uri_bytes,
                  "Longest request target; longer gets 414.\n"
-                 "Default: " + max_uri_bytes)
+                 "Default: " +
+                     max_uri_bytes)
       ->type_name("BYTES");
   app.add_option("--max-header-count", max_header_count,
                  "Most field lines in a request head; more gets 431.\n"
-                 "Default: " + max_header_count)
+                 "Default: " +
+                     max_header_count)
       ->type_name("N");
   app.add_option("--max-body-bytes", max_body_bytes,
                  "Largest request body (413 beyond it); 0 = no limit:\n"
-                 "bodies stream through, never held whole. Default: " + max_body_bytes)
+                 "bodies stream through, never held whole. Default: " +
+                     max_body_bytes)
       ->type_name("BYTES");
   app.add_option("--max-response-header-bytes", max_response_header_bytes,
                  "Largest upstream response head; larger gets 502.\n"
-                 "Default: " + max_response_header_bytes)
+                 "Default: " +
+                     max_response_header_bytes)
       ->type_name("BYTES");
   app.add_option("--max-idle-upstream", max_idle_upstream,
                  "Idle keep-alive upstream connections kept per thread;\n"
-                 "more are closed when released. Default: " + max_idle_upstream)
+                 "more are closed when released. Default: " +
+                     max_idle_upstream)
       ->type_name("N");
   app.add_option("--access-log", access_log,
                  "One line per request on stderr. Default: " + access_log)
       ->type_name("on|off");
   // Options after `demo` fall through to the main command, so `sluice demo --listen ...` works
   // with the same --listen (and the other server options) as the proxy.
-  CLI::App* demo = app.add_subcommand(
-      "demo",
-      "Run a built-in streaming upstream (/, /events, /slow,\n"
-      "/big) in this process, behind the proxy on --listen.\n"
-      "Takes the options above, except --upstream (see\n"
-      "sluice demo --help).");
+  CLI::App* demo = app.add_subcommand("demo",
+                                      "Run a built-in streaming upstream (/, /events, /slow,\n"
+                                      "/big) in this process, behind the proxy on --listen.\n"
+                                      "Takes the options above, except --upstream (see\n"
+                                      "sluice demo --help).");
   demo->fallthrough();
   demo->footer(
       "Every option of `sluice --help` except --upstream may follow `demo`, e.g.\n"
@@ -318,9 +331,9 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
     const char* last = l.text.data() + l.text.size();
     const auto [ptr, ec] = std::from_chars(l.text.data(), last, l.value);
     if (l.text.empty() || ec != std::errc{} || ptr != last || l.value < l.min || l.value > l.max) {
-      return usage_error(err, l.flag, l.text,
-                         "is not a number from " + std::to_string(l.min) + " to " +
-                             std::to_string(l.max));
+      return usage_error(
+          err, l.flag, l.text,
+          "is not a number from " + std::to_string(l.min) + " to " + std::to_string(l.max));
     }
   }
   config.server.max_request_header_bytes = static_cast<std::uint32_t>(limits[0].value);

@@ -20,11 +20,11 @@ namespace sluice::app {
 inline constexpr int kUsageError = 2;
 
 struct Config {
-  bool demo = false;              // `sluice demo`: the upstream is built in
-  std::optional<Url> upstream;    // set unless demo
-  ServerOptions server;           // listen, threads, header/idle timeouts, access log
+  bool demo = false;            // `sluice demo`: the upstream is built in
+  std::optional<Url> upstream;  // set unless demo
+  ServerOptions server;         // listen, threads, header/idle timeouts, access log
   std::chrono::nanoseconds flush_interval{0};
-  TransportOptions transport;     // connect, response-header and upstream idle timeouts
+  TransportOptions transport;  // connect, response-header and upstream idle timeouts
 };
 
 // Parses argv. Returns the Config to run, or the status to exit with right away: 0 after

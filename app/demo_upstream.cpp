@@ -1,11 +1,11 @@
 #include "demo_upstream.hpp"
 
+#include <atomic>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/field.hpp>
-#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
@@ -70,8 +70,8 @@ asio::awaitable<bool> pause(Exchange& ex, asio::steady_timer& timer, std::chrono
   if (ex.server_stopping()) co_return false;
   timer.expires_after(d);
   auto [order, tick_ec, stop_ec] =
-      co_await asio::experimental::make_parallel_group(
-          timer.async_wait(asio::deferred), ex.stop_signal().async_wait(asio::deferred))
+      co_await asio::experimental::make_parallel_group(timer.async_wait(asio::deferred),
+                                                       ex.stop_signal().async_wait(asio::deferred))
           .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
   (void)stop_ec;  // always operation_aborted: the signal never expires, it is only cancelled
   co_return order[0] == 0 && !tick_ec && !ex.server_stopping();
@@ -94,13 +94,23 @@ std::string index_page(const Request& req) {
   return "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>sluice demo</title></head>\n"
          "<body>\n<h1>sluice demo</h1>\n"
          "<p>This page comes from a small upstream server running inside the sluice process; "
-         "you reached it through the sluice reverse proxy at <code>" + base + "</code>.</p>\n"
+         "you reached it through the sluice reverse proxy at <code>" +
+         base +
+         "</code>.</p>\n"
          "<p>Try the streaming endpoints with curl (<code>-N</code> turns off curl's own "
          "buffering, so you see each piece as the proxy forwards it):</p>\n<pre>\n"
-         "curl -N " + base + "/events     # Server-Sent Events, one a second, endless\n"
-         "curl -N " + base + "/slow       # chunked text: 10 lines, one every 500 ms\n"
-         "curl -o /dev/null " + base + "/big   # 64 MiB with Content-Length\n"
-         "curl -i " + base + "/           # this page\n</pre>\n"
+         "curl -N " +
+         base +
+         "/events     # Server-Sent Events, one a second, endless\n"
+         "curl -N " +
+         base +
+         "/slow       # chunked text: 10 lines, one every 500 ms\n"
+         "curl -o /dev/null " +
+         base +
+         "/big   # 64 MiB with Content-Length\n"
+         "curl -i " +
+         base +
+         "/           # this page\n</pre>\n"
          "<p>Event streams and responses of unknown length are flushed to the client as soon "
          "as they arrive, whatever <code>--flush-interval</code> says; responses of known "
          "length follow it.</p>\n"
@@ -110,9 +120,7 @@ std::string index_page(const Request& req) {
 
 // Streams without a body (HEAD) end right after the head: the loops below would otherwise
 // never write a byte and so never notice the client leaving.
-bool head_only(Exchange& ex) {
-  return ex.request().method == "HEAD";
-}
+bool head_only(Exchange& ex) { return ex.request().method == "HEAD"; }
 
 asio::awaitable<void> serve_events(const DemoUpstream::State& state, Exchange& ex) {
   Response res;
@@ -126,8 +134,7 @@ asio::awaitable<void> serve_events(const DemoUpstream::State& state, Exchange& e
   }
   asio::steady_timer timer(ex.executor());
   for (std::uint64_t id = 1;; ++id) {
-    const std::string event =
-        "id: " + std::to_string(id) + "\ndata: " + iso8601_utc_now() + "\n\n";
+    const std::string event = "id: " + std::to_string(id) + "\ndata: " + iso8601_utc_now() + "\n\n";
     // A failed write is how an endless stream learns that the client went away.
     const bool sent = co_await send_now(ex, event);
     if (!sent) {
@@ -179,7 +186,8 @@ asio::awaitable<void> serve_big(Exchange& ex) {
     line.resize(63, '.');
     line.push_back('\n');
     std::string b;
-    while (b.size() < kBigWrite) b += line;
+    while (b.size() < kBigWrite)
+      b += line;
     b.resize(kBigWrite);
     return b;
   }();
@@ -233,16 +241,13 @@ DemoUpstream::DemoUpstream() : state_(std::make_shared<State>()) {
   opts.access_log = false;  // the proxy in front logs every request already
   // A plain (non-coroutine) lambda: the coroutine frame gets its own copy of the state pointer,
   // so nothing it uses lives in the lambda object.
-  server_ = std::make_unique<Server>(opts, [state = state_](Exchange& ex) {
-    return serve_demo(state, ex);
-  });
+  server_ = std::make_unique<Server>(
+      opts, [state = state_](Exchange& ex) { return serve_demo(state, ex); });
 }
 
 DemoUpstream::~DemoUpstream() = default;
 
-void DemoUpstream::start() {
-  server_->start();
-}
+void DemoUpstream::start() { server_->start(); }
 
 Url DemoUpstream::url() const {
   const auto ep = server_->local_endpoint();
@@ -253,9 +258,7 @@ Url DemoUpstream::url() const {
   return url;
 }
 
-void DemoUpstream::begin_stop() {
-  state_->stopping.store(true);
-}
+void DemoUpstream::begin_stop() { state_->stopping.store(true); }
 
 void DemoUpstream::stop(std::chrono::nanoseconds grace) {
   begin_stop();
@@ -264,10 +267,18 @@ void DemoUpstream::stop(std::chrono::nanoseconds grace) {
 
 std::string demo_usage(const std::string& proxy_url) {
   return "sluice: the demo upstream runs in this process; try, in another terminal:\n"
-         "  curl -N " + proxy_url + "/events        # Server-Sent Events, one a second\n"
-         "  curl -N " + proxy_url + "/slow          # chunked text, a line every 500 ms\n"
-         "  curl -o /dev/null " + proxy_url + "/big # 64 MiB with Content-Length\n"
-         "  curl " + proxy_url + "/                 # what this demo is\n"
+         "  curl -N " +
+         proxy_url +
+         "/events        # Server-Sent Events, one a second\n"
+         "  curl -N " +
+         proxy_url +
+         "/slow          # chunked text, a line every 500 ms\n"
+         "  curl -o /dev/null " +
+         proxy_url +
+         "/big # 64 MiB with Content-Length\n"
+         "  curl " +
+         proxy_url +
+         "/                 # what this demo is\n"
          "Ctrl-C stops it.\n";
 }
 

@@ -23,9 +23,7 @@ constexpr auto kStopGrace = 5s;
 
 // Everything the binary says goes to stderr in one write(2) per message, like the access log,
 // so that lines from worker threads never interleave with it.
-void say(const std::string& text) {
-  sluice::write_log_line({}, text);
-}
+void say(const std::string& text) { sluice::write_log_line({}, text); }
 
 int run(sluice::app::Config& config) {
   // Blocked before any thread exists: every worker inherits the mask, so SIGINT/SIGTERM stay
@@ -55,8 +53,7 @@ int run(sluice::app::Config& config) {
     server.start();
 
     const std::string here = sluice::app::listen_url(server.local_endpoint());
-    say("sluice: listening on " + here + " -> " +
-        sluice::app::upstream_display(*config.upstream));
+    say("sluice: listening on " + here + " -> " + sluice::app::upstream_display(*config.upstream));
     if (demo) say(sluice::app::demo_usage(here));
 
     int sig = 0;

@@ -96,9 +96,11 @@ asio::awaitable<void> handle(sluice::ReverseProxy& api, sluice::Exchange& ex) {
   }
   sluice::SimpleResponse page{200, {}, {}};
   page.header.set("Content-Type", "text/plain; charset=utf-8");
-  page.body = "Hello from embed_api.\n"
-              "This page is answered by the handler itself; /api/... is proxied upstream.\n"
-              "You asked for " + ex.request().url.request_target() + "\n";
+  page.body =
+      "Hello from embed_api.\n"
+      "This page is answered by the handler itself; /api/... is proxied upstream.\n"
+      "You asked for " +
+      ex.request().url.request_target() + "\n";
   // respond() sends a whole response with Content-Length. For a stream, use begin_response()
   // (content_length = -1), co_await write_body()/flush() as often as needed, then end_response().
   co_await ex.respond(page);

@@ -62,11 +62,13 @@ Reference reference_decode(std::string_view s) {
     return false;
   };
   auto ows = [&] {
-    while (p < n && (s[p] == ' ' || s[p] == '\t')) ++p;
+    while (p < n && (s[p] == ' ' || s[p] == '\t'))
+      ++p;
   };
   auto token = [&] {
     const std::size_t start = p;
-    while (p < n && is_tchar(static_cast<unsigned char>(s[p]))) ++p;
+    while (p < n && is_tchar(static_cast<unsigned char>(s[p])))
+      ++p;
     return p > start;
   };
   auto quoted_string = [&] {
@@ -186,8 +188,8 @@ Decoded beast_decode(std::string_view msg, std::size_t slice, std::size_t buffer
     parser.get().body().size = buffer_size;
     parser.get().body().more = true;
     boost::beast::error_code ec;
-    const std::size_t used =
-        parser.put(boost::asio::const_buffer(msg.data() + out.consumed, available - out.consumed), ec);
+    const std::size_t used = parser.put(
+        boost::asio::const_buffer(msg.data() + out.consumed, available - out.consumed), ec);
     FUZZ_CHECK(used <= available - out.consumed);
     out.consumed += used;
     const std::size_t got = buffer_size - parser.get().body().size;

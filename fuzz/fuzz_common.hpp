@@ -16,9 +16,9 @@ namespace sluice_fuzz {
   __builtin_trap();
 }
 
-#define FUZZ_CHECK(cond)                                                \
-  do {                                                                  \
-    if (!(cond)) ::sluice_fuzz::violated(#cond, __FILE__, __LINE__);    \
+#define FUZZ_CHECK(cond)                                             \
+  do {                                                               \
+    if (!(cond)) ::sluice_fuzz::violated(#cond, __FILE__, __LINE__); \
   } while (0)
 
 // Feeds `input` to a Beast parser until its header is done, an error occurs, or the input is
@@ -40,8 +40,8 @@ std::size_t feed_head(Parser& parser, std::string_view input, std::size_t slice,
       }
       available = slice == 0 ? input.size() : std::min(available + slice, input.size());
     }
-    const std::size_t used = parser.put(
-        boost::asio::const_buffer(input.data() + consumed, available - consumed), ec);
+    const std::size_t used =
+        parser.put(boost::asio::const_buffer(input.data() + consumed, available - consumed), ec);
     FUZZ_CHECK(used <= available - consumed);
     consumed += used;
     if (parser.is_header_done()) return consumed;
@@ -51,7 +51,8 @@ std::size_t feed_head(Parser& parser, std::string_view input, std::size_t slice,
       continue;
     }
     if (ec) return consumed;
-    if (used == 0) ::sluice_fuzz::violated("parser made no progress without an error", __FILE__, __LINE__);
+    if (used == 0)
+      ::sluice_fuzz::violated("parser made no progress without an error", __FILE__, __LINE__);
   }
   ::sluice_fuzz::violated("head feeding did not terminate", __FILE__, __LINE__);
 }

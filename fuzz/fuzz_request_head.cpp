@@ -29,8 +29,8 @@
 #include "sluice/url.hpp"
 #include "transport/round_trip.hpp"
 
-#include "server/request_from_parser.hpp"
 #include "http1/request_validation.hpp"
+#include "server/request_from_parser.hpp"
 
 namespace http = boost::beast::http;
 using RequestParser = http::request_parser<http::buffer_body>;
@@ -49,9 +49,15 @@ std::string lower(std::string_view s) {
 
 bool method_has_body(std::string_view m) { return m == "POST" || m == "PUT" || m == "PATCH"; }
 
-const std::set<std::string> kHop = {"connection", "proxy-connection", "keep-alive",
-                                    "proxy-authenticate", "proxy-authorization", "te",
-                                    "trailer", "transfer-encoding", "upgrade"};
+const std::set<std::string> kHop = {"connection",
+                                    "proxy-connection",
+                                    "keep-alive",
+                                    "proxy-authenticate",
+                                    "proxy-authorization",
+                                    "te",
+                                    "trailer",
+                                    "transfer-encoding",
+                                    "upgrade"};
 
 // Comma-separated list elements of every `name` line, trimmed and lower-cased.
 std::set<std::string> list_tokens(const sluice::Fields& fields, std::string_view name) {
@@ -64,8 +70,10 @@ std::set<std::string> list_tokens(const sluice::Fields& fields, std::string_view
       std::size_t comma = v.find(',', pos);
       if (comma == std::string_view::npos) comma = v.size();
       std::string_view e = v.substr(pos, comma - pos);
-      while (!e.empty() && (e.front() == ' ' || e.front() == '\t')) e.remove_prefix(1);
-      while (!e.empty() && (e.back() == ' ' || e.back() == '\t')) e.remove_suffix(1);
+      while (!e.empty() && (e.front() == ' ' || e.front() == '\t'))
+        e.remove_prefix(1);
+      while (!e.empty() && (e.back() == ' ' || e.back() == '\t'))
+        e.remove_suffix(1);
       if (!e.empty()) out.insert(lower(e));
       pos = comma + 1;
     }
@@ -114,11 +122,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // Accepted requests carry no framing fault (SPEC R1, R5, R6, R13, R15).
     const std::size_t te_lines = head.count(http::field::transfer_encoding);
     const std::size_t cl_lines = head.count(http::field::content_length);
-    FUZZ_CHECK(te_lines == 0 || cl_lines == 0);                                     // R1
-    FUZZ_CHECK(cl_lines <= 1);                                                      // R2, R3
-    FUZZ_CHECK(te_lines == 0 || (te_lines == 1 && parser.chunked()));               // R5, R6
-    FUZZ_CHECK(te_lines == 0 || head.version() >= 11);                              // R13
-    FUZZ_CHECK(head.version() < 11 || head.count(http::field::host) == 1);          // R15
+    FUZZ_CHECK(te_lines == 0 || cl_lines == 0);                             // R1
+    FUZZ_CHECK(cl_lines <= 1);                                              // R2, R3
+    FUZZ_CHECK(te_lines == 0 || (te_lines == 1 && parser.chunked()));       // R5, R6
+    FUZZ_CHECK(te_lines == 0 || head.version() >= 11);                      // R13
+    FUZZ_CHECK(head.version() < 11 || head.count(http::field::host) == 1);  // R15
   }
 
   // The outbound request as the proxy builds it (Director mode: inbound Host kept, upstream URL

@@ -31,8 +31,10 @@ namespace {
 constexpr std::uint32_t kMaxResponseHeaderBytes = 64 * 1024;
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -97,8 +99,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::size_t te_lines = head.count(http::field::transfer_encoding);
     const std::size_t cl_lines = head.count(http::field::content_length);
     FUZZ_CHECK(cl_lines <= 1);
-    FUZZ_CHECK(te_lines == 0 || (te_lines == 1 && cl_lines == 0 && parser.chunked() &&
-                                 head.version() >= 11));
+    FUZZ_CHECK(te_lines == 0 ||
+               (te_lines == 1 && cl_lines == 0 && parser.chunked() && head.version() >= 11));
   }
   FUZZ_CHECK(sliced.get().result_int() == head.result_int());
   FUZZ_CHECK(sliced.chunked() == parser.chunked());
@@ -123,7 +125,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::string_view v = trim(f.value());
       if (v.empty() || v.find_first_not_of("0123456789") != std::string_view::npos) continue;
       // Leading zeros are valid (1*DIGIT): compare the significant digits.
-      while (v.size() > 1 && v.front() == '0') v.remove_prefix(1);
+      while (v.size() > 1 && v.front() == '0')
+        v.remove_prefix(1);
       if (v.size() <= 20 && std::stoull(std::string(v)) == *cl) found = true;
     }
     FUZZ_CHECK(found);

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "alloc_counter.hpp"
-#include "sluice/message.hpp"
 #include "server/request_from_parser.hpp"
+#include "sluice/message.hpp"
 #include "sluice/url.hpp"
 
 namespace sluice_bench {
@@ -113,7 +113,8 @@ void run_on_copies(benchmark::State& state, const sluice::Request& in, Step step
   while (state.KeepRunningBatch(kBatch)) {
     allocs.pause();  // outside Pause/ResumeTiming: whatever they do is not counted either
     state.PauseTiming();
-    for (auto& r : batch) r = in;
+    for (auto& r : batch)
+      r = in;
     state.ResumeTiming();
     allocs.resume();
     for (auto& r : batch) {

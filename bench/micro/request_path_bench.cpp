@@ -6,9 +6,10 @@
 //   request_from_parser   src/server/request_from_parser.cpp: the Request the proxy sees
 //   strip_hop_by_hop      src/proxy/hop_by_hop.cpp: remove_hop_by_hop on the outbound copy
 //   x_forwarded_for       src/proxy/forwarded.cpp: client_ip + append_x_forwarded_for
-//   build_outbound        copy in -> out, director or rewrite, strip, TE, XFF (outbound_request.cpp)
-//   serialize             serialize_request_head (src/transport/round_trip.cpp): the bytes sent
-//   total                 all of the above in order, plus round_trip's pool key
+//   build_outbound        copy in -> out, director or rewrite, strip, TE, XFF
+//   (outbound_request.cpp) serialize             serialize_request_head
+//   (src/transport/round_trip.cpp): the bytes sent total                 all of the above in order,
+//   plus round_trip's pool key
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <cstdint>
@@ -18,11 +19,11 @@
 #include <string_view>
 
 #include "common.hpp"
+#include "http1/request_validation.hpp"
 #include "proxy/forwarded.hpp"
 #include "proxy/hop_by_hop.hpp"
 #include "proxy/outbound_request.hpp"
 #include "server/request_from_parser.hpp"
-#include "http1/request_validation.hpp"
 #include "sluice/proxy_request.hpp"
 #include "sluice/reverse_proxy.hpp"
 #include "transport/round_trip.hpp"
@@ -234,9 +235,9 @@ using sluice_bench::kApiPost;
 using sluice_bench::kBrowserGet;
 using sluice_bench::kConnectionNamed;
 
-#define SLUICE_REQUEST_BENCH(fn)                                  \
-  BENCHMARK_CAPTURE(fn, browser_get, kBrowserGet);                \
-  BENCHMARK_CAPTURE(fn, connection_named, kConnectionNamed);      \
+#define SLUICE_REQUEST_BENCH(fn)                             \
+  BENCHMARK_CAPTURE(fn, browser_get, kBrowserGet);           \
+  BENCHMARK_CAPTURE(fn, connection_named, kConnectionNamed); \
   BENCHMARK_CAPTURE(fn, api_post, kApiPost)
 
 SLUICE_REQUEST_BENCH(BM_CheckRawHead);
@@ -247,12 +248,12 @@ SLUICE_REQUEST_BENCH(BM_CopyRequest);
 SLUICE_REQUEST_BENCH(BM_StripHopByHop);
 SLUICE_REQUEST_BENCH(BM_XForwardedFor);
 BENCHMARK_CAPTURE(BM_CopiesBaseline, browser_get, kBrowserGet);
-BENCHMARK_CAPTURE(BM_BuildOutbound, director/browser_get, kBrowserGet, false);
-BENCHMARK_CAPTURE(BM_BuildOutbound, director/connection_named, kConnectionNamed, false);
-BENCHMARK_CAPTURE(BM_BuildOutbound, director/api_post, kApiPost, false);
-BENCHMARK_CAPTURE(BM_BuildOutbound, rewrite/browser_get, kBrowserGet, true);
-BENCHMARK_CAPTURE(BM_BuildOutbound, rewrite/connection_named, kConnectionNamed, true);
-BENCHMARK_CAPTURE(BM_BuildOutbound, rewrite/api_post, kApiPost, true);
+BENCHMARK_CAPTURE(BM_BuildOutbound, director / browser_get, kBrowserGet, false);
+BENCHMARK_CAPTURE(BM_BuildOutbound, director / connection_named, kConnectionNamed, false);
+BENCHMARK_CAPTURE(BM_BuildOutbound, director / api_post, kApiPost, false);
+BENCHMARK_CAPTURE(BM_BuildOutbound, rewrite / browser_get, kBrowserGet, true);
+BENCHMARK_CAPTURE(BM_BuildOutbound, rewrite / connection_named, kConnectionNamed, true);
+BENCHMARK_CAPTURE(BM_BuildOutbound, rewrite / api_post, kApiPost, true);
 SLUICE_REQUEST_BENCH(BM_Serialize);
 SLUICE_REQUEST_BENCH(BM_Total);
 

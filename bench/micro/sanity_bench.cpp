@@ -14,7 +14,8 @@ using sluice_bench::alloc_stats;
 void BM_Sanity_EmptyLoop(benchmark::State& state) {
   const auto before = alloc_stats();
   sluice_bench::AllocCounter allocs;
-  for (auto _ : state) benchmark::ClobberMemory();
+  for (auto _ : state)
+    benchmark::ClobberMemory();
   const auto after = alloc_stats();
   allocs.report(state);
   if (after.allocs != before.allocs) state.SkipWithError("an empty loop counted allocations");

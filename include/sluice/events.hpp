@@ -15,7 +15,8 @@ namespace sluice {
 // Unique within a process for the lifetime of the process.
 using ResponseId = std::uint64_t;
 
-// Why a response's flush timer stopped. Exactly one `flush_timer_stopped` per `flush_timer_started`.
+// Why a response's flush timer stopped. Exactly one `flush_timer_stopped` per
+// `flush_timer_started`.
 enum class FlushStopReason {
   complete,          // the body was copied to the end (and trailers sent)
   upstream_error,    // reading the upstream body failed: reset, close before the end, bad framing
@@ -26,12 +27,12 @@ enum class FlushStopReason {
 
 // How one proxied exchange ended.
 enum class ResponseOutcome {
-  complete,               // the upstream response reached the client whole
-  error_response,         // the error handler answered (502/504/...); nothing of the upstream was relayed
-  truncated,              // the upstream failed after the head was sent; the client sees a cut response
-  client_gone,            // the client went away first
-  shutdown,               // the server stopped first
-  upgraded,               // 101 Switching Protocols: the tunnel ran and has ended
+  complete,        // the upstream response reached the client whole
+  error_response,  // the error handler answered (502/504/...); nothing of the upstream was relayed
+  truncated,       // the upstream failed after the head was sent; the client sees a cut response
+  client_gone,     // the client went away first
+  shutdown,        // the server stopped first
+  upgraded,        // 101 Switching Protocols: the tunnel ran and has ended
 };
 
 const char* to_string(FlushStopReason reason);

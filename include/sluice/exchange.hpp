@@ -64,7 +64,8 @@ class Exchange : public RequestContext {
   virtual boost::asio::awaitable<std::error_code> flush() = 0;
   // Completes the response with `trailers` (SPEC 21, 22), then flushes. A response that got
   // fewer bytes than it announced is aborted instead.
-  virtual boost::asio::awaitable<std::error_code> end_response(const Fields* trailers = nullptr) = 0;
+  virtual boost::asio::awaitable<std::error_code> end_response(
+      const Fields* trailers = nullptr) = 0;
   // SPEC 33 / L4: the response cannot be completed; the client sees it cut (HTTP/1: the
   // connection closes without the final chunk or the missing bytes).
   virtual void abort() = 0;
@@ -104,7 +105,9 @@ class Exchange : public RequestContext {
 
   // ---- For the access log.
   void note_upstream_time(std::chrono::steady_clock::duration d) { upstream_time_ = d; }
-  std::optional<std::chrono::steady_clock::duration> upstream_time() const { return upstream_time_; }
+  std::optional<std::chrono::steady_clock::duration> upstream_time() const {
+    return upstream_time_;
+  }
 
  protected:
   // Reports `bytes` of this response handed to the client (SPEC L1). An observer's exception

@@ -13,22 +13,24 @@ namespace sluice {
 
 using Fields = boost::beast::http::fields;
 
-// Body length convention (Go's ContentLength): -1 unknown (chunked or close-delimited), 0 none, n bytes.
+// Body length convention (Go's ContentLength): -1 unknown (chunked or close-delimited), 0 none, n
+// bytes.
 inline constexpr std::int64_t kUnknownLength = -1;
 
 struct Request {
-  std::string method;            // "GET"
-  unsigned version = 11;         // 10 for HTTP/1.0, 11 for HTTP/1.1
+  std::string method;     // "GET"
+  unsigned version = 11;  // 10 for HTTP/1.0, 11 for HTTP/1.1
   // Inbound: scheme is "" and url holds only raw_path/raw_query of the request-target.
   // Outbound: url.scheme/host/port name the upstream to connect to, raw_path/raw_query the target.
   Url url;
   // Inbound: the Host header. Outbound: the Host to send; "" means url.authority() (Go's req.Host).
   std::string host;
-  Fields header;                 // every field except Host
+  Fields header;  // every field except Host
   std::int64_t content_length = 0;
   boost::asio::ip::tcp::endpoint remote;  // inbound only: the client's address
   bool tls = false;                       // inbound only: arrived over TLS (always false for now)
-  // Director mode only: true suppresses the X-Forwarded-For append (Go: Header["X-Forwarded-For"] = nil).
+  // Director mode only: true suppresses the X-Forwarded-For append (Go: Header["X-Forwarded-For"] =
+  // nil).
   bool omit_x_forwarded_for = false;
 };
 

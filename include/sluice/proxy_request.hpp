@@ -1,7 +1,7 @@
 #pragma once
 // ProxyRequest: what a `rewrite` hook gets (Go 1.20+'s httputil.ProxyRequest). `in` is the request
-// as the client sent it and is never modified; `out` is the copy that will be sent upstream, already
-// stripped of hop-by-hop and X-Forwarded-* fields; edit or replace it freely.
+// as the client sent it and is never modified; `out` is the copy that will be sent upstream,
+// already stripped of hop-by-hop and X-Forwarded-* fields; edit or replace it freely.
 #include "sluice/message.hpp"
 #include "sluice/url.hpp"
 
@@ -17,7 +17,8 @@ struct ProxyRequest {
   void set_url(const Url& target);
 
   // SPEC 7 (Go's SetXForwarded): X-Forwarded-For = whatever `out` has plus the client IP,
-  // X-Forwarded-Host = the inbound Host, X-Forwarded-Proto = "https" if `in` arrived over TLS, else "http".
+  // X-Forwarded-Host = the inbound Host, X-Forwarded-Proto = "https" if `in` arrived over TLS, else
+  // "http".
   void set_x_forwarded();
 };
 

@@ -116,8 +116,8 @@ using InformationalHandler =
     std::function<boost::asio::awaitable<std::error_code>(unsigned status, Fields fields)>;
 
 struct RoundTripRequest {
-  const Request& out;            // scheme/host/port of out.url name the upstream
-  BodySource* body = nullptr;    // null: none (out.content_length == 0)
+  const Request& out;          // scheme/host/port of out.url name the upstream
+  BodySource* body = nullptr;  // null: none (out.content_length == 0)
   InformationalHandler on_informational;
   RequestContext& context;
 };

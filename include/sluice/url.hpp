@@ -37,10 +37,12 @@ struct Target {
 Target parse_target(std::string_view target);
 
 // Go's singleJoiningSlash: a + b with exactly one '/' at the junction
-// ("/base"+"/dir" -> "/base/dir", "/base/"+"/dir" -> "/base/dir", ""+"x" -> "/x", "host"+"" -> "host/").
+// ("/base"+"/dir" -> "/base/dir", "/base/"+"/dir" -> "/base/dir", ""+"x" -> "/x", "host"+"" ->
+// "host/").
 std::string single_joining_slash(std::string_view a, std::string_view b);
 
-// SPEC 11: target query and request query joined with '&' when both are non-empty, else the non-empty one.
+// SPEC 11: target query and request query joined with '&' when both are non-empty, else the
+// non-empty one.
 std::string merge_query(std::string_view target_query, std::string_view request_query);
 
 // SPEC 12: a raw query containing ';' or a malformed %-escape is re-encoded to its parsable subset

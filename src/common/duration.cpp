@@ -83,7 +83,8 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   while (!text.empty()) {
     // <digits>
     std::size_t n = 0;
-    while (n < text.size() && is_digit(text[n])) ++n;
+    while (n < text.size() && is_digit(text[n]))
+      ++n;
     if (n == 0) return std::nullopt;
     const std::string_view whole = text.substr(0, n);
     text.remove_prefix(n);
@@ -92,7 +93,8 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
     if (!text.empty() && text.front() == '.') {
       text.remove_prefix(1);
       std::size_t f = 0;
-      while (f < text.size() && is_digit(text[f])) ++f;
+      while (f < text.size() && is_digit(text[f]))
+        ++f;
       if (f == 0) return std::nullopt;
       frac = text.substr(0, f);
       text.remove_prefix(f);

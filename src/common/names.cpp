@@ -36,14 +36,17 @@ class Category : public std::error_category {
   const char* name() const noexcept override { return "sluice"; }
   std::string message(int value) const override {
     switch (static_cast<errc>(value)) {
-      case errc::no_route: return "no route: set exactly one of rewrite/director, and an upstream host";
+      case errc::no_route:
+        return "no route: set exactly one of rewrite/director, and an upstream host";
       case errc::upstream_connect_failed: return "upstream connect failed";
       case errc::upstream_connect_timeout: return "upstream connect timed out";
       case errc::upstream_header_timeout: return "upstream response header timed out";
-      case errc::upstream_closed: return "upstream closed the connection before the response was complete";
+      case errc::upstream_closed:
+        return "upstream closed the connection before the response was complete";
       case errc::upstream_bad_response: return "upstream sent a malformed response";
       case errc::upstream_write_failed: return "sending the request upstream failed";
-      case errc::upstream_protocol_switch: return "upstream switched to a protocol the client did not ask for";
+      case errc::upstream_protocol_switch:
+        return "upstream switched to a protocol the client did not ask for";
       case errc::invalid_upgrade_protocol: return "client requested an invalid upgrade protocol";
       case errc::client_gone: return "client went away";
       case errc::client_body_failed: return "reading the request body from the client failed";
@@ -51,7 +54,8 @@ class Category : public std::error_category {
       case errc::client_body_too_large: return "request body too large";
       case errc::modify_response_failed: return "modify_response failed";
       case errc::hook_threw: return "a rewrite/director hook threw";
-      case errc::upstream_idle_timeout: return "upstream idle timeout: no byte within the upstream idle timeout";
+      case errc::upstream_idle_timeout:
+        return "upstream idle timeout: no byte within the upstream idle timeout";
       case errc::upstream_body_invalid: return "upstream sent a malformed response body";
     }
     return "unknown sluice error";

@@ -12,9 +12,7 @@ namespace {
 
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_hex(char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
+bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 int hex_value(char c) {
   if (is_digit(c)) return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -29,11 +27,18 @@ bool is_unreserved(char c) {
 // RFC 3986 §2.2 sub-delims.
 bool is_sub_delim(char c) {
   switch (c) {
-    case '!': case '$': case '&': case '\'': case '(': case ')':
-    case '*': case '+': case ',': case ';': case '=':
-      return true;
-    default:
-      return false;
+    case '!':
+    case '$':
+    case '&':
+    case '\'':
+    case '(':
+    case ')':
+    case '*':
+    case '+':
+    case ',':
+    case ';':
+    case '=': return true;
+    default: return false;
   }
 }
 
@@ -190,7 +195,8 @@ std::optional<Url> Url::parse(std::string_view text) {
   const std::size_t colon = text.find(':');
   if (colon == std::string_view::npos || colon == 0) return std::nullopt;
   std::string scheme;
-  for (const char c : text.substr(0, colon)) scheme.push_back(to_lower(c));
+  for (const char c : text.substr(0, colon))
+    scheme.push_back(to_lower(c));
   if (scheme != "http") return std::nullopt;
   std::string_view rest = text.substr(colon + 1);
   if (rest.substr(0, 2) != "//") return std::nullopt;

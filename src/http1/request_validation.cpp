@@ -18,7 +18,6 @@ namespace {
 
 Verdict reject(unsigned status, std::string reason) { return Rejection{status, std::move(reason)}; }
 
-
 // Content-Length = 1*DIGIT (RFC 9110 §8.6). Beast strips the OWS around a field value. The value
 // must also fit the signed length sluice carries (Request::content_length).
 // Host = uri-host [ ":" port ] (RFC 9112 §3.2, RFC 3986 §3.2.2): unreserved, pct-encoded,

@@ -11,10 +11,7 @@ namespace http = boost::beast::http;
 
 namespace {
 
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 // "HTTP/1." DIGIT SP 3DIGIT [SP reason] (RFC 9112 §4), status 100..999. (Beast 1.81 also
 // insists on the SP before an empty reason; Go does not.)
@@ -54,8 +51,8 @@ ResponseDefect validate_response_head(std::string_view raw_head,
   // Bounded by raw_head: each round consumes one line.
   while (!raw_head.empty()) {
     const auto eol = raw_head.find("\r\n");
-    if (eol == std::string_view::npos) return first ? ResponseDefect::bad_status_line
-                                                    : ResponseDefect::bad_field_line;
+    if (eol == std::string_view::npos)
+      return first ? ResponseDefect::bad_status_line : ResponseDefect::bad_field_line;
     const std::string_view line = raw_head.substr(0, eol);
     raw_head.remove_prefix(eol + 2);
     if (first) {
@@ -92,7 +89,8 @@ ResponseDefect validate_response_head(std::string_view raw_head,
   if (transfer_encodings > 0) {
     if (content_lengths > 0) return ResponseDefect::transfer_encoding_with_content_length;
     if (head.version() < 11) return ResponseDefect::transfer_encoding_in_http10;
-    if (transfer_encodings > 1 || !chunked_only) return ResponseDefect::unsupported_transfer_encoding;
+    if (transfer_encodings > 1 || !chunked_only)
+      return ResponseDefect::unsupported_transfer_encoding;
   }
   return ResponseDefect::none;
 }

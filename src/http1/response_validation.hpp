@@ -13,11 +13,11 @@ namespace sluice {
 
 enum class ResponseDefect {
   none = 0,
-  bad_status_line,          // not "HTTP/1.x SP 3DIGIT SP reason", or a status code below 100
-  obs_fold,                 // a field line that starts with SP or HTAB (RFC 9112 §5.2)
-  bad_field_line,           // no colon, an empty name, a name that is not a token ("X-A : b")
-  bad_content_length,       // a Content-Length value that is not 1*DIGIT (RFC 9110 §8.6)
-  duplicate_content_length, // more than one Content-Length line, or a list (RFC 9112 §6.3#5)
+  bad_status_line,           // not "HTTP/1.x SP 3DIGIT SP reason", or a status code below 100
+  obs_fold,                  // a field line that starts with SP or HTAB (RFC 9112 §5.2)
+  bad_field_line,            // no colon, an empty name, a name that is not a token ("X-A : b")
+  bad_content_length,        // a Content-Length value that is not 1*DIGIT (RFC 9110 §8.6)
+  duplicate_content_length,  // more than one Content-Length line, or a list (RFC 9112 §6.3#5)
   transfer_encoding_with_content_length,  // RFC 9112 §6.1 / §6.3#3: smuggling-shaped
   unsupported_transfer_encoding,          // anything but exactly one "chunked" (as Go's transport)
   transfer_encoding_in_http10,            // RFC 9112 §6.1: framing is faulty

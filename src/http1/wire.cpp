@@ -21,15 +21,19 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
   return s;
 }
 
 std::string_view trim_element(std::string_view s) {
   const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!s.empty() && space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  while (!s.empty() && space(s.front()))
+    s.remove_prefix(1);
+  while (!s.empty() && space(s.back()))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -38,8 +42,9 @@ void append_status_line(std::string& out, unsigned status, std::string_view fall
   out += std::to_string(status);
   out += ' ';
   const auto known = http::obsolete_reason(static_cast<http::status>(status));
-  const std::string_view standard = status == 103 ? std::string_view("Early Hints")  // not in Beast 1.81's table
-                                                  : std::string_view(known.data(), known.size());
+  const std::string_view standard =
+      status == 103 ? std::string_view("Early Hints")  // not in Beast 1.81's table
+                    : std::string_view(known.data(), known.size());
   if (standard != "<unknown-status>") {
     out += standard;
   } else if (!fallback.empty() && is_field_value(fallback)) {
@@ -54,7 +59,8 @@ void append_fields(std::string& out, const Fields& fields,
                    std::initializer_list<http::field> skip) {
   for (const auto& f : fields) {
     bool skipped = false;
-    for (const auto name : skip) skipped = skipped || f.name() == name;
+    for (const auto name : skip)
+      skipped = skipped || f.name() == name;
     if (skipped || !is_token(f.name_string()) || !is_field_value(f.value())) continue;
     out += f.name_string();
     out += ": ";
@@ -70,7 +76,8 @@ void append_hex(std::string& out, std::size_t n) {
     digits[len++] = "0123456789abcdef"[n & 0xf];
     n >>= 4;
   } while (n != 0);
-  while (len > 0) out.push_back(digits[--len]);
+  while (len > 0)
+    out.push_back(digits[--len]);
 }
 
 }  // namespace sluice::http1

@@ -37,7 +37,9 @@ class BufferCursor {
   static constexpr std::size_t kMaxBuffers = 8;
   // Takes at most kMaxBuffers; callers gather a head, a body and a chunk's framing (<= 4).
   explicit BufferCursor(std::span<const boost::asio::const_buffer> data);
-  std::span<const boost::asio::const_buffer> rest() const { return {bufs_.data() + first_, count_ - first_}; }
+  std::span<const boost::asio::const_buffer> rest() const {
+    return {bufs_.data() + first_, count_ - first_};
+  }
   std::size_t total() const { return total_; }
   void consume(std::size_t n);
 

@@ -36,7 +36,8 @@ class ByteStream {
   virtual boost::asio::any_io_executor get_executor() = 0;
 
   // At once: the bytes that are there, else would_block; eof at the end of the stream.
-  virtual std::size_t read_some(boost::asio::mutable_buffer into, boost::system::error_code& ec) = 0;
+  virtual std::size_t read_some(boost::asio::mutable_buffer into,
+                                boost::system::error_code& ec) = 0;
   // At once: writes what fits (gathered), else would_block.
   virtual std::size_t write_some(std::span<const boost::asio::const_buffer> data,
                                  boost::system::error_code& ec) = 0;

@@ -16,10 +16,10 @@ auto adapt_handler(Handler handler, const Executor& fallback, Adapt adapt) {
   auto slot = boost::asio::get_associated_cancellation_slot(handler);
   auto executor = boost::asio::get_associated_executor(handler, fallback);
   return boost::asio::bind_cancellation_slot(
-      slot, boost::asio::bind_executor(
-                executor, [h = std::move(handler), a = std::move(adapt)](auto&&... results) mutable {
-                  a(std::move(h), std::forward<decltype(results)>(results)...);
-                }));
+      slot, boost::asio::bind_executor(executor, [h = std::move(handler),
+                                                  a = std::move(adapt)](auto&&... results) mutable {
+        a(std::move(h), std::forward<decltype(results)>(results)...);
+      }));
 }
 
 }  // namespace sluice

@@ -35,9 +35,9 @@ Winner winner_of(const std::array<std::size_t, N>& order) {
 // reads `order`.
 template <typename... Ops>
 auto race(boost::asio::steady_timer& deadline, StopSignal& stop, Ops&&... ops) {
-  return boost::asio::experimental::make_parallel_group(
-             std::forward<Ops>(ops)..., deadline.async_wait(boost::asio::deferred),
-             stop.async_wait(boost::asio::deferred))
+  return boost::asio::experimental::make_parallel_group(std::forward<Ops>(ops)...,
+                                                        deadline.async_wait(boost::asio::deferred),
+                                                        stop.async_wait(boost::asio::deferred))
       .async_wait(boost::asio::experimental::wait_for_one(), boost::asio::use_awaitable);
 }
 
@@ -57,9 +57,9 @@ struct CancelUnlessSpurious {
 
 template <typename... Ops>
 auto race_unless_spurious(boost::asio::steady_timer& deadline, StopSignal& stop, Ops&&... ops) {
-  return boost::asio::experimental::make_parallel_group(
-             std::forward<Ops>(ops)..., deadline.async_wait(boost::asio::deferred),
-             stop.async_wait(boost::asio::deferred))
+  return boost::asio::experimental::make_parallel_group(std::forward<Ops>(ops)...,
+                                                        deadline.async_wait(boost::asio::deferred),
+                                                        stop.async_wait(boost::asio::deferred))
       .async_wait(CancelUnlessSpurious{}, boost::asio::use_awaitable);
 }
 

@@ -35,7 +35,8 @@ class SpliceSink {
   // Sends what is held, then moves exactly `n` bytes from `pipe_fd` to the client, each wait
   // for room bounded by the write timeout. The same accounting, limits and client_write events
   // as a body write.
-  virtual boost::asio::awaitable<std::error_code> write_body_spliced(int pipe_fd, std::size_t n) = 0;
+  virtual boost::asio::awaitable<std::error_code> write_body_spliced(int pipe_fd,
+                                                                     std::size_t n) = 0;
 };
 
 }  // namespace sluice::detail

@@ -26,7 +26,8 @@ std::size_t TcpStream::write_some(std::span<const asio::const_buffer> data,
 }
 
 std::size_t TcpStream::peek(asio::mutable_buffer into, boost::system::error_code& ec) {
-  const ssize_t r = ::recv(socket_.native_handle(), into.data(), into.size(), MSG_PEEK | MSG_DONTWAIT);
+  const ssize_t r =
+      ::recv(socket_.native_handle(), into.data(), into.size(), MSG_PEEK | MSG_DONTWAIT);
   if (r > 0) {
     ec = {};
     return static_cast<std::size_t>(r);
@@ -61,9 +62,7 @@ void TcpStream::close() {
   socket_.close(ignored);
 }
 
-int TcpStream::native_fd() const {
-  return const_cast<tcp::socket&>(socket_).native_handle();
-}
+int TcpStream::native_fd() const { return const_cast<tcp::socket&>(socket_).native_handle(); }
 
 void TcpStream::start_read_some(asio::mutable_buffer into, ReadHandler handler) {
   socket_.async_read_some(into, std::move(handler));
@@ -88,8 +87,8 @@ void TcpStream::start_wait_peer(WaitHandler handler) {
   socket_.async_receive(
       asio::buffer(&peek_byte_, 1), tcp::socket::message_peek,
       asio::bind_cancellation_slot(
-          slot, asio::bind_executor(executor, [h = std::move(handler)](
-                                                  boost::system::error_code ec, std::size_t) mutable {
+          slot, asio::bind_executor(executor, [h = std::move(handler)](boost::system::error_code ec,
+                                                                       std::size_t) mutable {
             std::move(h)(ec);
           })));
 }

@@ -74,8 +74,8 @@ asio::awaitable<std::optional<PumpResult>> try_splice(Exchange& ex, ResponseBody
 
 Clock::time_point arm_wait(FlushWriter& flush, std::chrono::nanoseconds idle_timeout,
                            Clock::time_point last_progress) {
-  const auto idle_deadline = idle_timeout.count() > 0 ? last_progress + idle_timeout
-                                                      : Clock::time_point::max();
+  const auto idle_deadline =
+      idle_timeout.count() > 0 ? last_progress + idle_timeout : Clock::time_point::max();
   auto deadline = idle_deadline;
   if (auto due = flush.flush_due()) deadline = std::min(deadline, *due);
   flush.timer().expires_at(deadline);

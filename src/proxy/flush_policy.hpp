@@ -14,6 +14,7 @@ std::string media_type(std::string_view content_type);
 
 // -1ns (flush after every write) for text/event-stream (parameters ignored) and for responses of
 // unknown length (content_length == kUnknownLength); otherwise `configured`.
-std::chrono::nanoseconds flush_interval_for(const Response& res, std::chrono::nanoseconds configured);
+std::chrono::nanoseconds flush_interval_for(const Response& res,
+                                            std::chrono::nanoseconds configured);
 
 }  // namespace sluice

@@ -8,7 +8,8 @@
 
 namespace sluice {
 
-// The host part of a peer address, as Go's net.SplitHostPort gives it: "10.0.0.1", "::1" (no brackets).
+// The host part of a peer address, as Go's net.SplitHostPort gives it: "10.0.0.1", "::1" (no
+// brackets).
 std::string client_ip(const boost::asio::ip::tcp::endpoint& peer);
 
 // SPEC 6: appends `ip` to X-Forwarded-For. No prior value -> "ip"; prior values (any number of

@@ -12,8 +12,15 @@ namespace {
 // The RFC 2616 §13.5.1 list plus Proxy-Connection (SPEC 1; Go's hopHeaders). Kept even though
 // RFC 9110 §7.6.1 only requires the Connection-named ones: old peers send these unannounced.
 constexpr std::string_view kHopHeaders[] = {
-    "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-    "TE",         "Trailer",          "Transfer-Encoding", "Upgrade",
+    "Connection",
+    "Proxy-Connection",
+    "Keep-Alive",
+    "Proxy-Authenticate",
+    "Proxy-Authorization",
+    "TE",
+    "Trailer",
+    "Transfer-Encoding",
+    "Upgrade",
 };
 
 }  // namespace
@@ -36,10 +43,12 @@ void remove_hop_by_hop(Fields& fields) {
   const auto [first, last] = fields.equal_range("Connection");
   for (auto it = first; it != last; ++it) {
     http1::for_each_list_element(it->value(),
-                     [&](std::string_view element) { named.emplace_back(element); });
+                                 [&](std::string_view element) { named.emplace_back(element); });
   }
-  for (const auto& name : named) fields.erase(name);  // SPEC 2/18, RFC 9110 §7.6.1
-  for (const auto name : kHopHeaders) fields.erase(name);  // SPEC 1
+  for (const auto& name : named)
+    fields.erase(name);  // SPEC 2/18, RFC 9110 §7.6.1
+  for (const auto name : kHopHeaders)
+    fields.erase(name);  // SPEC 1
 }
 
 std::string upgrade_type(const Fields& fields) {

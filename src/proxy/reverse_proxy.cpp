@@ -2,8 +2,8 @@
 // implements; docs/architecture.md draws the same life of a request.
 #include "sluice/reverse_proxy.hpp"
 
-#include <boost/beast/http/field.hpp>
 #include <array>
+#include <boost/beast/http/field.hpp>
 #include <exception>
 #include <memory>
 #include <vector>
@@ -71,8 +71,8 @@ class ResponseScope {
 };
 
 void log_error(const ReverseProxy& p, const Request& in, std::string_view what) {
-  write_log_line(p.error_log, "sluice: " + in.method + " " + in.url.request_target() + ": " +
-                                  std::string(what));
+  write_log_line(p.error_log,
+                 "sluice: " + in.method + " " + in.url.request_target() + ": " + std::string(what));
 }
 
 // Whole responses the proxy writes itself: a failed write cuts the connection.
@@ -122,9 +122,10 @@ asio::awaitable<ResponseOutcome> end_without_response(const ReverseProxy& p, Exc
     // stopped; the transport closed the upstream connection, so the upstream sees the
     // cancellation and never a complete request. Nobody is left to answer: not a 502.
     const bool stopping = ec == aborted_error();
-    log_error(p, in, stopping ? "server stopping"
-                     : ec == errc::client_body_failed ? "client aborted during the upload"
-                                                      : "client aborted while waiting for upstream");
+    log_error(p, in,
+              stopping                         ? "server stopping"
+              : ec == errc::client_body_failed ? "client aborted during the upload"
+                                               : "client aborted while waiting for upstream");
     ex.abort();
     co_return stopping ? ResponseOutcome::shutdown : ResponseOutcome::client_gone;
   }
@@ -146,9 +147,8 @@ asio::awaitable<ResponseOutcome> end_without_response(const ReverseProxy& p, Exc
 Response client_view(Response head, std::vector<std::string>& announced_trailers) {
   for (const auto& f : head.header) {
     if (f.name() != http::field::trailer) continue;
-    http1::for_each_list_element(f.value(), [&](std::string_view name) {
-      announced_trailers.emplace_back(name);
-    });
+    http1::for_each_list_element(
+        f.value(), [&](std::string_view name) { announced_trailers.emplace_back(name); });
   }
   remove_hop_by_hop(head.header);  // SPEC 18
   return head;
@@ -168,7 +168,8 @@ class ClientBody final : public BodySource {
 
 // SPEC 23: a 1xx from the upstream goes to the client at once, hop-by-hop stripped; a 100 is
 // not passed on when sluice answered the client's Expect itself.
-asio::awaitable<std::error_code> forward_informational(Exchange& ex, unsigned status, Fields fields) {
+asio::awaitable<std::error_code> forward_informational(Exchange& ex, unsigned status,
+                                                       Fields fields) {
   remove_hop_by_hop(fields);
   if (status == 100 && ex.continue_sent()) co_return std::error_code{};
   co_return co_await ex.write_informational(status, std::move(fields));
@@ -194,7 +195,8 @@ class CopyBuffer {
     if (pool_) span_ = pool_->get();
     if (span_.empty()) {
       pool_ = nullptr;
-      while (size_class_ + 1 < std::size(kSizes) && kSizes[size_class_] < wanted) ++size_class_;
+      while (size_class_ + 1 < std::size(kSizes) && kSizes[size_class_] < wanted)
+        ++size_class_;
       const std::size_t size = kSizes[size_class_];
       auto& cache = own_cache(size_class_);
       if (cache.empty()) {
@@ -246,8 +248,8 @@ asio::awaitable<ResponseOutcome> switch_protocols(const ReverseProxy& p, Exchang
   }
   if (requested.empty() || http1::iequals(requested, "h2c") || !printable_ascii(switched) ||
       !http1::iequals(requested, switched)) {
-    log_error(p, ex.request(), "upstream switched to \"" + switched + "\" when \"" + requested +
-                                   "\" was requested");
+    log_error(p, ex.request(),
+              "upstream switched to \"" + switched + "\" when \"" + requested + "\" was requested");
     body.finish(false);
     co_return co_await answer_error(p, ex, errc::upstream_protocol_switch);
   }
@@ -314,8 +316,8 @@ asio::awaitable<ResponseOutcome> end_upstream_failed(const ReverseProxy& p, Exch
 }
 
 // The client left, or the server stops: cut both sides.
-ResponseOutcome end_cut(const ReverseProxy& p, Exchange& ex, ResponseBody& body,
-                        FlushWriter& flush, const PumpResult& pumped) {
+ResponseOutcome end_cut(const ReverseProxy& p, Exchange& ex, ResponseBody& body, FlushWriter& flush,
+                        const PumpResult& pumped) {
   flush.stop(stop_reason(pumped.end));
   ex.abort();
   body.finish(false);
@@ -343,14 +345,12 @@ asio::awaitable<ResponseOutcome> relay_response(const ReverseProxy& p, Exchange&
     pumped = co_await pump_body(ex, body, flush, idle_timeout, buffer.span());
   }
   switch (pumped.end) {
-    case PumpEnd::complete:
-      co_return co_await end_complete(p, ex, body, flush);
+    case PumpEnd::complete: co_return co_await end_complete(p, ex, body, flush);
     case PumpEnd::upstream_error:
     case PumpEnd::upstream_timeout:
       co_return co_await end_upstream_failed(p, ex, body, flush, pumped);
     case PumpEnd::client_gone:
-    case PumpEnd::shutdown:
-      co_return end_cut(p, ex, body, flush, pumped);
+    case PumpEnd::shutdown: co_return end_cut(p, ex, body, flush, pumped);
   }
   co_return ResponseOutcome::shutdown;
 }
@@ -430,8 +430,6 @@ asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
     scope.outcome = ResponseOutcome::shutdown;
   }
 }
-
-
 
 std::unique_ptr<ReverseProxy> single_host(const Url& target) {
   auto proxy = std::make_unique<ReverseProxy>();

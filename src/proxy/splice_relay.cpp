@@ -31,14 +31,16 @@ enum class Woke { upstream, client, timer, stop };
 // left, the flush timer fires or the server stops.
 asio::awaitable<Woke> wait_readable(Exchange& ex, ByteStream& upstream, FlushWriter& flush) {
   if (ex.client_watchable()) {
-    auto [order, uec, cec, tec, sec] = co_await race(
-        flush.timer(), ex.stop_signal(), upstream.async_wait(ByteStream::Ready::read, asio::deferred),
-        ex.async_wait_client(asio::deferred));
+    auto [order, uec, cec, tec, sec] =
+        co_await race(flush.timer(), ex.stop_signal(),
+                      upstream.async_wait(ByteStream::Ready::read, asio::deferred),
+                      ex.async_wait_client(asio::deferred));
     static constexpr Woke kWoke[] = {Woke::upstream, Woke::client, Woke::timer, Woke::stop};
     co_return kWoke[order[0]];
   }
-  auto [order, uec, tec, sec] = co_await race(
-      flush.timer(), ex.stop_signal(), upstream.async_wait(ByteStream::Ready::read, asio::deferred));
+  auto [order, uec, tec, sec] =
+      co_await race(flush.timer(), ex.stop_signal(),
+                    upstream.async_wait(ByteStream::Ready::read, asio::deferred));
   static constexpr Woke kWoke[] = {Woke::upstream, Woke::timer, Woke::stop};
   co_return kWoke[order[0]];
 }
@@ -77,7 +79,8 @@ asio::awaitable<PumpResult> splice_body(Exchange& ex, detail::SpliceSink& sink,
         // Nothing from the upstream, or the pipe is full: emptying it comes first either way.
         upstream_dry = pipe.held == 0;
       } else if (errno != EINTR) {
-        co_return PumpResult{PumpEnd::upstream_error, std::error_code(errno, std::system_category())};
+        co_return PumpResult{PumpEnd::upstream_error,
+                             std::error_code(errno, std::system_category())};
       }
     }
     if (pipe.held > 0) {
@@ -88,7 +91,8 @@ asio::awaitable<PumpResult> splice_body(Exchange& ex, detail::SpliceSink& sink,
       pipe.held = 0;
     }
     // A close-delimited body never comes here: this body had a length, so an end is a cut.
-    if (upstream_eof) co_return PumpResult{PumpEnd::upstream_error, make_error_code(errc::upstream_closed)};
+    if (upstream_eof)
+      co_return PumpResult{PumpEnd::upstream_error, make_error_code(errc::upstream_closed)};
     if (!upstream_dry) {
       if (++busy_passes >= kPassesBeforeYield) {
         busy_passes = 0;
@@ -103,18 +107,17 @@ asio::awaitable<PumpResult> splice_body(Exchange& ex, detail::SpliceSink& sink,
     const auto idle_deadline = arm_wait(flush, idle_timeout, last_progress);
     const Woke woke = co_await wait_readable(ex, source.stream(), flush);
     switch (woke) {
-      case Woke::stop:
-        co_return PumpResult{PumpEnd::shutdown, aborted_error()};
+      case Woke::stop: co_return PumpResult{PumpEnd::shutdown, aborted_error()};
       case Woke::client:
-        if (ex.client_gone_now()) co_return PumpResult{PumpEnd::client_gone, make_error_code(errc::client_gone)};
+        if (ex.client_gone_now())
+          co_return PumpResult{PumpEnd::client_gone, make_error_code(errc::client_gone)};
         continue;
       case Woke::timer: {
         auto ended = co_await after_timer(flush, idle_deadline);
         if (ended) co_return std::move(*ended);
         continue;
       }
-      case Woke::upstream:
-        continue;
+      case Woke::upstream: continue;
     }
   }
 }

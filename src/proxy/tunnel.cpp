@@ -25,7 +25,7 @@ struct TunnelState {
   std::chrono::nanoseconds idle_timeout;
   StopSignal& stop;
   Clock::time_point last_activity = Clock::now();
-  bool finished = false;   // one direction failed or timed out: the other must stop too
+  bool finished = false;  // one direction failed or timed out: the other must stop too
   TunnelEnd end = TunnelEnd::closed;
 
   void fail(TunnelEnd why, ByteStream& a, ByteStream& b) {
@@ -74,8 +74,8 @@ asio::awaitable<void> copy_direction(TunnelState& state, ByteStream& from, ByteS
   for (;;) {
     if (state.finished) co_return;
     idle.expires_at(state.last_activity + state.idle_timeout);
-    auto [order, wec, tec, sec] = co_await race(
-        idle, state.stop, from.async_wait(ByteStream::Ready::read, asio::deferred));
+    auto [order, wec, tec, sec] =
+        co_await race(idle, state.stop, from.async_wait(ByteStream::Ready::read, asio::deferred));
     const Winner w = winner_of(order);
     if (w.stop()) {
       state.fail(TunnelEnd::shutdown, from, to);
@@ -118,11 +118,9 @@ asio::awaitable<TunnelEnd> run_tunnel(ByteStream& client, std::string client_pen
   auto executor = co_await asio::this_coro::executor;
   // Both directions are joined: neither coroutine outlives this frame (STYLE §4.3).
   co_await asio::experimental::make_parallel_group(
-      asio::co_spawn(executor,
-                     copy_direction(state, client, upstream, std::move(client_pending)),
+      asio::co_spawn(executor, copy_direction(state, client, upstream, std::move(client_pending)),
                      asio::deferred),
-      asio::co_spawn(executor,
-                     copy_direction(state, upstream, client, std::move(upstream_pending)),
+      asio::co_spawn(executor, copy_direction(state, upstream, client, std::move(upstream_pending)),
                      asio::deferred))
       .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
   co_return state.end;

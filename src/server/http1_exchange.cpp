@@ -36,9 +36,7 @@ Http1Exchange::Http1Exchange(SessionIo& io, Request&& request)
   out_.reserve(kInitialOutputBytes);
 }
 
-asio::any_io_executor Http1Exchange::executor() const {
-  return io_.stream.get_executor();
-}
+asio::any_io_executor Http1Exchange::executor() const { return io_.stream.get_executor(); }
 
 // ---- Request body --------------------------------------------------------------------------
 
@@ -52,10 +50,12 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> Http1Exchange::read_bod
   if (!ec) co_return std::pair{ec, n};
   // A parse error is the client's malformed framing (SPEC R17-R21: 400); anything else (reset,
   // EOF mid-body, timeout) is a client that went away (R46: no answer).
-  if (ec == to_std(http::error::body_limit)) co_return std::pair{make_error_code(errc::client_body_too_large), n};
+  if (ec == to_std(http::error::body_limit))
+    co_return std::pair{make_error_code(errc::client_body_too_large), n};
   const bool malformed = ec.category() == to_std(http::error::bad_chunk).category() &&
                          ec != to_std(http::error::partial_message);
-  co_return std::pair{make_error_code(malformed ? errc::client_body_invalid : errc::client_body_failed), n};
+  co_return std::pair{
+      make_error_code(malformed ? errc::client_body_invalid : errc::client_body_failed), n};
 }
 
 asio::awaitable<std::pair<std::error_code, std::size_t>> Http1Exchange::read_body_raw(
@@ -80,7 +80,8 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> Http1Exchange::read_bod
     if (it != request_.header.end() && boost::beast::iequals(it->value(), "100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       const std::array<asio::const_buffer, 1> data{asio::buffer(kContinue)};
-      auto [ec, n] = co_await write_within(io_.stream, data, io_.options.write_timeout, io_.stop_signal);
+      auto [ec, n] =
+          co_await write_within(io_.stream, data, io_.options.write_timeout, io_.stop_signal);
       if (ec) co_return std::pair{to_std(ec), std::size_t{0}};
     }
   }
@@ -96,11 +97,13 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> Http1Exchange::read_bod
   }
   if (direct_) {
     if (direct_left_ == 0) co_return std::pair{std::error_code{}, std::size_t{0}};
-    const auto into =
-        asio::buffer(buf.data(), static_cast<std::size_t>(std::min<std::uint64_t>(direct_left_, buf.size())));
+    const auto into = asio::buffer(
+        buf.data(), static_cast<std::size_t>(std::min<std::uint64_t>(direct_left_, buf.size())));
     // Each read must progress within write_timeout: a client that stalls mid-body is cut.
-    auto [rec, n] = co_await read_within(io_.stream, into, io_.options.write_timeout, io_.stop_signal);
-    if (rec == asio::error::eof) co_return std::pair{to_std(http::error::partial_message), std::size_t{0}};
+    auto [rec, n] =
+        co_await read_within(io_.stream, into, io_.options.write_timeout, io_.stop_signal);
+    if (rec == asio::error::eof)
+      co_return std::pair{to_std(http::error::partial_message), std::size_t{0}};
     if (rec) co_return std::pair{to_std(rec), std::size_t{0}};
     direct_left_ -= n;
     co_return std::pair{std::error_code{}, n};
@@ -154,9 +157,11 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> Http1Exchange::read_bod
         std::min<std::size_t>(64 * 1024, io_.buffer.max_size() - io_.buffer.size());
     // Each read must progress within write_timeout: a client that stalls mid-body is cut.
     const auto into = io_.buffer.prepare(room);
-    auto [rec, n] = co_await read_within(io_.stream, into, io_.options.write_timeout, io_.stop_signal);
+    auto [rec, n] =
+        co_await read_within(io_.stream, into, io_.options.write_timeout, io_.stop_signal);
     io_.buffer.commit(n);
-    if (rec == asio::error::eof) co_return std::pair{to_std(http::error::partial_message), std::size_t{0}};
+    if (rec == asio::error::eof)
+      co_return std::pair{to_std(http::error::partial_message), std::size_t{0}};
     if (rec) co_return std::pair{to_std(rec), std::size_t{0}};
   }
   co_return std::pair{to_std(http::error::bad_chunk), std::size_t{0}};
@@ -164,7 +169,8 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> Http1Exchange::read_bod
 
 // ---- Response --------------------------------------------------------------------------------
 
-void Http1Exchange::append_head(const Response& res, const std::vector<std::string>& trailer_names) {
+void Http1Exchange::append_head(const Response& res,
+                                const std::vector<std::string>& trailer_names) {
   const bool head_request = request_.method == "HEAD";
   const bool no_body =
       head_request || res.status / 100 == 1 || res.status == 204 || res.status == 304;
@@ -210,7 +216,8 @@ void Http1Exchange::append_head(const Response& res, const std::vector<std::stri
   out_ += "\r\n";
 }
 
-void Http1Exchange::begin_response(const Response& res, const std::vector<std::string>& trailer_names) {
+void Http1Exchange::begin_response(const Response& res,
+                                   const std::vector<std::string>& trailer_names) {
   if (started_) return;
   started_ = true;
   status_ = res.status;
@@ -228,7 +235,8 @@ void Http1Exchange::discard_response() {
   declared_length_ = kUnknownLength;
 }
 
-asio::awaitable<std::error_code> Http1Exchange::write_out(std::span<const asio::const_buffer> extra) {
+asio::awaitable<std::error_code> Http1Exchange::write_out(
+    std::span<const asio::const_buffer> extra) {
   // The held bytes, then `extra` (body bytes too large to hold, sent from the caller's buffer
   // without a copy): one gathered write.
   std::array<asio::const_buffer, 4> bufs;
@@ -242,7 +250,8 @@ asio::awaitable<std::error_code> Http1Exchange::write_out(std::span<const asio::
   // Each write of at most one output buffer must progress within write_timeout (SPEC L7): a
   // client that stops reading is cut, it cannot pin the proxy.
   const std::span<const asio::const_buffer> data(bufs.data(), count);
-  auto [ec, sent] = co_await write_within(io_.stream, data, io_.options.write_timeout, io_.stop_signal);
+  auto [ec, sent] =
+      co_await write_within(io_.stream, data, io_.options.write_timeout, io_.stop_signal);
   if (sent > 0) {
     head_sent_ = true;
     notify_client_write(sent);
@@ -306,8 +315,8 @@ asio::awaitable<std::error_code> Http1Exchange::write_body_spliced(int pipe_fd, 
   // Each round moves bytes or waits (at most write_timeout) for room: bounded by `n`.
   while (n > 0) {
     if (io_.stopping) co_return aborted_error();
-    const ssize_t moved = ::splice(pipe_fd, nullptr, client_fd, nullptr, n,
-                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    const ssize_t moved =
+        ::splice(pipe_fd, nullptr, client_fd, nullptr, n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (moved > 0) {
       const auto m = static_cast<std::size_t>(moved);
       n -= m;
@@ -318,7 +327,8 @@ asio::awaitable<std::error_code> Http1Exchange::write_body_spliced(int pipe_fd, 
     }
     if (moved < 0 && errno == EINTR) continue;
     if (moved < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      const auto ec = co_await wait_writable_within(io_.stream, io_.options.write_timeout, io_.stop_signal);
+      const auto ec =
+          co_await wait_writable_within(io_.stream, io_.options.write_timeout, io_.stop_signal);
       if (ec) co_return ec;
       continue;
     }
@@ -365,9 +375,11 @@ asio::awaitable<Exchange::Switched> Http1Exchange::switch_protocols(Response res
   co_return Switched{{}, &io_.stream, std::move(buffered)};
 }
 
-asio::awaitable<std::error_code> Http1Exchange::write_informational(unsigned status, Fields fields) {
+asio::awaitable<std::error_code> Http1Exchange::write_informational(unsigned status,
+                                                                    Fields fields) {
   if (started_) co_return to_std(asio::error::already_started);
-  if (status < 100 || status > 199 || status == 101) co_return to_std(asio::error::invalid_argument);
+  if (status < 100 || status > 199 || status == 101)
+    co_return to_std(asio::error::invalid_argument);
   // RFC 9110 §15.2: a server must not send a 1xx to an HTTP/1.0 client.
   if (request_.version < 11) co_return std::error_code{};
   if (io_.stopping) co_return aborted_error();
@@ -378,7 +390,8 @@ asio::awaitable<std::error_code> Http1Exchange::write_informational(unsigned sta
   // Its own write, outside out_: the final response's head is not started, and a 1xx does not
   // make head_sent() true (an error response may still replace the final one).
   const std::array<asio::const_buffer, 1> data{asio::buffer(head)};
-  auto [ec, n] = co_await write_within(io_.stream, data, io_.options.write_timeout, io_.stop_signal);
+  auto [ec, n] =
+      co_await write_within(io_.stream, data, io_.options.write_timeout, io_.stop_signal);
   if (n > 0) notify_client_write(n);
   co_return to_std(ec);
 }
@@ -424,8 +437,6 @@ bool Http1Exchange::client_gone_now() {
   return ec && !would_block(ec);  // closed (eof) or reset
 }
 
-SpliceSink* Http1Exchange::splice_sink() {
-  return io_.stream.native_fd() >= 0 ? this : nullptr;
-}
+SpliceSink* Http1Exchange::splice_sink() { return io_.stream.native_fd() >= 0 ? this : nullptr; }
 
 }  // namespace sluice::detail

@@ -26,7 +26,6 @@ namespace sluice {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-
 namespace {
 
 // One io_context, one thread, one acceptor: nothing here is touched by another worker.
@@ -127,9 +126,7 @@ Server::Server(ServerOptions options, Handler handler) : impl_(std::make_unique<
   if (impl_->options.threads == 0) impl_->options.threads = 1;
 }
 
-Server::~Server() {
-  stop(std::chrono::seconds(0));
-}
+Server::~Server() { stop(std::chrono::seconds(0)); }
 
 void Server::start() {
   if (impl_->started) return;
@@ -194,13 +191,9 @@ void Server::start() {
   }
 }
 
-tcp::endpoint Server::local_endpoint() const {
-  return impl_->bound;
-}
+tcp::endpoint Server::local_endpoint() const { return impl_->bound; }
 
-std::int64_t Server::live_sessions() const {
-  return impl_->live.load();
-}
+std::int64_t Server::live_sessions() const { return impl_->live.load(); }
 
 std::int64_t Server::parked_sessions() const {
   std::int64_t parked = 0;
@@ -216,14 +209,17 @@ bool Server::wait_for_no_sessions(std::chrono::nanoseconds limit) const {
 
 void Server::stop(std::chrono::nanoseconds grace) {
   if (!impl_->started || impl_->stopped.exchange(true)) return;
-  for (auto& w : impl_->workers) asio::post(w->ctx, [w = w.get()] { Impl::drain(*w); });
+  for (auto& w : impl_->workers)
+    asio::post(w->ctx, [w = w.get()] { Impl::drain(*w); });
   if (!impl_->wait_sessions_zero(grace)) {
-    for (auto& w : impl_->workers) asio::post(w->ctx, [w = w.get()] { Impl::cut(*w); });
+    for (auto& w : impl_->workers)
+      asio::post(w->ctx, [w = w.get()] { Impl::cut(*w); });
     impl_->wait_sessions_zero(std::chrono::seconds(2));
   }
   // Sessions are gone; what remains (pool timers, idle upstream connections) ends with the
   // io_context: stopping it and destroying it closes them.
-  for (auto& w : impl_->workers) w->ctx.stop();
+  for (auto& w : impl_->workers)
+    w->ctx.stop();
   for (auto& w : impl_->workers) {
     if (w->thread.joinable()) w->thread.join();
   }

@@ -2,6 +2,7 @@
 // do_session): leaving it by any path closes the socket and unregisters the session.
 #include "server/session.hpp"
 
+#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
@@ -9,7 +10,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <array>
 #include <chrono>
 #include <cstring>
 #include <exception>
@@ -17,13 +17,13 @@
 #include <utility>
 
 #include "common/nothrow.hpp"
-#include "server/request_from_parser.hpp"
+#include "http1/request_validation.hpp"
 #include "http1/wire.hpp"
 #include "net/bounded_io.hpp"
 #include "net/race.hpp"
 #include "server/http1_exchange.hpp"
 #include "server/idle_sessions.hpp"
-#include "http1/request_validation.hpp"
+#include "server/request_from_parser.hpp"
 #include "sluice/url.hpp"
 
 namespace sluice::detail {
@@ -94,9 +94,9 @@ asio::awaitable<HeadRead> read_head(SessionIo& io, std::chrono::nanoseconds limi
     // clients send a CRLF after a POST body). Beast parses a head only once it is whole, so
     // before that the buffer starts where the message starts. Skipped before check_raw_head,
     // whose scan would otherwise stop at the empty line.
-    for (int skipped = 0; skipped < 4 && io.buffer.size() >= 2 && !io.parser->is_header_done() &&
-                          std::string_view(static_cast<const char*>(io.buffer.data().data()), 2) ==
-                              "\r\n";
+    for (int skipped = 0;
+         skipped < 4 && io.buffer.size() >= 2 && !io.parser->is_header_done() &&
+         std::string_view(static_cast<const char*>(io.buffer.data().data()), 2) == "\r\n";
          ++skipped) {
       io.buffer.consume(2);
     }
@@ -149,19 +149,20 @@ asio::awaitable<HeadRead> read_head(SessionIo& io, std::chrono::nanoseconds limi
 Verdict check_limits(RequestParser& parser, const ServerOptions& opts) {
   const auto& head = parser.get();
   if (head.target().size() > opts.max_uri_bytes) {
-    return Rejection{414, "request target longer than " + std::to_string(opts.max_uri_bytes) +
-                              " bytes"};
+    return Rejection{414,
+                     "request target longer than " + std::to_string(opts.max_uri_bytes) + " bytes"};
   }
   std::size_t fields = 0;
-  for (auto it = head.begin(); it != head.end(); ++it) ++fields;
+  for (auto it = head.begin(); it != head.end(); ++it)
+    ++fields;
   if (fields > opts.max_header_count) {
     return Rejection{431, "more than " + std::to_string(opts.max_header_count) + " header fields"};
   }
   if (opts.max_body_bytes > 0) {
     const auto length = parser.content_length();
     if (length && *length > opts.max_body_bytes) {
-      return Rejection{413, "request body larger than " + std::to_string(opts.max_body_bytes) +
-                                " bytes"};
+      return Rejection{
+          413, "request body larger than " + std::to_string(opts.max_body_bytes) + " bytes"};
     }
     // A chunked body is held to the same limit while it streams (Exchange::read_body).
     parser.body_limit(opts.max_body_bytes);
@@ -178,9 +179,8 @@ void access_log(const SessionEnv& env, const Exchange& ex, Clock::time_point sta
   if (!env.options.access_log) return;
   const Request& r = ex.request();
   std::string line = r.remote.address().to_string() + " \"" + r.method + " " +
-                     r.url.request_target() + " HTTP/" + (r.version >= 11 ? "1.1" : "1.0") +
-                     "\" " + std::to_string(ex.status()) + " " +
-                     std::to_string(ex.body_bytes_sent());
+                     r.url.request_target() + " HTTP/" + (r.version >= 11 ? "1.1" : "1.0") + "\" " +
+                     std::to_string(ex.status()) + " " + std::to_string(ex.body_bytes_sent());
   line += ex.upstream_time() ? " upstream=" + format_ms(*ex.upstream_time()) : " upstream=-";
   line += " total=" + format_ms(Clock::now() - start);
   if (ex.aborted()) line += " aborted";
@@ -255,7 +255,7 @@ asio::awaitable<void> run_session(std::unique_ptr<ByteStream> stream, SessionEnv
                                   asio::ip::tcp::endpoint remote, bool resumed) {
   SessionIo io(std::move(stream), env.options);
   Registration registration(env, io, /*already_counted=*/resumed);
-  bool cut = false;  // close without a graceful shutdown (aborted response, forced stop)
+  bool cut = false;         // close without a graceful shutdown (aborted response, forced stop)
   bool readable = resumed;  // a resumed session starts because bytes arrived
 
   // Each round serves one request: the client's own requests bound the loop.
@@ -277,8 +277,7 @@ asio::awaitable<void> run_session(std::unique_ptr<ByteStream> stream, SessionEnv
     boost::system::error_code wec;
     {
       IdleEntry waiting(env.idle, io);
-      std::tie(wec) =
-          co_await io.stream.async_wait(ByteStream::Ready::read, use_nothrow);
+      std::tie(wec) = co_await io.stream.async_wait(ByteStream::Ready::read, use_nothrow);
     }
     if (wec == asio::error::operation_aborted && io.park_requested && !io.draining &&
         !io.stopping) {

@@ -47,7 +47,7 @@ struct SessionIo {
   std::list<SessionIo*>::iterator idle_pos;
   std::chrono::steady_clock::time_point idle_since;
   bool in_idle_list = false;
-  bool idle_expired = false;   // idle_timeout passed: the wait was cancelled, close
+  bool idle_expired = false;    // idle_timeout passed: the wait was cancelled, close
   bool park_requested = false;  // kParkAfter passed: the wait was cancelled, park
 };
 

@@ -11,9 +11,7 @@ std::atomic<std::uint64_t> next_transport_id{1};
 // How many transports were retired so far: a worker that sees it change purges its pools.
 std::atomic<std::uint64_t> retirements{0};
 
-void close_quietly(UpstreamConnection& c) {
-  c.stream->close();
-}
+void close_quietly(UpstreamConnection& c) { c.stream->close(); }
 
 // An idle keep-alive connection must have nothing to read: readable means the upstream closed
 // it (FIN/RST) or sent bytes that belong to no request. Either way it cannot be reused.
@@ -39,16 +37,15 @@ ConnectionPool::ConnectionPool(asio::any_io_executor executor, std::shared_ptr<P
       sweep_timer_(std::in_place, std::move(executor)),
       self_(std::make_shared<ConnectionPool*>(this)) {}
 
-ConnectionPool::~ConnectionPool() {
-  close_all();
-}
+ConnectionPool::~ConnectionPool() { close_all(); }
 
 void ConnectionPool::close_all() {
   closed_ = true;
   self_.reset();
   sweep_timer_.reset();
   shared_->idle -= static_cast<std::int64_t>(idle_.size());
-  for (auto& c : idle_) close_quietly(*c);
+  for (auto& c : idle_)
+    close_quietly(*c);
   idle_.clear();
 }
 
@@ -107,8 +104,7 @@ void ConnectionPool::sweep() {
     return;
   }
   const auto now = Clock::now();
-  while (!idle_.empty() &&
-         now - idle_.front()->idle_since >= shared_->options.pool_idle_timeout) {
+  while (!idle_.empty() && now - idle_.front()->idle_since >= shared_->options.pool_idle_timeout) {
     close_quietly(*idle_.front());
     idle_.pop_front();
     --shared_->idle;
@@ -143,9 +139,7 @@ Lease& Lease::operator=(Lease&& other) noexcept {
   return *this;
 }
 
-Lease::~Lease() {
-  release();
-}
+Lease::~Lease() { release(); }
 
 void Lease::close() {
   reusable_ = false;
@@ -200,7 +194,8 @@ void PoolService::purge_retired() {
 }
 
 void PoolService::shutdown() {
-  for (auto& [owner, pool] : pools_) pool->close_all();
+  for (auto& [owner, pool] : pools_)
+    pool->close_all();
 }
 
 }  // namespace sluice

@@ -19,21 +19,15 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr int kParsesPerRead = 64;
 }  // namespace
 
-Http1ResponseBody::~Http1ResponseBody() {
-  finish(false);
-}
+Http1ResponseBody::~Http1ResponseBody() { finish(false); }
 
-void Http1ResponseBody::start() {
-  parser_->eager(true);
-}
+void Http1ResponseBody::start() { parser_->eager(true); }
 
 std::size_t Http1ResponseBody::buffered_bytes() const {
   return direct_ ? 0 : lease_.conn().buffer.size();
 }
 
-bool Http1ResponseBody::done() const {
-  return direct_ ? remaining_ == 0 : parser_->is_done();
-}
+bool Http1ResponseBody::done() const { return direct_ ? remaining_ == 0 : parser_->is_done(); }
 
 std::size_t Http1ResponseBody::parse_into(asio::mutable_buffer into, std::error_code& ec) {
   auto& buffer = conn().buffer;
@@ -108,7 +102,8 @@ std::size_t Http1ResponseBody::read_some(asio::mutable_buffer into, std::error_c
   std::size_t n = 0;
   if (direct_) {
     n = conn().stream->read_some(
-        asio::buffer(into.data(), static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, into.size()))),
+        asio::buffer(into.data(),
+                     static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, into.size()))),
         rec);
   } else {
     n = conn().stream->read_some(raw_room(), rec);
@@ -123,29 +118,32 @@ std::size_t Http1ResponseBody::read_some(asio::mutable_buffer into, std::error_c
 void Http1ResponseBody::start_read_some(asio::mutable_buffer into, ReadHandler handler) {
   ByteStream& stream = *conn().stream;
   const auto target =
-      direct_ ? asio::buffer(into.data(),
-                             static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, into.size())))
-              : raw_room();
+      direct_
+          ? asio::buffer(into.data(),
+                         static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, into.size())))
+          : raw_room();
   stream.async_read_some(
-      target, adapt_handler(std::move(handler), stream.get_executor(),
-                            [this, into](ReadHandler h, boost::system::error_code rec, std::size_t n) {
-                              std::error_code ec;
-                              std::size_t got = 0;
-                              if (rec == asio::error::operation_aborted && n == 0) {
-                                ec = to_std(rec);  // lost a race: nothing was read
-                              } else {
-                                if (rec == asio::error::operation_aborted) rec = {};
-                                got = after_read(into, rec, n, ec);
-                              }
-                              std::move(h)(ec, got);
-                            }));
+      target,
+      adapt_handler(std::move(handler), stream.get_executor(),
+                    [this, into](ReadHandler h, boost::system::error_code rec, std::size_t n) {
+                      std::error_code ec;
+                      std::size_t got = 0;
+                      if (rec == asio::error::operation_aborted && n == 0) {
+                        ec = to_std(rec);  // lost a race: nothing was read
+                      } else {
+                        if (rec == asio::error::operation_aborted) rec = {};
+                        got = after_read(into, rec, n, ec);
+                      }
+                      std::move(h)(ec, got);
+                    }));
 }
 
 Fields Http1ResponseBody::trailers() {
   // The head's fields moved out when the response began: everything the parser holds now came
   // after the body (SPEC 21).
   Fields trailers;
-  for (const auto& f : parser_->get()) trailers.insert(f.name_string(), f.value());
+  for (const auto& f : parser_->get())
+    trailers.insert(f.name_string(), f.value());
   return trailers;
 }
 
@@ -165,13 +163,9 @@ detail::SpliceSource* Http1ResponseBody::splice_source() {
   return this;
 }
 
-int Http1ResponseBody::fd() const {
-  return lease_.conn().stream->native_fd();
-}
+int Http1ResponseBody::fd() const { return lease_.conn().stream->native_fd(); }
 
-void Http1ResponseBody::consumed(std::uint64_t n) {
-  remaining_ -= std::min(n, remaining_);
-}
+void Http1ResponseBody::consumed(std::uint64_t n) { remaining_ -= std::min(n, remaining_); }
 
 ResponseBody::Upgraded Http1ResponseBody::upgraded() {
   auto& buffer = conn().buffer;

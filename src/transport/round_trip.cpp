@@ -79,7 +79,8 @@ asio::awaitable<std::error_code> send_body(BodySource& source, const Request& ou
 // Reads until the parser has a final (non-1xx) response head.
 asio::awaitable<std::error_code> read_head(RoundTripRequest& rq, UpstreamConnection& up,
                                            const TransportOptions& options,
-                                           std::optional<ResponseParser>& parser, Attempt& attempt) {
+                                           std::optional<ResponseParser>& parser,
+                                           Attempt& attempt) {
   RequestContext& ctx = rq.context;
   asio::steady_timer deadline(co_await asio::this_coro::executor);
   const auto header_deadline = Clock::now() + options.response_header_timeout;
@@ -107,7 +108,8 @@ asio::awaitable<std::error_code> read_head(RoundTripRequest& rq, UpstreamConnect
       std::size_t used = parser->put(data, pec);
       raw_head.append(static_cast<const char*>(data.data()), used);
       up.buffer.consume(used);
-      if (pec && pec != http::error::need_more) co_return make_error_code(errc::upstream_bad_response);
+      if (pec && pec != http::error::need_more)
+        co_return make_error_code(errc::upstream_bad_response);
       if (parser->is_header_done()) {
         // SPEC K (R40-R43): a head Beast accepted but RFC 9112 does not is refused (502, and
         // the connection is closed by the caller, never pooled).
@@ -118,9 +120,11 @@ asio::awaitable<std::error_code> read_head(RoundTripRequest& rq, UpstreamConnect
         if (status >= 100 && status < 200 && status != 101) {
           // SPEC 23 (Go 1.20+): each informational response is passed on at once, in order;
           // at most 5 before the final one.
-          if (++informational > kMaxInformational) co_return make_error_code(errc::upstream_bad_response);
+          if (++informational > kMaxInformational)
+            co_return make_error_code(errc::upstream_bad_response);
           Fields fields;
-          for (const auto& f : parser->get()) fields.insert(f.name_string(), f.value());
+          for (const auto& f : parser->get())
+            fields.insert(f.name_string(), f.value());
           fresh_parser();
           if (rq.on_informational) {
             const auto wec = co_await rq.on_informational(status, std::move(fields));
@@ -132,7 +136,8 @@ asio::awaitable<std::error_code> read_head(RoundTripRequest& rq, UpstreamConnect
       }
       if (used > 0) continue;
     }
-    if (up.buffer.size() >= up.buffer.max_size()) co_return make_error_code(errc::upstream_bad_response);
+    if (up.buffer.size() >= up.buffer.max_size())
+      co_return make_error_code(errc::upstream_bad_response);
     const auto into = up.buffer.prepare(
         std::min<std::size_t>(kBodyChunk, up.buffer.max_size() - up.buffer.size()));
     const bool in_grace = Clock::now() < watch_from;
@@ -179,8 +184,8 @@ Response head_of(const Request& out, ResponseParser& parser) {
     res.content_length = 0;
   } else {
     // A known length passes on; chunked or close-delimited is unknown (-1).
-    res.content_length = (!parser.chunked() && length) ? static_cast<std::int64_t>(*length)
-                                                        : kUnknownLength;
+    res.content_length =
+        (!parser.chunked() && length) ? static_cast<std::int64_t>(*length) : kUnknownLength;
   }
   return res;
 }
@@ -201,9 +206,9 @@ std::optional<std::string> serialize_request_head(const Request& out) {
   head += "\r\n";
   // A hook may have put CR/LF in a value or a space in a name: never let it split or reframe
   // the head (request smuggling, SPEC R7/R11).
-  http1::append_fields(head, out.header,
-                       {http::field::content_length, http::field::transfer_encoding,
-                        http::field::host});
+  http1::append_fields(
+      head, out.header,
+      {http::field::content_length, http::field::transfer_encoding, http::field::host});
   if (out.content_length > 0) {
     head += "Content-Length: " + std::to_string(out.content_length) + "\r\n";
   } else if (out.content_length == kUnknownLength) {
@@ -215,9 +220,7 @@ std::optional<std::string> serialize_request_head(const Request& out) {
   return head;
 }
 
-std::string pool_key(const Request& out) {
-  return out.url.host + ":" + out.url.connect_port();
-}
+std::string pool_key(const Request& out) { return out.url.host + ":" + out.url.connect_port(); }
 
 asio::awaitable<UpstreamResponse> round_trip_http1(RoundTripRequest rq, ConnectionPool& pool) {
   const TransportOptions& options = pool.shared().options;
@@ -247,8 +250,8 @@ asio::awaitable<UpstreamResponse> round_trip_http1(RoundTripRequest rq, Connecti
     if (conn) {
       reused = true;
     } else {
-      auto [cec, fresh] =
-          co_await connect_upstream(ctx, out.url.host, out.url.connect_port(), options.connect_timeout);
+      auto [cec, fresh] = co_await connect_upstream(ctx, out.url.host, out.url.connect_port(),
+                                                    options.connect_timeout);
       if (cec) {
         result.ec = cec;
         co_return result;
@@ -262,7 +265,8 @@ asio::awaitable<UpstreamResponse> round_trip_http1(RoundTripRequest rq, Connecti
     std::vector<asio::const_buffer> head_buf{asio::buffer(head)};
     attempt.ec = co_await write_upstream(up, ctx, head_buf, options.idle_read_timeout);
     if (attempt.ec) attempt.ec = make_error_code(errc::upstream_write_failed);
-    if (!attempt.ec && has_body) attempt.ec = co_await send_body(*rq.body, out, up, ctx, options, attempt);
+    if (!attempt.ec && has_body)
+      attempt.ec = co_await send_body(*rq.body, out, up, ctx, options, attempt);
     if (attempt.ec == answered_early()) {
       // Relay the early answer; the request is incomplete upstream, so the connection is never
       // pooled, and the client's unread body closes its connection after the response.
@@ -283,8 +287,8 @@ asio::awaitable<UpstreamResponse> round_trip_http1(RoundTripRequest rq, Connecti
     // SPEC L6 / R45: a reused connection the upstream had already closed fails before any
     // response byte; an idempotent request whose body was not consumed is sent once more on a
     // fresh connection. Never a POST, never after a byte of the body was read.
-    const bool stale_connection = attempt.ec == errc::upstream_closed ||
-                                  attempt.ec == errc::upstream_write_failed;
+    const bool stale_connection =
+        attempt.ec == errc::upstream_closed || attempt.ec == errc::upstream_write_failed;
     if (!(reused && stale_connection && !attempt.response_started && !attempt.body_consumed &&
           idempotent(out.method))) {
       co_return result;

@@ -41,7 +41,8 @@ bool answered_before_body_end(ByteStream& s) {
   if (got.size() < 10) {
     // Too few bytes to tell: an answer that begins like a status line is decided on the next
     // body write's wake; anything else is an answer (bad bytes, which read_head turns into 502).
-    return !std::string_view("HTTP/1.").starts_with(got.substr(0, std::min<std::size_t>(got.size(), 7)));
+    return !std::string_view("HTTP/1.").starts_with(
+        got.substr(0, std::min<std::size_t>(got.size(), 7)));
   }
   const bool interim = got.starts_with("HTTP/1.") && got[8] == ' ' && got[9] == '1' &&
                        !got.substr(9).starts_with("101");
@@ -100,7 +101,8 @@ asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>>
   if (!literal_ec) {
     // An IP literal needs no resolver: the common case for an upstream, and the only one that
     // the timeout and the stop signal can always interrupt (see below).
-    endpoints = tcp::resolver::results_type::create(tcp::endpoint(address, port_number), bare, port);
+    endpoints =
+        tcp::resolver::results_type::create(tcp::endpoint(address, port_number), bare, port);
   } else {
     // Boost 1.81's async_resolve cannot be cancelled: the race still waits for getaddrinfo
     // to return, so a slow DNS server can delay the 504 past connect_timeout.
@@ -123,7 +125,8 @@ asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>>
     // upstream already accepted is never thrown away.
     auto client_closed = ctx.async_wait_client(asio::deferred([&ctx](boost::system::error_code ec) {
       // (A peer that closed completes the wait with eof: that is the news, not a failure.)
-      return asio::deferred.values(ec, ec != asio::error::operation_aborted && ctx.client_gone_now());
+      return asio::deferred.values(ec,
+                                   ec != asio::error::operation_aborted && ctx.client_gone_now());
     }));
     auto [order, cec, endpoint, wec, gone, tec, sec] = co_await race_unless_spurious(
         timer, ctx.stop_signal(), asio::async_connect(socket, endpoints, asio::deferred),

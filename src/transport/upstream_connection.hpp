@@ -25,7 +25,7 @@ struct UpstreamConnection {
   boost::beast::flat_buffer buffer;  // bytes read from the upstream, not parsed yet
   std::string key;                   // "host:port" it is pooled under
   std::chrono::steady_clock::time_point idle_since{};
-  std::uint64_t requests = 0;        // requests sent on it so far (> 0 once reused)
+  std::uint64_t requests = 0;  // requests sent on it so far (> 0 once reused)
 };
 
 // What woke a wait.
@@ -41,7 +41,8 @@ struct WaitResult {
 // `timer` and the server's stop signal. Every racing operation has finished when this returns.
 // `read` counts the bytes that arrived whichever operation won.
 boost::asio::awaitable<WaitResult> wait_and_read(UpstreamConnection& up, RequestContext& ctx,
-                                                 bool watch_client, boost::asio::steady_timer& timer,
+                                                 bool watch_client,
+                                                 boost::asio::steady_timer& timer,
                                                  boost::asio::mutable_buffer into);
 
 // Connects to host:port within `timeout`, racing the stop signal and the client leaving.
@@ -54,8 +55,9 @@ connect_upstream(RequestContext& ctx, std::string host, std::string port,
 // sent, returning kAnsweredEarly: Go's transport relays such an early response (a 413, a 401)
 // instead of pushing the rest of the body at an upstream that stopped reading.
 boost::asio::awaitable<std::error_code> write_upstream(
-    UpstreamConnection& up, RequestContext& ctx, const std::vector<boost::asio::const_buffer>& buffers,
-    std::chrono::nanoseconds timeout, bool stop_if_answered = false);
+    UpstreamConnection& up, RequestContext& ctx,
+    const std::vector<boost::asio::const_buffer>& buffers, std::chrono::nanoseconds timeout,
+    bool stop_if_answered = false);
 
 // write_upstream's "the upstream answered before the body was all sent" (never leaves the
 // transport: the round trip then relays the answer).

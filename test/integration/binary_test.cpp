@@ -47,12 +47,26 @@ using namespace std::chrono_literals;
 constexpr std::chrono::milliseconds kExitDeadline = 15s;
 
 const std::vector<std::string> kFlags = {
-    "--listen",         "--upstream",       "--flush-interval",
-    "--threads",        "--connect-timeout", "--response-header-timeout",
-    "--upstream-idle-timeout", "--header-timeout", "--idle-timeout",
-    "--write-timeout", "--tunnel-idle-timeout", "--max-header-bytes", "--max-uri-bytes",
-    "--max-header-count", "--max-body-bytes", "--max-response-header-bytes",
-    "--max-idle-upstream", "--access-log",     "--help",           "--version",
+    "--listen",
+    "--upstream",
+    "--flush-interval",
+    "--threads",
+    "--connect-timeout",
+    "--response-header-timeout",
+    "--upstream-idle-timeout",
+    "--header-timeout",
+    "--idle-timeout",
+    "--write-timeout",
+    "--tunnel-idle-timeout",
+    "--max-header-bytes",
+    "--max-uri-bytes",
+    "--max-header-count",
+    "--max-body-bytes",
+    "--max-response-header-bytes",
+    "--max-idle-upstream",
+    "--access-log",
+    "--help",
+    "--version",
 };
 
 std::string sluice_path() {
@@ -141,7 +155,8 @@ class Child {
     std::vector<char*> argv;
     std::vector<std::string> storage{path};
     storage.insert(storage.end(), args.begin(), args.end());
-    for (auto& s : storage) argv.push_back(s.data());
+    for (auto& s : storage)
+      argv.push_back(s.data());
     argv.push_back(nullptr);
     const int rc = ::posix_spawn(&child->pid_, path.c_str(), &actions, &attr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
@@ -184,8 +199,9 @@ class Child {
       }
       const auto now = Clock::now();
       if (now >= until) {
-        return testing::AssertionFailure() << "condition not met on stderr within "
-                                           << deadline.count() << "ms; stderr:\n" << err_;
+        return testing::AssertionFailure()
+               << "condition not met on stderr within " << deadline.count() << "ms; stderr:\n"
+               << err_;
       }
       pump(std::chrono::duration_cast<std::chrono::milliseconds>(until - now) + 1ms);
     }
@@ -199,13 +215,15 @@ class Child {
     const auto until = Clock::now() + deadline;
     while (!reap()) {
       if (Clock::now() >= until) {
-        return testing::AssertionFailure() << "sluice did not exit within " << deadline.count()
-                                           << "ms; stderr:\n" << err_;
+        return testing::AssertionFailure()
+               << "sluice did not exit within " << deadline.count() << "ms; stderr:\n"
+               << err_;
       }
       pump(20ms);
     }
     // Whatever it wrote just before exiting.
-    while (out_fd_ >= 0 || err_fd_ >= 0) pump(100ms);
+    while (out_fd_ >= 0 || err_fd_ >= 0)
+      pump(100ms);
     status = *status_;
     return testing::AssertionSuccess();
   }
@@ -287,8 +305,9 @@ testing::AssertionResult run(const std::vector<std::string>& args, RunResult& re
 testing::AssertionResult exited_with(const RunResult& r, int code) {
   if (WIFEXITED(r.status) && WEXITSTATUS(r.status) == code) return testing::AssertionSuccess();
   return testing::AssertionFailure() << "expected exit status " << code << ", got "
-                                     << describe_status(r.status) << "\nstdout:\n" << r.out
-                                     << "\nstderr:\n" << r.err;
+                                     << describe_status(r.status) << "\nstdout:\n"
+                                     << r.out << "\nstderr:\n"
+                                     << r.err;
 }
 
 // Starts `sluice <args> --listen 127.0.0.1:<port>` and waits for its startup line. The port
@@ -332,8 +351,9 @@ testing::AssertionResult stop_cleanly(Child& child) {
   int status = 0;
   if (auto exited = child.wait_exit(status, kExitDeadline); !exited) return exited;
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return testing::AssertionSuccess();
-  return testing::AssertionFailure() << "after SIGTERM: " << describe_status(status)
-                                     << "; stderr:\n" << child.err();
+  return testing::AssertionFailure()
+         << "after SIGTERM: " << describe_status(status) << "; stderr:\n"
+         << child.err();
 }
 
 // ---- The command line, through the binary ---------------------------------------------------
@@ -446,8 +466,8 @@ TEST(BinaryRun, DemoServesPageAndEvents) {
     ASSERT_TRUE(client->send("GET /events HTTP/1.1\r\nHost: test\r\n\r\n"));
     // One event at once, the next a second later: two events show that the stream flows
     // through the proxy event by event (flush interval 0 would otherwise hold 16 KiB).
-    ASSERT_TRUE(client->read_until(
-        [](std::string_view got) { return count_of(got, "data: ") >= 2; }, 5s));
+    ASSERT_TRUE(
+        client->read_until([](std::string_view got) { return count_of(got, "data: ") >= 2; }, 5s));
     const ParsedResponse head = parse_response_prefix(client->received());
     EXPECT_EQ(head.status, 200);
     EXPECT_EQ(head.header("Content-Type"), "text/event-stream");
@@ -475,7 +495,8 @@ struct Parsed {
 
 Parsed parse(std::vector<std::string> args) {
   std::vector<const char*> argv{"sluice"};
-  for (const auto& a : args) argv.push_back(a.c_str());
+  for (const auto& a : args)
+    argv.push_back(a.c_str());
   std::ostringstream out;
   std::ostringstream err;
   auto result = app::parse_config(static_cast<int>(argv.size()), argv.data(), out, err);
@@ -506,15 +527,42 @@ TEST(ParseConfig, DefaultsAreTheLibraryDefaults) {
 }
 
 TEST(ParseConfig, EveryFlagMapsToItsOption) {
-  const Parsed p = parse({"--listen", "[::1]:9090", "--upstream", "http://up:81",
-                          "--flush-interval", "100ms", "--threads", "4",
-                          "--connect-timeout", "250ms", "--response-header-timeout", "2s",
-                          "--upstream-idle-timeout", "1m30s", "--header-timeout", "3s",
-                          "--idle-timeout", "4s", "--access-log", "off",
-                          "--write-timeout", "7s", "--tunnel-idle-timeout", "8s",
-                          "--max-header-bytes", "32768", "--max-uri-bytes", "2048",
-                          "--max-header-count", "50", "--max-body-bytes", "1000000",
-                          "--max-response-header-bytes", "16384", "--max-idle-upstream", "7"});
+  const Parsed p = parse({"--listen",
+                          "[::1]:9090",
+                          "--upstream",
+                          "http://up:81",
+                          "--flush-interval",
+                          "100ms",
+                          "--threads",
+                          "4",
+                          "--connect-timeout",
+                          "250ms",
+                          "--response-header-timeout",
+                          "2s",
+                          "--upstream-idle-timeout",
+                          "1m30s",
+                          "--header-timeout",
+                          "3s",
+                          "--idle-timeout",
+                          "4s",
+                          "--access-log",
+                          "off",
+                          "--write-timeout",
+                          "7s",
+                          "--tunnel-idle-timeout",
+                          "8s",
+                          "--max-header-bytes",
+                          "32768",
+                          "--max-uri-bytes",
+                          "2048",
+                          "--max-header-count",
+                          "50",
+                          "--max-body-bytes",
+                          "1000000",
+                          "--max-response-header-bytes",
+                          "16384",
+                          "--max-idle-upstream",
+                          "7"});
   ASSERT_NE(p.config(), nullptr) << p.err;
   const app::Config& c = *p.config();
   EXPECT_EQ(c.server.listen.address().to_string(), "::1");
@@ -560,18 +608,32 @@ TEST(ParseConfig, DemoNeedsNoUpstreamAndTakesListenAfterIt) {
 
 TEST(ParseConfig, BadValuesExit2NamingFlagAndValue) {
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"--listen", "::1:80"},           {"--listen", "localhost:80"},
-      {"--listen", "127.0.0.1"},        {"--listen", "127.0.0.1:70000"},
-      {"--listen", "[127.0.0.1]:80"},   {"--upstream", "127.0.0.1:9000"},
-      {"--flush-interval", "5"},        {"--flush-interval", "-5s"},
-      {"--threads", "0"},               {"--threads", "two"},
-      {"--threads", "5000"},            {"--connect-timeout", "0"},
-      {"--connect-timeout", "-1"},      {"--response-header-timeout", "-1s"},
-      {"--upstream-idle-timeout", "1x"}, {"--header-timeout", ""},
-      {"--write-timeout", "0"}, {"--tunnel-idle-timeout", "-1"}, {"--max-header-bytes", "10"},
-      {"--max-uri-bytes", "abc"}, {"--max-header-count", "0"}, {"--max-body-bytes", "-5"},
-      {"--max-response-header-bytes", "1e6"}, {"--max-idle-upstream", "70000"},
-      {"--idle-timeout", "5 s"},        {"--access-log", "yes"},
+      {"--listen", "::1:80"},
+      {"--listen", "localhost:80"},
+      {"--listen", "127.0.0.1"},
+      {"--listen", "127.0.0.1:70000"},
+      {"--listen", "[127.0.0.1]:80"},
+      {"--upstream", "127.0.0.1:9000"},
+      {"--flush-interval", "5"},
+      {"--flush-interval", "-5s"},
+      {"--threads", "0"},
+      {"--threads", "two"},
+      {"--threads", "5000"},
+      {"--connect-timeout", "0"},
+      {"--connect-timeout", "-1"},
+      {"--response-header-timeout", "-1s"},
+      {"--upstream-idle-timeout", "1x"},
+      {"--header-timeout", ""},
+      {"--write-timeout", "0"},
+      {"--tunnel-idle-timeout", "-1"},
+      {"--max-header-bytes", "10"},
+      {"--max-uri-bytes", "abc"},
+      {"--max-header-count", "0"},
+      {"--max-body-bytes", "-5"},
+      {"--max-response-header-bytes", "1e6"},
+      {"--max-idle-upstream", "70000"},
+      {"--idle-timeout", "5 s"},
+      {"--access-log", "yes"},
   };
   for (const auto& [flag, value] : cases) {
     std::vector<std::string> args;

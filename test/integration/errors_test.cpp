@@ -341,11 +341,11 @@ TEST(Errors, Spec33_MidBodyErrorTruncatesContentLength) {
     ASSERT_TRUE(TestClient::connect(proxy.port(), client));
     std::shared_ptr<UpstreamConn> conn;
     ASSERT_NO_FATAL_FAILURE(start_get(upstream, *client, conn, "/cut-length"));
-    ASSERT_TRUE(conn->send("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" +
-                           std::string(1000, 'x')));
+    ASSERT_TRUE(
+        conn->send("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + std::string(1000, 'x')));
     // The head and the 1000 bytes reached the client before the upstream fails.
-    ASSERT_TRUE(client->read_until(
-        [](std::string_view got) { return bytes_after_head(got) >= 1000; }));
+    ASSERT_TRUE(
+        client->read_until([](std::string_view got) { return bytes_after_head(got) >= 1000; }));
     if (rst) {
       conn->reset();  // R36
     } else {
@@ -375,11 +375,9 @@ TEST(Errors, Spec33_MidBodyErrorTruncatesChunked) {
     std::shared_ptr<UpstreamConn> conn;
     ASSERT_NO_FATAL_FAILURE(start_get(upstream, *client, conn, "/cut-chunked"));
     const std::string part(1000, 'y');
-    ASSERT_TRUE(
-        conn->send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk(part)));
-    ASSERT_TRUE(client->read_until([&part](std::string_view got) {
-      return got.find(part) != std::string_view::npos;
-    }));
+    ASSERT_TRUE(conn->send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk(part)));
+    ASSERT_TRUE(client->read_until(
+        [&part](std::string_view got) { return got.find(part) != std::string_view::npos; }));
     if (rst) {
       conn->reset();
     } else {
@@ -429,11 +427,10 @@ TEST(Errors, L4_ClientAbortLoggedNotAs502) {
   ASSERT_TRUE(TestClient::connect(proxy.port(), client));
   std::shared_ptr<UpstreamConn> conn;
   ASSERT_NO_FATAL_FAILURE(start_get(upstream, *client, conn, "/client-leaves"));
-  ASSERT_TRUE(conn->send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                         chunk("first-part")));
-  ASSERT_TRUE(client->read_until([](std::string_view got) {
-    return got.find("first-part") != std::string_view::npos;
-  }));
+  ASSERT_TRUE(
+      conn->send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk("first-part")));
+  ASSERT_TRUE(client->read_until(
+      [](std::string_view got) { return got.find("first-part") != std::string_view::npos; }));
   client->reset();
 
   ASSERT_TRUE(wait_outcome(proxy.events(), ResponseOutcome::client_gone));
@@ -454,9 +451,9 @@ TEST(Errors, L4_ClientAbortMidUploadLoggedNotAs502) {
     ProxyHarness proxy(upstream.url());
     std::unique_ptr<TestClient> client;
     ASSERT_TRUE(TestClient::connect(proxy.port(), client));
-    ASSERT_TRUE(client->send(
-        "POST /upload HTTP/1.1\r\nHost: example\r\nContent-Length: 1000000\r\n\r\n" +
-        std::string(1000, 'u')));
+    ASSERT_TRUE(
+        client->send("POST /upload HTTP/1.1\r\nHost: example\r\nContent-Length: 1000000\r\n\r\n" +
+                     std::string(1000, 'u')));
     std::shared_ptr<UpstreamConn> conn;
     ASSERT_TRUE(upstream.accept(conn));  // the proxy is forwarding
     if (rst) {
@@ -513,9 +510,8 @@ TEST(Errors, L7_UpstreamIdleTimeoutTruncates) {
   ASSERT_NO_FATAL_FAILURE(start_get(upstream, *client, conn, "/stall"));
   ASSERT_TRUE(conn->send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
                          chunk("before-the-stall")));
-  ASSERT_TRUE(client->read_until([](std::string_view got) {
-    return got.find("before-the-stall") != std::string_view::npos;
-  }));
+  ASSERT_TRUE(client->read_until(
+      [](std::string_view got) { return got.find("before-the-stall") != std::string_view::npos; }));
   const auto stalled = Clock::now();
   // R39: the upstream now sends nothing more and keeps the connection open.
 
@@ -538,13 +534,14 @@ TEST(Errors, L7_UpstreamIdleTimeoutTruncates) {
       "flush_timer_stopped reason=upstream_timeout"));
 }
 
-
 TEST(Errors, L7_ConnectTimeoutIs504) {
   FullListener listener;
   if (!listener.queue_full()) {
     GTEST_SKIP() << "cannot make a loopback connect hang here (accept queue not reported full)";
   }
-  ProxyHarness proxy(listener.url(), [](ReverseProxy& p) { set_transport_option(p, &TransportOptions::connect_timeout, 300ms); });
+  ProxyHarness proxy(listener.url(), [](ReverseProxy& p) {
+    set_transport_option(p, &TransportOptions::connect_timeout, 300ms);
+  });
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(proxy.port(), client));
   const auto sent = Clock::now();

@@ -22,8 +22,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto kSlack = 3s;          // "arrives": interval + generous slack
-constexpr auto kNotYet = 400ms;      // "does not arrive on its own": checked for this long
+constexpr auto kSlack = 3s;      // "arrives": interval + generous slack
+constexpr auto kNotYet = 400ms;  // "does not arrive on its own": checked for this long
 // How late a due flush may finish: the timer firing, the write, on a loaded 2-core machine under
 // ASan/TSan.
 constexpr auto kLate = 100ms;
@@ -40,8 +40,8 @@ testing::AssertionResult took(Clock::time_point from, Clock::time_point at, Cloc
                               Clock::duration hi) {
   const auto d = at - from;
   if (d >= lo && d <= hi) return testing::AssertionSuccess();
-  return testing::AssertionFailure() << "took " << ms(d) << ", expected from " << ms(lo)
-                                     << " to " << ms(hi);
+  return testing::AssertionFailure()
+         << "took " << ms(d) << ", expected from " << ms(lo) << " to " << ms(hi);
 }
 
 std::vector<Event> writes(const std::vector<Event>& events) {
@@ -129,7 +129,8 @@ TEST(Flushing, Spec24_ZeroIntervalKnownLengthBodyCompleteAndExact) {
   Stream s(0ns);
   ASSERT_TRUE(s.open());
   std::string body;
-  for (int i = 0; i < 200000; ++i) body.push_back(static_cast<char>('a' + (i * 7) % 26));
+  for (int i = 0; i < 200000; ++i)
+    body.push_back(static_cast<char>('a' + (i * 7) % 26));
   ASSERT_TRUE(s.conn->send(response(200, {{"Content-Type", "application/octet-stream"}}, body)));
   ParsedResponse res;
   ASSERT_TRUE(s.client->read_response(res));
@@ -248,7 +249,8 @@ TEST(Flushing, Spec27_EventStreamFlushesImmediatelyWhateverTheInterval) {
 TEST(Flushing, Spec27_UnknownLengthFlushesImmediately) {
   Stream s(0ns);
   ASSERT_TRUE(s.open());
-  ASSERT_TRUE(s.conn->send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk("tok1")));
+  ASSERT_TRUE(
+      s.conn->send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk("tok1")));
   ASSERT_TRUE(s.client_sees("tok1", kSlack));
   ASSERT_TRUE(s.conn->send(chunk("tok2")));
   ASSERT_TRUE(s.client_sees("tok2", kSlack));
@@ -264,8 +266,10 @@ TEST(Flushing, Spec27_PositiveIntervalOverriddenForEventStream) {
   Stream s(60s);
   ASSERT_TRUE(s.open());
   const auto sent_at = Clock::now();
-  ASSERT_TRUE(s.conn->send("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                           "Transfer-Encoding: chunked\r\n\r\n" + chunk("data: hi\n\n")));
+  ASSERT_TRUE(
+      s.conn->send("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n" +
+                   chunk("data: hi\n\n")));
   ASSERT_TRUE(s.client_sees("data: hi", kSlack));
   const std::size_t event_at = s.client->received().find("data: hi");
   Event carried{};
@@ -278,8 +282,10 @@ TEST(Flushing, L7_IdleTimeoutNeverCutsAStreamMakingProgress) {
   // Heartbeats every 100 ms for 1.5 s against a 300 ms upstream idle timeout: each byte resets
   // the deadline, so the stream lives on and every heartbeat arrives.
   FakeUpstream upstream;
-  std::unique_ptr<ProxyHarness> proxy = std::make_unique<ProxyHarness>(
-      upstream.url(), [](ReverseProxy& p) { set_transport_option(p, &TransportOptions::idle_read_timeout, 300ms); });
+  std::unique_ptr<ProxyHarness> proxy =
+      std::make_unique<ProxyHarness>(upstream.url(), [](ReverseProxy& p) {
+        set_transport_option(p, &TransportOptions::idle_read_timeout, 300ms);
+      });
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(proxy->port(), client));
   ASSERT_TRUE(client->send("GET /sse HTTP/1.1\r\nHost: t\r\n\r\n"));
@@ -287,8 +293,9 @@ TEST(Flushing, L7_IdleTimeoutNeverCutsAStreamMakingProgress) {
   ASSERT_TRUE(upstream.accept(conn));
   RecordedRequest req;
   ASSERT_TRUE(conn->read_request(req));
-  ASSERT_TRUE(conn->send("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                         "Transfer-Encoding: chunked\r\n\r\n"));
+  ASSERT_TRUE(
+      conn->send("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n"));
   for (int i = 0; i < 15; ++i) {
     const std::string beat = ": heartbeat " + std::to_string(i) + "\n\n";
     ASSERT_TRUE(conn->send(chunk(beat)));

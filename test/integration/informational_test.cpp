@@ -146,9 +146,8 @@ TEST(Informational, Spec23_UpstreamContinueForwardedWhenProxySentNone) {
   RecordedRequest req;
   ASSERT_TRUE(conn->read_request(req));
   ASSERT_TRUE(conn->send("HTTP/1.1 100 Continue\r\nX-Note: one\r\n\r\n" + response(200, {}, "ok")));
-  ASSERT_TRUE(client->read_until([](std::string_view got) {
-    return parse_response_prefix(got).complete;
-  }));
+  ASSERT_TRUE(
+      client->read_until([](std::string_view got) { return parse_response_prefix(got).complete; }));
   constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\nX-Note: one\r\n\r\n";
   EXPECT_EQ(client->received().substr(0, kContinue.size()), kContinue)
       << printable(client->received());

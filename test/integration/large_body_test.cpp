@@ -92,7 +92,8 @@ testing::AssertionResult is_pattern(std::string_view got, std::uint64_t seed, st
     }
   }
   std::size_t differing = 0;
-  for (std::size_t i = at; i < std::min(got.size(), want.size()); ++i) differing += got[i] != want[i];
+  for (std::size_t i = at; i < std::min(got.size(), want.size()); ++i)
+    differing += got[i] != want[i];
   return failure << "; " << differing << " bytes differ in the common length";
 }
 
@@ -100,8 +101,8 @@ testing::AssertionResult is_pattern(std::string_view got, std::uint64_t seed, st
 
 // Piece sizes, cycled: single bytes, sizes just off the proxy's buffer sizes (16/64/256 KiB) and
 // the 64 KiB socket read size, and pieces far larger than any of them.
-constexpr std::array<std::size_t, 12> kPieces = {1,     4093, 65537,      7,      262147, 16383,
-                                                  131,   2,    1048583,    65536,  3,      300007};
+constexpr std::array<std::size_t, 12> kPieces = {1,   4093, 65537,   7,     262147, 16383,
+                                                 131, 2,    1048583, 65536, 3,      300007};
 
 // Sends `bytes` as a first write of `first` bytes and then pieces of kPieces sizes, all within
 // `total`. Works for a TestClient and an UpstreamConn (both have send(bytes, deadline)).
@@ -146,7 +147,8 @@ std::vector<std::uint64_t> numbers_in(std::string_view target) {
       continue;
     }
     std::uint64_t n = 0;
-    for (; i < target.size() && target[i] >= '0' && target[i] <= '9'; ++i) n = n * 10 + (target[i] - '0');
+    for (; i < target.size() && target[i] >= '0' && target[i] <= '9'; ++i)
+      n = n * 10 + (target[i] - '0');
     out.push_back(n);
   }
   return out;
@@ -229,7 +231,8 @@ std::vector<Event> all_of(const EventLog& log, Event::Kind kind) {
 
 std::size_t bytes_written(const EventLog& log, ResponseId id) {
   std::size_t total = 0;
-  for (const auto& e : events_of(log, id, Event::write)) total += e.bytes;
+  for (const auto& e : events_of(log, id, Event::write))
+    total += e.bytes;
   return total;
 }
 
@@ -250,8 +253,9 @@ testing::AssertionResult timer_stopped_once(const EventLog& log, ResponseId id,
                                        << stopped.size() << " flush_timer_stopped, expected 1 each";
   }
   if (stopped[0].reason != reason) {
-    return testing::AssertionFailure() << "flush timer stopped with " << to_string(stopped[0].reason)
-                                       << ", expected " << to_string(reason);
+    return testing::AssertionFailure()
+           << "flush timer stopped with " << to_string(stopped[0].reason) << ", expected "
+           << to_string(reason);
   }
   return testing::AssertionSuccess();
 }
@@ -261,9 +265,9 @@ testing::AssertionResult timer_stopped_once(const EventLog& log, ResponseId id,
 testing::AssertionResult proxy_at_rest(ProxyHarness& h) {
   const auto c = h.proxy().counts();
   if (c.in_flight_responses != 0 || c.armed_flush_timers != 0 || c.upstream_busy != 0) {
-    return testing::AssertionFailure() << "in_flight=" << c.in_flight_responses
-                                       << " armed=" << c.armed_flush_timers
-                                       << " busy=" << c.upstream_busy;
+    return testing::AssertionFailure()
+           << "in_flight=" << c.in_flight_responses << " armed=" << c.armed_flush_timers
+           << " busy=" << c.upstream_busy;
   }
   return testing::AssertionSuccess();
 }
@@ -343,22 +347,29 @@ TEST(LargeBody, Spec19_LargeContentLengthBodyArrivesExact) {
   expect_large_body_exact(0ns);
 }
 
-TEST(LargeBody, Spec25_LargeBodyExactWhenFlushingEveryWrite) {
-  expect_large_body_exact(-1ns);
-}
+TEST(LargeBody, Spec25_LargeBodyExactWhenFlushingEveryWrite) { expect_large_body_exact(-1ns); }
 
-TEST(LargeBody, Spec26_LargeBodyExactWithPositiveInterval) {
-  expect_large_body_exact(100ms);
-}
+TEST(LargeBody, Spec26_LargeBodyExactWithPositiveInterval) { expect_large_body_exact(100ms); }
 
 // Sizes on each side of the proxy's buffer sizes (16, 64, 256 KiB) and of the large-body
-// threshold (today kSpliceMinBytes, 256 KiB still to come), written three ways by the upstream, one after the other on ONE client connection
-// and ONE upstream connection. Each body has its own stream, so a byte left over from the
-// previous response (in a buffer, a pipe, a socket) shows up as foreign bytes.
+// threshold (today kSpliceMinBytes, 256 KiB still to come), written three ways by the upstream, one
+// after the other on ONE client connection and ONE upstream connection. Each body has its own
+// stream, so a byte left over from the previous response (in a buffer, a pipe, a socket) shows up
+// as foreign bytes.
 TEST(LargeBody, Spec19_BodySizesAroundTheBufferSizesArriveExact) {
-  constexpr std::array<std::uint64_t, 13> kSizes = {
-      1, 16 * KiB - 1, 16 * KiB, 16 * KiB + 1, 64 * KiB - 1, 64 * KiB, 64 * KiB + 1,
-      256 * KiB - 1, 256 * KiB, 256 * KiB + 1, 512 * KiB + 3, 1 * MiB + 1, 3 * MiB + 5};
+  constexpr std::array<std::uint64_t, 13> kSizes = {1,
+                                                    16 * KiB - 1,
+                                                    16 * KiB,
+                                                    16 * KiB + 1,
+                                                    64 * KiB - 1,
+                                                    64 * KiB,
+                                                    64 * KiB + 1,
+                                                    256 * KiB - 1,
+                                                    256 * KiB,
+                                                    256 * KiB + 1,
+                                                    512 * KiB + 3,
+                                                    1 * MiB + 1,
+                                                    3 * MiB + 5};
   constexpr std::array<std::string_view, 3> kHow = {"?together", "?head", "?uneven"};
   for (const auto interval : {0ns, std::chrono::nanoseconds(-1ns)}) {
     SCOPED_TRACE(interval_name(interval));
@@ -369,8 +380,7 @@ TEST(LargeBody, Spec19_BodySizesAroundTheBufferSizesArriveExact) {
     ASSERT_TRUE(TestClient::connect(h.port(), client));
     for (std::size_t i = 0; i < kSizes.size(); ++i) {
       const std::uint64_t n = kSizes[i];
-      const std::string target =
-          "/bytes/" + std::to_string(n) + std::string(kHow[i % kHow.size()]);
+      const std::string target = "/bytes/" + std::to_string(n) + std::string(kHow[i % kHow.size()]);
       SCOPED_TRACE(target);
       ASSERT_TRUE(client->send("GET " + target + " HTTP/1.1\r\nHost: t\r\n\r\n"));
       ParsedResponse res;
@@ -403,7 +413,8 @@ TEST(LargeBody, Spec19_HeadAnd304WithLargeContentLengthCarryNoBody) {
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(h.port(), client));
 
-  ASSERT_TRUE(client->send("HEAD /bytes/" + std::to_string(kSize) + " HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(
+      client->send("HEAD /bytes/" + std::to_string(kSize) + " HTTP/1.1\r\nHost: t\r\n\r\n"));
   ParsedResponse res;
   ASSERT_TRUE(client->read_response(res, kDeadline, /*head_request=*/true));
   EXPECT_EQ(res.status, 200);
@@ -502,7 +513,8 @@ class RecordingPool : public BufferPool {
   RecordingPool(const RecordingPool&) = delete;
   RecordingPool& operator=(const RecordingPool&) = delete;
   ~RecordingPool() override {
-    for (char* p : out_) delete[] p;
+    for (char* p : out_)
+      delete[] p;
   }
 
   std::span<char> get() override {
@@ -519,13 +531,22 @@ class RecordingPool : public BufferPool {
       ++foreign_puts_;  // not a span this pool handed out: leave it alone
       return;
     }
-    delete[] *it;
+    delete[] * it;
     out_.erase(it);
   }
 
-  int gets() const { std::lock_guard lock(mutex_); return gets_; }
-  int puts() const { std::lock_guard lock(mutex_); return puts_; }
-  int foreign_puts() const { std::lock_guard lock(mutex_); return foreign_puts_; }
+  int gets() const {
+    std::lock_guard lock(mutex_);
+    return gets_;
+  }
+  int puts() const {
+    std::lock_guard lock(mutex_);
+    return puts_;
+  }
+  int foreign_puts() const {
+    std::lock_guard lock(mutex_);
+    return foreign_puts_;
+  }
 
  private:
   mutable std::mutex mutex_;
@@ -576,15 +597,16 @@ TEST(LargeBody, Spec33_UpstreamClosesMidLargeBody) {
   constexpr std::uint64_t kAnnounced = 4 * MiB;
   constexpr std::size_t kSent = 1 * MiB + 7;
   constexpr std::size_t kOutputBuffer = 16 * KiB;  // docs/architecture.md: response output buffer
-  for (const auto interval : {std::chrono::nanoseconds(-1ns), 0ns, std::chrono::nanoseconds(100ms)}) {
+  for (const auto interval :
+       {std::chrono::nanoseconds(-1ns), 0ns, std::chrono::nanoseconds(100ms)}) {
     SCOPED_TRACE(interval_name(interval));
     FakeUpstream upstream;
     serve_patterns(upstream);  // /cut/: the upstream closes 3 MiB short of the Content-Length
     ProxyHarness h(upstream.url(), [interval](ReverseProxy& p) { p.flush_interval = interval; });
     std::unique_ptr<TestClient> client;
     ASSERT_TRUE(TestClient::connect(h.port(), client));
-    ASSERT_TRUE(client->send("GET /cut/" + std::to_string(kAnnounced) + "/" + std::to_string(kSent) +
-                             " HTTP/1.1\r\nHost: t\r\n\r\n"));
+    ASSERT_TRUE(client->send("GET /cut/" + std::to_string(kAnnounced) + "/" +
+                             std::to_string(kSent) + " HTTP/1.1\r\nHost: t\r\n\r\n"));
 
     ASSERT_TRUE(client->wait_closed(kBigDeadline)) << "the truncated response was not cut";
     const ParsedResponse res = parse_response_prefix(client->received());
@@ -593,7 +615,8 @@ TEST(LargeBody, Spec33_UpstreamClosesMidLargeBody) {
     EXPECT_EQ(res.header("Content-Length"), std::to_string(kAnnounced));
     EXPECT_FALSE(res.complete) << "a cut response must not look complete";
     EXPECT_LE(res.body.size(), kSent) << "bytes the upstream never sent (padding?)";
-    EXPECT_TRUE(is_pattern(res.body, kAnnounced, 0, res.body.size())) << "the bytes that did arrive";
+    EXPECT_TRUE(is_pattern(res.body, kAnnounced, 0, res.body.size()))
+        << "the bytes that did arrive";
     if (interval.count() < 0) {
       // Every byte read was flushed before the next read: all of them reached the client.
       EXPECT_EQ(res.body.size(), kSent);
@@ -606,7 +629,8 @@ TEST(LargeBody, Spec33_UpstreamClosesMidLargeBody) {
     const auto ends = all_of(h.events(), Event::end);
     ASSERT_EQ(ends.size(), 1u);
     EXPECT_EQ(ends[0].outcome, ResponseOutcome::truncated);
-    EXPECT_TRUE(timer_stopped_once(h.events(), ends[0].id, interval, FlushStopReason::upstream_error));
+    EXPECT_TRUE(
+        timer_stopped_once(h.events(), ends[0].id, interval, FlushStopReason::upstream_error));
     EXPECT_TRUE(h.log_contains("truncated"));
 
     ASSERT_NO_FATAL_FAILURE(expect_fresh_large_get(h));
@@ -726,7 +750,8 @@ TEST(LargeBody, Spec34_ClientLeavesMidLargeBody) {
       bool told_blocked = false;
       int stuck = 0;  // sends in a row that made no progress: 7 x 300 ms, then give up
       for (std::uint64_t at = 0; at < kTotal && stuck < 7;) {
-        const bool ok = c.send(pattern(kSeed, at, std::min<std::uint64_t>(kBlock, kTotal - at)), 300ms);
+        const bool ok =
+            c.send(pattern(kSeed, at, std::min<std::uint64_t>(kBlock, kTotal - at)), 300ms);
         const std::uint64_t now_at = c.bytes_sent() - head.size();  // a timed-out send sent a part
         stuck = ok || now_at > at ? 0 : stuck + 1;
         at = now_at;
@@ -767,10 +792,12 @@ TEST(LargeBody, Spec34_ClientLeavesMidLargeBody) {
     const auto ends = all_of(h.events(), Event::end);
     ASSERT_EQ(ends.size(), 1u);
     EXPECT_EQ(ends[0].outcome, ResponseOutcome::client_gone);
-    EXPECT_TRUE(timer_stopped_once(h.events(), ends[0].id, kInterval, FlushStopReason::client_gone));
+    EXPECT_TRUE(
+        timer_stopped_once(h.events(), ends[0].id, kInterval, FlushStopReason::client_gone));
     EXPECT_TRUE(h.log_contains("client aborted"));
     for (const auto& line : h.log_lines()) {
-      EXPECT_EQ(line.find(" 502 "), std::string::npos) << "a client abort logged as a 502: " << line;
+      EXPECT_EQ(line.find(" 502 "), std::string::npos)
+          << "a client abort logged as a 502: " << line;
     }
     ASSERT_NO_FATAL_FAILURE(expect_fresh_large_get(h));
     ASSERT_TRUE(h.events().wait_for_ends(2));
@@ -846,8 +873,7 @@ struct RecordingUpstream {
       for (;;) {
         RecordedRequest req;
         if (!c.read_request(req, kBigDeadline)) return;
-        const std::string answer =
-            "got " + std::to_string(req.body.size()) + " for " + req.target;
+        const std::string answer = "got " + std::to_string(req.body.size()) + " for " + req.target;
         {
           std::lock_guard lock(mutex);
           requests.push_back(std::move(req));
@@ -874,8 +900,10 @@ TEST(LargeBody, Spec14_LargeContentLengthUploadArrivesExact) {
   ProxyHarness h(up.upstream.url());
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(h.port(), client));
-  const std::string head = "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream"
-                           "\r\nContent-Length: " + std::to_string(kSize) + "\r\n\r\n";
+  const std::string head =
+      "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream"
+      "\r\nContent-Length: " +
+      std::to_string(kSize) + "\r\n\r\n";
   const std::string body = pattern(kSeed, 0, kSize);
   const std::string pipelined = "GET /after HTTP/1.1\r\nHost: t\r\n\r\n";
   // The proxy forwards while the client writes (the upstream's handler thread reads); the
@@ -922,11 +950,13 @@ TEST(LargeBody, Spec14_ExpectContinueLargeUploadArrivesExact) {
   ProxyHarness h(up.upstream.url());
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(h.port(), client));
-  ASSERT_TRUE(client->send("PUT /expect HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
-                           "Content-Length: " + std::to_string(kSize) + "\r\n\r\n"));
-  ASSERT_TRUE(client->read_until(
-      [](std::string_view got) { return got.find("\r\n\r\n") != std::string_view::npos; }))
-      << "no 100 Continue for a large body";
+  ASSERT_TRUE(
+      client->send("PUT /expect HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+                   "Content-Length: " +
+                   std::to_string(kSize) + "\r\n\r\n"));
+  ASSERT_TRUE(client->read_until([](std::string_view got) {
+    return got.find("\r\n\r\n") != std::string_view::npos;
+  })) << "no 100 Continue for a large body";
   EXPECT_EQ(client->received().substr(0, 12), "HTTP/1.1 100") << printable(client->received());
 
   const std::string body = pattern(kSeed, 0, kSize);
@@ -973,8 +1003,8 @@ TEST(LargeBody, Spec30_UpstreamResetsMidLargeUpload) {
   ProxyHarness h(upstream.url());
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(h.port(), client));
-  const std::string head = "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: " +
-                           std::to_string(kSize) + "\r\n\r\n";
+  const std::string head =
+      "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(kSize) + "\r\n\r\n";
   const std::string body = pattern(kSeed, 0, kSize);
   // The upload goes on until the proxy stops taking bytes (it answered and closed): a send that
   // fails, or does not complete within 2 s, ends it. The proxy forwards meanwhile (the upstream's

@@ -28,7 +28,8 @@ std::string ms(Clock::duration d) {
 
 std::size_t count_if(const std::vector<Event>& events, Event::Kind kind) {
   std::size_t n = 0;
-  for (const auto& e : events) n += e.kind == kind;
+  for (const auto& e : events)
+    n += e.kind == kind;
   return n;
 }
 
@@ -42,9 +43,9 @@ std::optional<Event> first(const std::vector<Event>& events, Event::Kind kind) {
 testing::AssertionResult counters_at_rest(ProxyHarness& h) {
   auto c = h.proxy().counts();
   if (c.in_flight_responses != 0 || c.armed_flush_timers != 0 || c.upstream_busy != 0) {
-    return testing::AssertionFailure() << "in_flight=" << c.in_flight_responses
-                                       << " armed=" << c.armed_flush_timers
-                                       << " busy=" << c.upstream_busy;
+    return testing::AssertionFailure()
+           << "in_flight=" << c.in_flight_responses << " armed=" << c.armed_flush_timers
+           << " busy=" << c.upstream_busy;
   }
   if (!h.server().wait_for_no_sessions(5s)) {
     return testing::AssertionFailure() << "sessions still live: " << h.server().live_sessions();
@@ -112,8 +113,8 @@ struct OneStream {
     }
     if (first(events, Event::stopped)->reason != reason) {
       return testing::AssertionFailure()
-             << "stopped with " << to_string(first(events, Event::stopped)->reason)
-             << ", expected " << to_string(reason);
+             << "stopped with " << to_string(first(events, Event::stopped)->reason) << ", expected "
+             << to_string(reason);
     }
     return h->events().check_flush_lifecycle();
   }
@@ -121,7 +122,8 @@ struct OneStream {
 
 TEST(Lifecycle, L1_StoppedOnceOnUpstreamResetMidBody) {
   OneStream s([](ReverseProxy& p) { p.flush_interval = -1ns; });
-  ASSERT_TRUE(s.start("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + std::string(1000, 'a')));
+  ASSERT_TRUE(
+      s.start("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + std::string(1000, 'a')));
   ASSERT_TRUE(s.client->read_until([](std::string_view got) { return got.size() > 1000; }));
   s.conn->reset();
   ASSERT_TRUE(s.stopped_with(FlushStopReason::upstream_error));
@@ -133,7 +135,8 @@ TEST(Lifecycle, L1_StoppedOnceOnUpstreamResetMidBody) {
 
 TEST(Lifecycle, L1_StoppedOnceOnClientResetMidBody) {
   OneStream s([](ReverseProxy& p) { p.flush_interval = 1ms; });
-  ASSERT_TRUE(s.start("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + std::string(1000, 'a')));
+  ASSERT_TRUE(
+      s.start("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + std::string(1000, 'a')));
   ASSERT_TRUE(s.client->read_until([](std::string_view got) { return got.size() > 1000; }));
   s.client->reset();
   ASSERT_TRUE(s.stopped_with(FlushStopReason::client_gone));
@@ -177,8 +180,10 @@ TEST(Lifecycle, L1_StoppedOnceOnUpstreamIdleTimeout) {
 
 TEST(Lifecycle, L1_StoppedOnceOnServerShutdown) {
   OneStream s([](ReverseProxy& p) { p.flush_interval = 50ms; });
-  ASSERT_TRUE(s.start("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                      "Transfer-Encoding: chunked\r\n\r\n" + chunk("data: 1\n\n")));
+  ASSERT_TRUE(
+      s.start("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+              "Transfer-Encoding: chunked\r\n\r\n" +
+              chunk("data: 1\n\n")));
   ASSERT_TRUE(s.client->read_until(
       [](std::string_view got) { return got.find("data: 1") != std::string_view::npos; }));
   // Graceful stop waits 100 ms for the endless stream, then cuts it.
@@ -303,13 +308,13 @@ TEST(Lifecycle, L1_L2_TwoHundredRequestsStopEveryTimerOnceAndCountersReturnToZer
           case header_timeout:
             if (!client->read_response(res) || res.status != 504) fail("header_timeout");
             break;
-          case kEndings:
-            break;
+          case kEndings: break;
         }
       }
     });
   }
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
   EXPECT_EQ(client_failures.load(), 0) << (failures.empty() ? "" : failures.front());
 
   ASSERT_TRUE(h.events().wait_for_ends(kThreads * kPerThread, 20s));

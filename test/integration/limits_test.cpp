@@ -57,7 +57,8 @@ TEST(Limits, R32_LargeHeaderBlockIs431WithDefaults) {
   upstream.set_handler(answer_ok());
   ProxyHarness h(upstream.url());
   std::string request = "GET / HTTP/1.1\r\nHost: t\r\n";
-  for (int i = 0; i < 40; ++i) request += "X-Big-" + std::to_string(i) + ": " + std::string(2000, 'b') + "\r\n";
+  for (int i = 0; i < 40; ++i)
+    request += "X-Big-" + std::to_string(i) + ": " + std::string(2000, 'b') + "\r\n";
   expect_refused(h, upstream, request + "\r\n", 431);
 }
 
@@ -66,7 +67,8 @@ TEST(Limits, R33_TooManyHeaderFieldsIs431) {
   upstream.set_handler(answer_ok());
   ProxyHarness h(upstream.url());
   std::string request = "GET / HTTP/1.1\r\nHost: t\r\n";
-  for (int i = 0; i < 2000; ++i) request += "X-H" + std::to_string(i) + ": v\r\n";
+  for (int i = 0; i < 2000; ++i)
+    request += "X-H" + std::to_string(i) + ": v\r\n";
   expect_refused(h, upstream, request + "\r\n", 431);
 }
 
@@ -75,7 +77,8 @@ TEST(Limits, R33_HundredHeaderFieldsAreFine) {
   upstream.set_handler(answer_ok());
   ProxyHarness h(upstream.url());
   std::vector<std::pair<std::string, std::string>> extra;
-  for (int i = 0; i < 97; ++i) extra.emplace_back("X-H" + std::to_string(i), "v");
+  for (int i = 0; i < 97; ++i)
+    extra.emplace_back("X-H" + std::to_string(i), "v");
   ParsedResponse res;
   ASSERT_TRUE(http_get(h.port(), "/", res, extra));  // + Host and Connection: 99 fields
   EXPECT_EQ(res.status, 200);
@@ -87,9 +90,9 @@ TEST(Limits, MaxBodyContentLengthIs413BeforeAnythingIsSent) {
   ServerOptions o;
   o.max_body_bytes = 1000;
   ProxyHarness h(upstream.url(), {}, o);
-  expect_refused(h, upstream,
-                 "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'p'),
-                 413);
+  expect_refused(
+      h, upstream,
+      "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'p'), 413);
 }
 
 TEST(Limits, MaxBodyChunkedPastTheLimitIs413) {
@@ -105,7 +108,8 @@ TEST(Limits, MaxBodyChunkedPastTheLimitIs413) {
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(h.port(), client));
   std::string body;
-  for (int i = 0; i < 5; ++i) body += chunk(std::string(500, 'c'));
+  for (int i = 0; i < 5; ++i)
+    body += chunk(std::string(500, 'c'));
   ASSERT_TRUE(client->send("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" +
                            body + std::string(kLastChunk)));
   ParsedResponse res;

@@ -260,11 +260,13 @@ const std::vector<std::string> kBadChunkEnds = {"5\r\nhelloXX0\r\n\r\n", "5\r\nh
                                                 "5\nhello\r\n0\r\n\r\n"};
 
 TEST(RequestFraming, R17_InvalidChunkSizeClosesAndNothingForwarded) {
-  for (const auto& body : kBadChunkSizes) expect_body_rejected(post(kChunked, body));
+  for (const auto& body : kBadChunkSizes)
+    expect_body_rejected(post(kChunked, body));
 }
 
 TEST(RequestFraming, R18_ChunkDataWithoutCrlfClosesAndNothingForwarded) {
-  for (const auto& body : kBadChunkEnds) expect_body_rejected(post(kChunked, body));
+  for (const auto& body : kBadChunkEnds)
+    expect_body_rejected(post(kChunked, body));
 }
 
 TEST(RequestFraming, R19_ChunkSizeTrailingSpaceClosesAndNothingForwarded) {
@@ -308,11 +310,13 @@ TEST(RequestFraming, R22_TrailerContentLengthNeverMergedBodyIntact) {
 // apart from a client that left (errc::client_body_failed -> no answer, R46).
 
 TEST(RequestFraming, R17_InvalidChunkSizeAnswered400Or502) {
-  for (const auto& body : kBadChunkSizes) expect_body_rejected(post(kChunked, body), true);
+  for (const auto& body : kBadChunkSizes)
+    expect_body_rejected(post(kChunked, body), true);
 }
 
 TEST(RequestFraming, R18_ChunkDataWithoutCrlfAnswered400Or502) {
-  for (const auto& body : kBadChunkEnds) expect_body_rejected(post(kChunked, body), true);
+  for (const auto& body : kBadChunkEnds)
+    expect_body_rejected(post(kChunked, body), true);
 }
 
 TEST(RequestFraming, R19_ChunkSizeTrailingSpaceAnswered400Or502) {

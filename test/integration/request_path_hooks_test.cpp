@@ -5,12 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/awaitable.hpp>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <ostream>
-#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -58,8 +58,8 @@ testing::AssertionResult answered_locally(FakeUpstream& upstream, ProxyHarness& 
   if (!client->send(raw)) return testing::AssertionFailure() << "client could not send the request";
   if (auto r = client->read_response(res); !r) return r;
   if (upstream.accepted_count() != 0) {
-    return testing::AssertionFailure() << "the upstream got " << upstream.accepted_count()
-                                       << " connection(s)";
+    return testing::AssertionFailure()
+           << "the upstream got " << upstream.accepted_count() << " connection(s)";
   }
   return testing::AssertionSuccess();
 }
@@ -100,7 +100,8 @@ using FieldList = std::vector<std::pair<std::string, std::string>>;
 
 FieldList fields_of(const Fields& fields) {
   FieldList out;
-  for (const auto& f : fields) out.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  for (const auto& f : fields)
+    out.emplace_back(std::string(f.name_string()), std::string(f.value()));
   return out;
 }
 
@@ -136,10 +137,12 @@ Snapshot snapshot(const Request& r) {
 }
 
 std::ostream& operator<<(std::ostream& os, const Snapshot& s) {
-  os << s.method << " " << s.raw_path << "?" << s.raw_query << " v" << s.version << " host=" << s.host
-     << " url=" << s.scheme << "://" << s.url_host << ":" << s.port << " cl=" << s.content_length
-     << " remote=" << s.remote << " omit=" << s.omit_x_forwarded_for << " {";
-  for (const auto& [n, v] : s.header) os << n << ": " << v << "; ";
+  os << s.method << " " << s.raw_path << "?" << s.raw_query << " v" << s.version
+     << " host=" << s.host << " url=" << s.scheme << "://" << s.url_host << ":" << s.port
+     << " cl=" << s.content_length << " remote=" << s.remote << " omit=" << s.omit_x_forwarded_for
+     << " {";
+  for (const auto& [n, v] : s.header)
+    os << n << ": " << v << "; ";
   return os << "}";
 }
 
@@ -155,10 +158,9 @@ TEST(RequestPath, Spec07_DirectorPassesClientForwardedHeaders) {
   FakeUpstream upstream;
   ProxyHarness proxy(upstream.url());  // NewSingleHostReverseProxy: Director mode
   RecordedRequest req;
-  ASSERT_TRUE(forward(upstream, proxy,
-                      "GET / HTTP/1.1\r\nHost: front.example\r\n" + std::string(kClientForwarded) +
-                          "\r\n",
-                      req));
+  ASSERT_TRUE(forward(
+      upstream, proxy,
+      "GET / HTTP/1.1\r\nHost: front.example\r\n" + std::string(kClientForwarded) + "\r\n", req));
   EXPECT_EQ(req.values("Forwarded"),
             std::vector<std::string>{"for=192.0.2.60;proto=https;by=203.0.113.43"});
   EXPECT_EQ(req.values("X-Forwarded-For"), std::vector<std::string>{"192.0.2.60, 127.0.0.1"});
@@ -180,13 +182,14 @@ TEST(RequestPath, Spec07_RewriteStripsForwarded) {
   // Go's TestReverseProxyRewriteStripsForwarded: SetURL only, no SetXForwarded.
   FakeUpstream upstream;
   const Url target = parse_url(upstream.url());
-  ProxyHarness proxy(upstream.url(), with_rewrite([target](ProxyRequest& pr) { pr.set_url(target); }));
+  ProxyHarness proxy(upstream.url(),
+                     with_rewrite([target](ProxyRequest& pr) { pr.set_url(target); }));
   RecordedRequest req;
-  ASSERT_TRUE(forward(upstream, proxy,
-                      "GET / HTTP/1.1\r\nHost: front.example\r\n" + std::string(kClientForwarded) +
-                          "\r\n",
-                      req));
-  for (const char* name : {"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}) {
+  ASSERT_TRUE(forward(
+      upstream, proxy,
+      "GET / HTTP/1.1\r\nHost: front.example\r\n" + std::string(kClientForwarded) + "\r\n", req));
+  for (const char* name :
+       {"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}) {
     EXPECT_EQ(req.count(name), 0u) << name << " reached the upstream:\n" << printable(req.raw);
   }
 }
@@ -199,10 +202,10 @@ TEST(RequestPath, Spec07_RewriteStripsForwardedAndSetXForwarded) {
                        pr.set_x_forwarded();
                      }));
   RecordedRequest req;
-  ASSERT_TRUE(forward(upstream, proxy,
-                      "GET / HTTP/1.1\r\nHost: front.example:8443\r\n" +
-                          std::string(kClientForwarded) + "\r\n",
-                      req));
+  ASSERT_TRUE(forward(
+      upstream, proxy,
+      "GET / HTTP/1.1\r\nHost: front.example:8443\r\n" + std::string(kClientForwarded) + "\r\n",
+      req));
   EXPECT_EQ(req.values("X-Forwarded-For"), std::vector<std::string>{"127.0.0.1"});
   EXPECT_EQ(req.values("X-Forwarded-Host"), std::vector<std::string>{"front.example:8443"});
   EXPECT_EQ(req.values("X-Forwarded-Proto"), std::vector<std::string>{"http"});
@@ -303,7 +306,8 @@ TEST(RequestPath, Spec08_DirectorHopHeadersAreStrippedAfterIt) {
   EXPECT_EQ(req.values("From-Director"), std::vector<std::string>{"1"});
   const auto seen = seen_by_director.get();
   ASSERT_TRUE(seen.has_value()) << "the director never ran";
-  const FieldList want{{"Connection", "X-Client-Hop"}, {"X-Client-Hop", "c"}, {"Keep-Alive", "timeout=9"}};
+  const FieldList want{
+      {"Connection", "X-Client-Hop"}, {"X-Client-Hop", "c"}, {"Keep-Alive", "timeout=9"}};
   EXPECT_EQ(*seen, want) << "the director must see the request before hop-by-hop stripping";
 }
 
@@ -332,9 +336,12 @@ TEST(RequestPath, Spec08_RewriteRunsAfterStripping) {
   // X-Forwarded-* gone; the end-to-end field kept.
   const FieldList want_out{{"X-End", "e"}, {"TE", "trailers"}};
   EXPECT_EQ(*out, want_out);
-  const FieldList want_in{{"Connection", "keep-alive, X-Hop"}, {"X-Hop", "1"},
-                          {"Keep-Alive", "timeout=9"},        {"TE", "deflate, trailers"},
-                          {"Proxy-Connection", "x"},          {"X-Forwarded-For", "10.1.1.1"},
+  const FieldList want_in{{"Connection", "keep-alive, X-Hop"},
+                          {"X-Hop", "1"},
+                          {"Keep-Alive", "timeout=9"},
+                          {"TE", "deflate, trailers"},
+                          {"Proxy-Connection", "x"},
+                          {"X-Forwarded-For", "10.1.1.1"},
                           {"X-End", "e"}};
   EXPECT_EQ(*in_seen.get(), want_in) << "`in` must be the request as the client sent it";
   EXPECT_EQ(req.values("Proxy-Authorization"), std::vector<std::string>{"Basic from-rewrite"});
@@ -355,9 +362,9 @@ TEST(RequestPath, Spec08_RewriteMayReplaceOut) {
                        pr.out = std::move(fresh);
                      }));
   RecordedRequest req;
-  ASSERT_TRUE(forward(upstream, proxy,
-                      "GET /original?q=1 HTTP/1.1\r\nHost: front\r\nX-Client: c\r\nTE: trailers\r\n\r\n",
-                      req));
+  ASSERT_TRUE(forward(
+      upstream, proxy,
+      "GET /original?q=1 HTTP/1.1\r\nHost: front\r\nX-Client: c\r\nTE: trailers\r\n\r\n", req));
   EXPECT_EQ(req.method, "GET");
   EXPECT_EQ(req.target, "/replaced?by=rewrite");
   EXPECT_EQ(req.header("Host"), "127.0.0.1:" + std::to_string(upstream.port()));
@@ -380,10 +387,12 @@ TEST(RequestPath, Spec09_SingleHostKeepsInboundHost) {
 TEST(RequestPath, Spec09_SetUrlUsesTargetHost) {
   FakeUpstream upstream;
   const Url target = parse_url(upstream.url());
-  ProxyHarness proxy(upstream.url(), with_rewrite([target](ProxyRequest& pr) { pr.set_url(target); }));
+  ProxyHarness proxy(upstream.url(),
+                     with_rewrite([target](ProxyRequest& pr) { pr.set_url(target); }));
   RecordedRequest req;
   ASSERT_TRUE(forward(upstream, proxy, "GET / HTTP/1.1\r\nHost: some-name\r\n\r\n", req));
-  EXPECT_EQ(req.values("Host"), std::vector<std::string>{"127.0.0.1:" + std::to_string(upstream.port())});
+  EXPECT_EQ(req.values("Host"),
+            std::vector<std::string>{"127.0.0.1:" + std::to_string(upstream.port())});
 }
 
 TEST(RequestPath, Spec09_RewriteMayChooseHost) {
@@ -415,9 +424,9 @@ void check_joins(const std::vector<JoinCase>& cases) {
                    "\" + \"" + c.request + "\"");
       FakeUpstream upstream;
       ProxyHarness::Configure configure;
-      if (rewrite) configure = with_rewrite([t = parse_url(upstream.url(c.base))](ProxyRequest& pr) {
-        pr.set_url(t);
-      });
+      if (rewrite)
+        configure = with_rewrite(
+            [t = parse_url(upstream.url(c.base))](ProxyRequest& pr) { pr.set_url(t); });
       ProxyHarness proxy(upstream.url(c.base), configure);
       RecordedRequest req;
       ASSERT_TRUE(forward(upstream, proxy,
@@ -509,7 +518,8 @@ TEST(RequestPath, Spec12_RewritePreservesParsableRawQuery) {
   const char* query = "b=2&a=1&c=%41%2f&d=x+y&e&=f&a=0";
   FakeUpstream upstream;
   const Url target = parse_url(upstream.url());
-  ProxyHarness proxy(upstream.url(), with_rewrite([target](ProxyRequest& pr) { pr.set_url(target); }));
+  ProxyHarness proxy(upstream.url(),
+                     with_rewrite([target](ProxyRequest& pr) { pr.set_url(target); }));
   RecordedRequest req;
   ASSERT_TRUE(forward(upstream, proxy,
                       "GET /p?" + std::string(query) + " HTTP/1.1\r\nHost: h\r\n\r\n", req));
@@ -551,8 +561,12 @@ Snapshot expected_inbound() {
   s.raw_path = "/orig/path";
   s.raw_query = "a=1&b=%20";
   s.host = "front.example";
-  s.header = {{"Connection", "keep-alive, X-Hop"}, {"X-Hop", "hop"},       {"TE", "gzip, trailers"},
-              {"X-Forwarded-For", "10.0.0.9"},     {"X-Multi", "one"},      {"X-Multi", "two"},
+  s.header = {{"Connection", "keep-alive, X-Hop"},
+              {"X-Hop", "hop"},
+              {"TE", "gzip, trailers"},
+              {"X-Forwarded-For", "10.0.0.9"},
+              {"X-Multi", "one"},
+              {"X-Multi", "two"},
               {"User-Agent", "ua/1"}};
   s.content_length = 0;
   s.remote = "127.0.0.1";

@@ -105,8 +105,9 @@ TEST(RequestPath, Spec01_FixedHopByHopListRemoved) {
                       "X-End-To-End: kept\r\n"
                       "\r\n",
                       req));
-  for (const char* name : {"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-                           "Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade"}) {
+  for (const char* name :
+       {"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+        "TE", "Trailer", "Transfer-Encoding", "Upgrade"}) {
     EXPECT_EQ(req.count(name), 0u) << name << " reached the upstream:\n" << printable(req.raw);
   }
   EXPECT_EQ(req.values("X-End-To-End"), std::vector<std::string>{"kept"});
@@ -207,12 +208,12 @@ struct TeCase {
 TEST(RequestPath, Spec03_TeTrailersReAdded) {
   const TeCase cases[] = {
       {"TE: trailers\r\n", true},
-      {"TE: deflate, trailers\r\n", true},          // token match, not whole-value match
-      {"TE: deflate;q=0.5 , TRAILERS\r\n", true},   // tokens are case-insensitive
-      {"TE: gzip\r\nTE: trailers\r\n", true},       // any TE line counts
+      {"TE: deflate, trailers\r\n", true},           // token match, not whole-value match
+      {"TE: deflate;q=0.5 , TRAILERS\r\n", true},    // tokens are case-insensitive
+      {"TE: gzip\r\nTE: trailers\r\n", true},        // any TE line counts
       {"Connection: TE\r\nTE: trailers\r\n", true},  // as RFC 9110 §10.1.4 clients send it
-      {"TE: gzip\r\n", false},                      // any other value is dropped
-      {"TE: trailersx, xtrailers\r\n", false},      // not the token
+      {"TE: gzip\r\n", false},                       // any other value is dropped
+      {"TE: trailersx, xtrailers\r\n", false},       // not the token
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(printable(c.te_lines));
@@ -233,9 +234,9 @@ TEST(RequestPath, Spec03_TeTrailersReAdded) {
 
 TEST(RequestPath, Spec04_UpgradeWithoutConnectionTokenIsStripped) {
   const char* connection_lines[] = {
-      "",                                // no Connection at all
-      "Connection: keep-alive\r\n",      // Connection without the upgrade token
-      "Connection: X-Up-Grade\r\n",      // a token that only contains the word
+      "",                            // no Connection at all
+      "Connection: keep-alive\r\n",  // Connection without the upgrade token
+      "Connection: X-Up-Grade\r\n",  // a token that only contains the word
   };
   for (const char* connection : connection_lines) {
     SCOPED_TRACE(printable(connection));
@@ -386,7 +387,8 @@ TEST(RequestPath, Spec13_EmptyUserAgentForwarded) {
   FakeUpstream upstream;
   ProxyHarness proxy(upstream.url());
   RecordedRequest req;
-  ASSERT_TRUE(forward(upstream, proxy, "GET /noua HTTP/1.1\r\nHost: h\r\nUser-Agent: \r\n\r\n", req));
+  ASSERT_TRUE(
+      forward(upstream, proxy, "GET /noua HTTP/1.1\r\nHost: h\r\nUser-Agent: \r\n\r\n", req));
   EXPECT_EQ(req.values("User-Agent"), std::vector<std::string>{""}) << printable(req.raw);
 }
 
@@ -482,8 +484,10 @@ TEST(RequestPath, Spec14_Post1MiBBodyByteExact) {
   }
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(proxy.port(), client));
-  const std::string head = "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Type: application/octet-stream\r\n"
-                           "Content-Length: " + std::to_string(kSize) + "\r\n\r\n";
+  const std::string head =
+      "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Type: application/octet-stream\r\n"
+      "Content-Length: " +
+      std::to_string(kSize) + "\r\n\r\n";
   // 1 MiB may not fit in the socket buffers: the client writes on its own thread while this
   // thread plays the upstream (joined before the client is used again).
   bool sent = false;
@@ -491,8 +495,8 @@ TEST(RequestPath, Spec14_Post1MiBBodyByteExact) {
   std::shared_ptr<UpstreamConn> conn;
   RecordedRequest req;
   const bool accepted = static_cast<bool>(upstream.accept(conn));
-  testing::AssertionResult read = accepted ? conn->read_request(req)
-                                           : testing::AssertionFailure() << "no upstream connection";
+  testing::AssertionResult read =
+      accepted ? conn->read_request(req) : testing::AssertionFailure() << "no upstream connection";
   if (read) (void)conn->send(response(200, {}, "ok"));
   sender.join();
   ASSERT_TRUE(sent) << "client could not send the body";
@@ -503,9 +507,10 @@ TEST(RequestPath, Spec14_Post1MiBBodyByteExact) {
   EXPECT_EQ(req.count("Transfer-Encoding"), 0u);
   EXPECT_FALSE(req.chunked);
   ASSERT_EQ(req.body.size(), kSize);
-  EXPECT_TRUE(req.body == body) << "body differs from byte "
-                                << std::distance(body.begin(), std::mismatch(body.begin(), body.end(),
-                                                                             req.body.begin()).first);
+  EXPECT_TRUE(req.body == body)
+      << "body differs from byte "
+      << std::distance(body.begin(),
+                       std::mismatch(body.begin(), body.end(), req.body.begin()).first);
   ParsedResponse res;
   ASSERT_TRUE(client->read_response(res));
   EXPECT_EQ(res.status, 200);
@@ -516,7 +521,8 @@ TEST(RequestPath, Spec14_ChunkedRequestBodyStaysChunked) {
   FakeUpstream upstream;
   ProxyHarness proxy(upstream.url());
   std::string big(20000, 'x');
-  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 26);
+  for (std::size_t i = 0; i < big.size(); ++i)
+    big[i] = static_cast<char>('a' + i % 26);
   const std::string want = "hello world" + big + "!";
   RecordedRequest req;
   ASSERT_TRUE(forward(upstream, proxy,
@@ -539,9 +545,8 @@ TEST(RequestPath, Spec14_ExpectContinueBodyDelivered) {
   ASSERT_TRUE(client->send(
       "POST /expect HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n"));
   // The client sends no body byte before it sees the 100.
-  ASSERT_TRUE(client->read_until([](std::string_view got) {
-    return got.find("\r\n\r\n") != std::string_view::npos;
-  }));
+  ASSERT_TRUE(client->read_until(
+      [](std::string_view got) { return got.find("\r\n\r\n") != std::string_view::npos; }));
   EXPECT_EQ(client->received().substr(0, 12), "HTTP/1.1 100") << printable(client->received());
   ASSERT_TRUE(client->send("hello world"));
   std::shared_ptr<UpstreamConn> conn;
@@ -582,8 +587,9 @@ TEST(RequestPath, Spec15_MethodAndTargetUnchangedAndConnectionCloseNotForwarded)
   {
     std::unique_ptr<TestClient> client;
     ASSERT_TRUE(TestClient::connect(proxy.port(), client));
-    ASSERT_TRUE(client->send(
-        "DELETE /a%20b/c%2Fd;p=1/~x?q=%41&r=b+c&s=%2F HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+    ASSERT_TRUE(
+        client->send("DELETE /a%20b/c%2Fd;p=1/~x?q=%41&r=b+c&s=%2F HTTP/1.1\r\nHost: "
+                     "h\r\nConnection: close\r\n\r\n"));
     ASSERT_TRUE(upstream.accept(conn));
     RecordedRequest req;
     ASSERT_TRUE(conn->read_request(req));
@@ -604,7 +610,8 @@ TEST(RequestPath, Spec15_MethodAndTargetUnchangedAndConnectionCloseNotForwarded)
   {
     std::unique_ptr<TestClient> client;
     ASSERT_TRUE(TestClient::connect(proxy.port(), client));
-    ASSERT_TRUE(client->send("PATCH /second?x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"));
+    ASSERT_TRUE(
+        client->send("PATCH /second?x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"));
     RecordedRequest req;
     ASSERT_TRUE(conn->read_request(req)) << "the upstream connection was not reused";
     EXPECT_EQ(req.method, "PATCH");
@@ -626,9 +633,9 @@ TEST(RequestPath, Spec15_AbsoluteFormTargetForwardedAsOriginFormWithItsHost) {
   FakeUpstream upstream;
   ProxyHarness proxy(upstream.url());
   RecordedRequest req;
-  ASSERT_TRUE(forward(upstream, proxy,
-                      "GET http://other.example:8080/p/q?x=1 HTTP/1.1\r\nHost: ignored.example\r\n\r\n",
-                      req));
+  ASSERT_TRUE(forward(
+      upstream, proxy,
+      "GET http://other.example:8080/p/q?x=1 HTTP/1.1\r\nHost: ignored.example\r\n\r\n", req));
   EXPECT_EQ(req.target, "/p/q?x=1");
   EXPECT_EQ(req.values("Host"), std::vector<std::string>{"other.example:8080"});
 }
@@ -639,7 +646,8 @@ TEST(RequestPath, R30_MaxForwardsZeroIsAnsweredLocally) {
   for (const char* method : {"OPTIONS", "TRACE"}) {
     std::unique_ptr<TestClient> client;
     ASSERT_TRUE(TestClient::connect(proxy.port(), client));
-    ASSERT_TRUE(client->send(std::string(method) + " /x HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\n\r\n"));
+    ASSERT_TRUE(
+        client->send(std::string(method) + " /x HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\n\r\n"));
     ParsedResponse res;
     ASSERT_TRUE(client->read_response(res));
     EXPECT_EQ(res.status, std::string(method) == "OPTIONS" ? 200 : 405) << method;
@@ -653,8 +661,9 @@ TEST(RequestPath, R30_MaxForwardsDecrementedOnTheWay) {
   ProxyHarness proxy(upstream.url());
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(proxy.port(), client));
-  ASSERT_TRUE(client->send("OPTIONS /x HTTP/1.1\r\nHost: h\r\nMax-Forwards: 3\r\n\r\n"
-                           "GET /y HTTP/1.1\r\nHost: h\r\nMax-Forwards: 3\r\n\r\n"));
+  ASSERT_TRUE(
+      client->send("OPTIONS /x HTTP/1.1\r\nHost: h\r\nMax-Forwards: 3\r\n\r\n"
+                   "GET /y HTTP/1.1\r\nHost: h\r\nMax-Forwards: 3\r\n\r\n"));
   std::shared_ptr<UpstreamConn> conn;
   ASSERT_TRUE(upstream.accept(conn));
   RecordedRequest req;

@@ -19,9 +19,7 @@
 namespace sluice::test {
 namespace {
 
-bool complete_response(std::string_view got) {
-  return parse_response_prefix(got).complete;
-}
+bool complete_response(std::string_view got) { return parse_response_prefix(got).complete; }
 
 // The next request on `client`'s connection reaches the upstream on a new connection and gets
 // its own clean response.
@@ -59,7 +57,8 @@ void expect_rejected(std::string_view bad) {
 
   ASSERT_TRUE(client->read_until(complete_response));
   EXPECT_EQ(client->received().find("secret"), std::string::npos)
-      << "bytes of the bad response reached the client:\n" << printable(client->received());
+      << "bytes of the bad response reached the client:\n"
+      << printable(client->received());
   ParsedResponse res;
   ASSERT_TRUE(client->read_response(res));
   EXPECT_EQ(res.status, 502);
@@ -111,7 +110,8 @@ TEST(ResponseFraming, R40_LargeHeaderBlockBelowLimitPasses) {
   RecordedRequest req;
   ASSERT_TRUE(conn->read_request(req));
   std::vector<std::pair<std::string, std::string>> headers;
-  for (int i = 0; i < 48; ++i) headers.emplace_back("X-Pad-" + std::to_string(i), std::string(1000, 'p'));
+  for (int i = 0; i < 48; ++i)
+    headers.emplace_back("X-Pad-" + std::to_string(i), std::string(1000, 'p'));
   ASSERT_TRUE(conn->send(response(200, headers, "big")));
   ParsedResponse res;
   ASSERT_TRUE(client->read_response(res));
@@ -133,7 +133,8 @@ TEST(ResponseFraming, R41_TransferEncodingWithContentLengthIs502) {
 
 // Beast 1.81 frames this by Content-Length: the TE.CL desync.
 TEST(ResponseFraming, R41_UnknownTransferEncodingWithContentLengthIs502) {
-  expect_rejected("HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\nContent-Length: 6\r\n\r\nsecret");
+  expect_rejected(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\nContent-Length: 6\r\n\r\nsecret");
 }
 
 // Beast 1.81 accepts identical duplicates (as one length).
@@ -199,7 +200,8 @@ TEST(ResponseFraming, R43_HeadResponseWithContentLengthRelaysNoBody) {
   ASSERT_TRUE(conn->read_request(req));
   EXPECT_EQ(req.method, "HEAD");
   std::string stray;
-  while (stray.size() < 100) stray += "secret";
+  while (stray.size() < 100)
+    stray += "secret";
   stray.resize(100);
   ASSERT_TRUE(conn->send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + stray));
 

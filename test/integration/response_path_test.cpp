@@ -36,8 +36,10 @@ std::set<std::string> tokens(const std::vector<std::string>& values) {
     while (!v.empty()) {
       const auto comma = v.find(',');
       auto t = v.substr(0, comma);
-      while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-      while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+      while (!t.empty() && (t.front() == ' ' || t.front() == '\t'))
+        t.remove_prefix(1);
+      while (!t.empty() && (t.back() == ' ' || t.back() == '\t'))
+        t.remove_suffix(1);
       if (!t.empty()) out.emplace(t);
       if (comma == std::string_view::npos) break;
       v.remove_prefix(comma + 1);
@@ -111,22 +113,22 @@ TEST(ResponsePath, Spec18_ResponseHopByHopRemoved) {
   ASSERT_TRUE(conn->read_request(req));
   // Go's TestReverseProxyStripHeadersPresentInConnection / TestReverseProxyStripEmptyConnection:
   // names in every Connection line go, an empty Connection line must not break that.
-  ASSERT_TRUE(conn->send(
-      "HTTP/1.1 200 OK\r\n"
-      "Connection: X-Resp-Hop, X-Other-Hop\r\n"
-      "Connection: \r\n"
-      "Connection: keep-alive, X-Third-Hop\r\n"
-      "X-Resp-Hop: secret-1\r\n"
-      "X-Other-Hop: secret-2\r\n"
-      "X-Third-Hop: secret-3\r\n"
-      "Keep-Alive: timeout=99\r\n"
-      "Upgrade: foo\r\n"
-      "Proxy-Authenticate: Basic realm=\"upstream\"\r\n"
-      "Proxy-Connection: keep-alive\r\n"
-      "X-End-To-End: kept\r\n"
-      "Content-Length: 4\r\n"
-      "\r\n"
-      "body"));
+  ASSERT_TRUE(
+      conn->send("HTTP/1.1 200 OK\r\n"
+                 "Connection: X-Resp-Hop, X-Other-Hop\r\n"
+                 "Connection: \r\n"
+                 "Connection: keep-alive, X-Third-Hop\r\n"
+                 "X-Resp-Hop: secret-1\r\n"
+                 "X-Other-Hop: secret-2\r\n"
+                 "X-Third-Hop: secret-3\r\n"
+                 "Keep-Alive: timeout=99\r\n"
+                 "Upgrade: foo\r\n"
+                 "Proxy-Authenticate: Basic realm=\"upstream\"\r\n"
+                 "Proxy-Connection: keep-alive\r\n"
+                 "X-End-To-End: kept\r\n"
+                 "Content-Length: 4\r\n"
+                 "\r\n"
+                 "body"));
 
   ParsedResponse res;
   ASSERT_TRUE(client->read_response(res));
@@ -313,15 +315,16 @@ TEST(ResponsePath, Spec19_304HasNoBody) {
   FakeUpstream upstream;
   serve_all(upstream, [](const RecordedRequest& req) {
     if (req.target == "/cached") {
-      return std::string("HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nCache-Control: max-age=60\r\n\r\n");
+      return std::string(
+          "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nCache-Control: max-age=60\r\n\r\n");
     }
     return response(200, {}, "after-304");
   });
   ProxyHarness proxy(upstream.url());
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(proxy.port(), client));
-  ASSERT_TRUE(client->send(
-      "GET /cached HTTP/1.1\r\nHost: example\r\nIf-None-Match: \"v1\"\r\n\r\n"));
+  ASSERT_TRUE(
+      client->send("GET /cached HTTP/1.1\r\nHost: example\r\nIf-None-Match: \"v1\"\r\n\r\n"));
 
   ParsedResponse res;
   ASSERT_TRUE(client->read_response(res));
@@ -433,8 +436,8 @@ TEST(ResponsePath, Spec23_InformationalResponsesForwardedFinalIntact) {
   RecordedRequest req;
   ASSERT_TRUE(conn->read_request(req));
   ASSERT_TRUE(conn->send("HTTP/1.1 102 Processing\r\n\r\n"));
-  ASSERT_TRUE(conn->send(
-      "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\n"));
+  ASSERT_TRUE(
+      conn->send("HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\n"));
   ASSERT_TRUE(conn->send(response(200, {{"X-Final", "yes"}}, "final body")));
 
   ParsedResponse res;

@@ -67,8 +67,8 @@ testing::AssertionResult becomes(std::int64_t n, std::int64_t (Server::*counter)
     const std::int64_t now = (server.*counter)();
     if (now == n) return testing::AssertionSuccess();
     if (Clock::now() >= until) {
-      return testing::AssertionFailure() << name << "() is " << now << ", not " << n << ", after "
-                                         << deadline.count() << " ms";
+      return testing::AssertionFailure()
+             << name << "() is " << now << ", not " << n << ", after " << deadline.count() << " ms";
     }
     std::this_thread::sleep_for(1ms);
   }
@@ -217,8 +217,8 @@ TEST(Session, R32_OversizedHeadIs431AndNothingForwarded) {
   ProxyHarness h(upstream.url(), {}, o);
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(h.port(), client));
-  ASSERT_TRUE(client->send("GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(8000, 'a') +
-                           "\r\n\r\n"));
+  ASSERT_TRUE(
+      client->send("GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(8000, 'a') + "\r\n\r\n"));
   ParsedResponse res;
   ASSERT_TRUE(client->read_response(res));
   EXPECT_EQ(res.status, 431);
@@ -264,8 +264,9 @@ TEST(Session, EmptyLineBeforeARequestLineIsIgnored) {
   ProxyHarness h(upstream.url());
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(h.port(), client));
-  ASSERT_TRUE(client->send("POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi\r\n"
-                           "GET /b HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(
+      client->send("POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi\r\n"
+                   "GET /b HTTP/1.1\r\nHost: t\r\n\r\n"));
   for (const char* target : {"/a", "/b"}) {
     ParsedResponse res;
     ASSERT_TRUE(client->read_response(res));

@@ -52,12 +52,14 @@ TEST(Upgrade, Spec36_TunnelCarriesBytesBothWaysIncludingEarlyOnes) {
   ASSERT_TRUE(u.start(std::string(kUpgradeRequest) + "early-client"));
   EXPECT_FALSE(has(u.conn->received(), "early-client"));
   // The upstream answers with a different case and its first frame in the same packet.
-  ASSERT_TRUE(u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\n"
-                           "Connection: Upgrade\r\nX-Backend: yes\r\nKeep-Alive: 9\r\n\r\n"
-                           "early-upstream"));
+  ASSERT_TRUE(
+      u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\n"
+                   "Connection: Upgrade\r\nX-Backend: yes\r\nKeep-Alive: 9\r\n\r\n"
+                   "early-upstream"));
   ASSERT_TRUE(u.conn->read_until([](std::string_view got) { return got == "early-client"; }));
   u.conn->take();
-  ASSERT_TRUE(u.client->read_until([](std::string_view got) { return has(got, "early-upstream"); }));
+  ASSERT_TRUE(
+      u.client->read_until([](std::string_view got) { return has(got, "early-upstream"); }));
   const std::string head = u.client->take();
   EXPECT_TRUE(head.starts_with("HTTP/1.1 101 ")) << head;
   EXPECT_TRUE(has(head, "Connection: Upgrade\r\n")) << head;
@@ -93,8 +95,9 @@ TEST(Upgrade, Spec36_ModifyResponseSeesThe101) {
     };
   });
   ASSERT_TRUE(u.start());
-  ASSERT_TRUE(u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                           "Connection: Upgrade\r\n\r\n"));
+  ASSERT_TRUE(
+      u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\n\r\n"));
   ASSERT_TRUE(u.client->read_until([](std::string_view got) { return has(got, "\r\n\r\n"); }));
   EXPECT_TRUE(has(u.client->received(), "X-Modified: true\r\n")) << u.client->received();
 }
@@ -102,8 +105,9 @@ TEST(Upgrade, Spec36_ModifyResponseSeesThe101) {
 TEST(Upgrade, Spec36_SwitchToAnotherProtocolIs502) {
   Upgraded u;
   ASSERT_TRUE(u.start());
-  ASSERT_TRUE(u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2\r\n"
-                           "Connection: Upgrade\r\n\r\n"));
+  ASSERT_TRUE(
+      u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2\r\n"
+                   "Connection: Upgrade\r\n\r\n"));
   ParsedResponse res;
   ASSERT_TRUE(u.client->read_response(res));
   EXPECT_EQ(res.status, 502);
@@ -113,8 +117,9 @@ TEST(Upgrade, Spec36_SwitchToAnotherProtocolIs502) {
 TEST(Upgrade, Spec36_NonPrintableSwitchedProtocolIs502) {
   Upgraded u;
   ASSERT_TRUE(u.start());
-  ASSERT_TRUE(u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: web\xc3\xa9socket\r\n"
-                           "Connection: Upgrade\r\n\r\n"));
+  ASSERT_TRUE(
+      u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: web\xc3\xa9socket\r\n"
+                   "Connection: Upgrade\r\n\r\n"));
   ParsedResponse res;
   ASSERT_TRUE(u.client->read_response(res));
   EXPECT_EQ(res.status, 502);
@@ -125,8 +130,9 @@ TEST(Upgrade, Spec36_101WithoutAnUpgradeRequestIs502) {
   Upgraded u;
   ASSERT_TRUE(u.start("GET /plain HTTP/1.1\r\nHost: t\r\n\r\n"));
   EXPECT_EQ(u.req.count("Upgrade"), 0u);
-  ASSERT_TRUE(u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                           "Connection: Upgrade\r\n\r\n"));
+  ASSERT_TRUE(
+      u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\n\r\n"));
   ParsedResponse res;
   ASSERT_TRUE(u.client->read_response(res));
   EXPECT_EQ(res.status, 502);
@@ -134,8 +140,9 @@ TEST(Upgrade, Spec36_101WithoutAnUpgradeRequestIs502) {
 
 TEST(Upgrade, Spec04_H2cUpgradeIsNotForwarded) {
   Upgraded u;
-  ASSERT_TRUE(u.start("GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\n"
-                      "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"));
+  ASSERT_TRUE(
+      u.start("GET / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+              "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"));
   EXPECT_EQ(u.req.count("Upgrade"), 0u);
   EXPECT_EQ(u.req.count("HTTP2-Settings"), 0u);
   EXPECT_EQ(u.req.count("Connection"), 0u);
@@ -144,8 +151,9 @@ TEST(Upgrade, Spec04_H2cUpgradeIsNotForwarded) {
 TEST(Upgrade, Spec37_HalfCloseIsPropagatedAndTheOtherDirectionGoesOn) {
   Upgraded u;
   ASSERT_TRUE(u.start());
-  ASSERT_TRUE(u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                           "Connection: Upgrade\r\n\r\n"));
+  ASSERT_TRUE(
+      u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\n\r\n"));
   ASSERT_TRUE(u.client->read_until([](std::string_view got) { return has(got, "\r\n\r\n"); }));
   u.client->take();
   ASSERT_TRUE(u.client->send("last words"));
@@ -155,8 +163,8 @@ TEST(Upgrade, Spec37_HalfCloseIsPropagatedAndTheOtherDirectionGoesOn) {
   ASSERT_TRUE(u.conn->wait_closed());
   // The other direction still works until the upstream is done too.
   ASSERT_TRUE(u.conn->send("reply after half-close"));
-  ASSERT_TRUE(u.client->read_until(
-      [](std::string_view got) { return got == "reply after half-close"; }));
+  ASSERT_TRUE(
+      u.client->read_until([](std::string_view got) { return got == "reply after half-close"; }));
   u.conn->close();
   ASSERT_TRUE(u.client->wait_closed());
   ASSERT_TRUE(u.h->events().wait_for_ends(1));
@@ -165,8 +173,9 @@ TEST(Upgrade, Spec37_HalfCloseIsPropagatedAndTheOtherDirectionGoesOn) {
 TEST(Upgrade, Spec37_UpstreamResetClosesTheClient) {
   Upgraded u;
   ASSERT_TRUE(u.start());
-  ASSERT_TRUE(u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                           "Connection: Upgrade\r\n\r\n"));
+  ASSERT_TRUE(
+      u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\n\r\n"));
   ASSERT_TRUE(u.client->read_until([](std::string_view got) { return has(got, "\r\n\r\n"); }));
   u.conn->reset();
   ASSERT_TRUE(u.client->wait_closed());
@@ -179,10 +188,13 @@ TEST(Upgrade, Spec37_IdleTunnelIsClosed) {
   // How late the idle deadline may be acted on and the close seen, on a loaded 2-core machine
   // under ASan/TSan.
   constexpr auto kLate = 100ms;
-  Upgraded u([](ReverseProxy& p) { set_transport_option(p, &TransportOptions::tunnel_idle_timeout, kIdle); });
+  Upgraded u([](ReverseProxy& p) {
+    set_transport_option(p, &TransportOptions::tunnel_idle_timeout, kIdle);
+  });
   ASSERT_TRUE(u.start());
-  ASSERT_TRUE(u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                           "Connection: Upgrade\r\n\r\n"));
+  ASSERT_TRUE(
+      u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\n\r\n"));
   ASSERT_TRUE(u.client->read_until([](std::string_view got) { return has(got, "\r\n\r\n"); }));
   const std::string head = u.client->take();
   ASSERT_TRUE(head.starts_with("HTTP/1.1 101 ")) << head;
@@ -201,7 +213,8 @@ TEST(Upgrade, Spec37_IdleTunnelIsClosed) {
   // No earlier than the idle timeout after the last byte (pong_sent_at precedes it, so no
   // tolerance is needed), and not much later.
   const auto ms = [](Clock::duration d) {
-    return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(d).count() / 1000.0);
+    return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(d).count() /
+                          1000.0);
   };
   EXPECT_GE(closed_at - pong_sent_at, kIdle)
       << "closed " << ms(closed_at - pong_sent_at) << " ms after the upstream sent the last byte";
@@ -214,10 +227,13 @@ TEST(Upgrade, Spec37_IdleTunnelIsClosed) {
 TEST(Upgrade, Spec37_HalfClosedClientThatNeverReadsCannotPinTheTunnel) {
   // R35 for tunnels: the client half-closes and never reads while the upstream keeps sending.
   // The write toward the client is bounded by the idle timeout, so the tunnel ends.
-  Upgraded u([](ReverseProxy& p) { set_transport_option(p, &TransportOptions::tunnel_idle_timeout, 300ms); });
+  Upgraded u([](ReverseProxy& p) {
+    set_transport_option(p, &TransportOptions::tunnel_idle_timeout, 300ms);
+  });
   ASSERT_TRUE(u.start());
-  ASSERT_TRUE(u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                           "Connection: Upgrade\r\n\r\n"));
+  ASSERT_TRUE(
+      u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\n\r\n"));
   ASSERT_TRUE(u.client->read_until([](std::string_view got) { return has(got, "\r\n\r\n"); }));
   u.client->shutdown_write();
   const std::string block(256 * 1024, 't');
@@ -231,8 +247,9 @@ TEST(Upgrade, Spec37_HalfClosedClientThatNeverReadsCannotPinTheTunnel) {
 TEST(Upgrade, Spec37_ServerStopEndsTheTunnel) {
   Upgraded u;
   ASSERT_TRUE(u.start());
-  ASSERT_TRUE(u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                           "Connection: Upgrade\r\n\r\n"));
+  ASSERT_TRUE(
+      u.conn->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\n\r\n"));
   ASSERT_TRUE(u.client->read_until([](std::string_view got) { return has(got, "\r\n\r\n"); }));
   u.h->stop(50ms);
   ASSERT_TRUE(u.h->events().wait_for_ends(1));

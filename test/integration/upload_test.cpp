@@ -18,12 +18,14 @@ TEST(Upload, EarlyUpstreamAnswerIsRelayedWithoutWaitingForTheIdleTimeout) {
   // pushing the 16 MiB body and relay the 413 now, not after idle_read_timeout (a 502).
   FakeUpstream upstream;
   std::shared_ptr<UpstreamConn> conn;
-  ProxyHarness h(upstream.url(), [](ReverseProxy& p) { set_transport_option(p, &TransportOptions::idle_read_timeout, 60s); });
+  ProxyHarness h(upstream.url(), [](ReverseProxy& p) {
+    set_transport_option(p, &TransportOptions::idle_read_timeout, 60s);
+  });
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(h.port(), client));
   constexpr std::size_t kBody = 16u << 20;
-  ASSERT_TRUE(client->send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: " +
-                           std::to_string(kBody) + "\r\n\r\n"));
+  ASSERT_TRUE(client->send(
+      "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(kBody) + "\r\n\r\n"));
   std::atomic<bool> stop_sending{false};
   std::thread sender([&] {
     const std::string block(64 * 1024, 'u');
@@ -32,9 +34,8 @@ TEST(Upload, EarlyUpstreamAnswerIsRelayedWithoutWaitingForTheIdleTimeout) {
     }
   });
   ASSERT_TRUE(upstream.accept(conn));
-  ASSERT_TRUE(conn->read_until([](std::string_view got) {
-    return got.find("\r\n\r\n") != std::string_view::npos;
-  }));
+  ASSERT_TRUE(conn->read_until(
+      [](std::string_view got) { return got.find("\r\n\r\n") != std::string_view::npos; }));
   ASSERT_TRUE(conn->send(response(413, {{"Connection", "close"}}, "too big")));
   ParsedResponse res;
   const bool got = client->read_response(res, 5s);
@@ -67,7 +68,8 @@ TEST(Upload, InterimResponseDuringTheUploadDoesNotStopTheBody) {
   constexpr std::size_t kBody = 4u << 20;
   std::thread sender([&] {
     client->send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(kBody) +
-                 "\r\n\r\n" + std::string(kBody, 'b'), 10s);
+                     "\r\n\r\n" + std::string(kBody, 'b'),
+                 10s);
   });
   ParsedResponse res;
   const bool got = client->read_response(res, 10s);

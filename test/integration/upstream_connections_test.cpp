@@ -23,7 +23,6 @@
 namespace sluice::test {
 namespace {
 
-
 testing::AssertionResult wait_outcome(EventLog& log, ResponseOutcome outcome,
                                       std::chrono::milliseconds deadline) {
   return log.wait_until(
@@ -115,10 +114,10 @@ TEST(UpstreamConnections, Spec34_ClientCancelMidBodyClosesUpstream) {
   std::shared_ptr<UpstreamConn> conn;
   ASSERT_TRUE(upstream.accept(conn));
   ASSERT_NO_FATAL_FAILURE(expect_request(*conn, "GET", "/download"));
-  ASSERT_TRUE(conn->send("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" +
-                         std::string(1000, 'd')));
-  ASSERT_TRUE(client->read_until(
-      [](std::string_view got) { return bytes_after_head(got) >= 1000; }));
+  ASSERT_TRUE(
+      conn->send("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + std::string(1000, 'd')));
+  ASSERT_TRUE(
+      client->read_until([](std::string_view got) { return bytes_after_head(got) >= 1000; }));
   client->close();
 
   EXPECT_TRUE(conn->wait_closed()) << "the upstream body stream was not cancelled";
@@ -134,7 +133,9 @@ TEST(UpstreamConnections, Spec34_ClientCancelDuringConnectEndsExchange) {
   if (!listener.queue_full()) {
     GTEST_SKIP() << "cannot make a loopback connect hang here (accept queue not reported full)";
   }
-  ProxyHarness proxy(listener.url(), [](ReverseProxy& p) { set_transport_option(p, &TransportOptions::connect_timeout, 3s); });
+  ProxyHarness proxy(listener.url(), [](ReverseProxy& p) {
+    set_transport_option(p, &TransportOptions::connect_timeout, 3s);
+  });
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(proxy.port(), client));
   const auto sent = std::chrono::steady_clock::now();
@@ -389,7 +390,9 @@ TEST(UpstreamConnections, L6_NoRetryAfterResponseBytes) {
 // L6 / TransportOptions: an idle pooled connection is closed after pool_idle_timeout.
 TEST(UpstreamConnections, L6_IdleConnectionClosedAfterPoolIdleTimeout) {
   FakeUpstream upstream;
-  ProxyHarness proxy(upstream.url(), [](ReverseProxy& p) { set_transport_option(p, &TransportOptions::pool_idle_timeout, 200ms); });
+  ProxyHarness proxy(upstream.url(), [](ReverseProxy& p) {
+    set_transport_option(p, &TransportOptions::pool_idle_timeout, 200ms);
+  });
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(proxy.port(), client));
   ASSERT_TRUE(client->send(get("/one")));
@@ -403,7 +406,8 @@ TEST(UpstreamConnections, L6_IdleConnectionClosedAfterPoolIdleTimeout) {
 
   const auto idle_from = std::chrono::steady_clock::now();
   ASSERT_TRUE(first->wait_closed());
-  EXPECT_GE(std::chrono::steady_clock::now() - idle_from, 150ms) << "closed long before the timeout";
+  EXPECT_GE(std::chrono::steady_clock::now() - idle_from, 150ms)
+      << "closed long before the timeout";
 
   ASSERT_NO_FATAL_FAILURE(expect_ok_via_new_connection(upstream, *client, "/two"));
   EXPECT_EQ(upstream.accepted_count(), 2u);
@@ -416,7 +420,9 @@ TEST(UpstreamConnections, L6_IdleConnectionClosedAfterPoolIdleTimeout) {
 // L6 / TransportOptions: at most max_idle_connections stay pooled; the oldest is closed.
 TEST(UpstreamConnections, L6_MaxIdleConnectionsBound) {
   FakeUpstream upstream;
-  ProxyHarness proxy(upstream.url(), [](ReverseProxy& p) { set_transport_option(p, &TransportOptions::max_idle_connections, 1); });
+  ProxyHarness proxy(upstream.url(), [](ReverseProxy& p) {
+    set_transport_option(p, &TransportOptions::max_idle_connections, 1);
+  });
   // Two requests in flight at once: two upstream connections.
   std::unique_ptr<TestClient> a, b;
   ASSERT_TRUE(TestClient::connect(proxy.port(), a));
@@ -457,8 +463,8 @@ TEST(UpstreamConnections, L6_PostNotReplayed) {
   ASSERT_TRUE(first->send(response(200, {}, "one")));
   ASSERT_NO_FATAL_FAILURE(expect_ok(*client, "one"));
 
-  ASSERT_TRUE(client->send(
-      "POST /submit HTTP/1.1\r\nHost: example\r\nContent-Length: 7\r\n\r\npayload"));
+  ASSERT_TRUE(
+      client->send("POST /submit HTTP/1.1\r\nHost: example\r\nContent-Length: 7\r\n\r\npayload"));
   RecordedRequest post;
   ASSERT_NO_FATAL_FAILURE(expect_request(*first, "POST", "/submit", &post));  // reused
   EXPECT_EQ(post.body, "payload");

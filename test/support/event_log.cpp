@@ -85,18 +85,18 @@ testing::AssertionResult EventLog::wait_until(std::function<bool(const std::vect
   if (changed_.wait_for(lock, deadline, [&] { return pred(events_); })) {
     return testing::AssertionSuccess();
   }
-  return testing::AssertionFailure() << "timed out after " << detail::format_ms(deadline)
-                                     << " waiting for " << what << "; " << events_.size()
-                                     << " events:\n" << summary_locked();
+  return testing::AssertionFailure()
+         << "timed out after " << detail::format_ms(deadline) << " waiting for " << what << "; "
+         << events_.size() << " events:\n"
+         << summary_locked();
 }
 
 testing::AssertionResult EventLog::wait_for_stopped(sluice::ResponseId id,
                                                     std::chrono::milliseconds deadline) {
   return wait_until(
       [id](const std::vector<Event>& events) {
-        return std::any_of(events.begin(), events.end(), [id](const Event& e) {
-          return e.kind == Event::stopped && e.id == id;
-        });
+        return std::any_of(events.begin(), events.end(),
+                           [id](const Event& e) { return e.kind == Event::stopped && e.id == id; });
       },
       "flush_timer_stopped of response #" + std::to_string(id), deadline);
 }
@@ -163,9 +163,7 @@ testing::AssertionResult EventLog::check_flush_lifecycle() const {
           problem(e.id, i, "client_write of " + bytes + " bytes after flush_timer_stopped");
         }
         break;
-      case Event::end:
-        s.ended = true;
-        break;
+      case Event::end: s.ended = true; break;
     }
   }
   for (const auto& [id, s] : ids) {
@@ -175,7 +173,8 @@ testing::AssertionResult EventLog::check_flush_lifecycle() const {
   }
   if (problems.empty()) return testing::AssertionSuccess();
   auto failure = testing::AssertionFailure() << "flush lifecycle violated:\n";
-  for (const auto& p : problems) failure << "  " << p << "\n";
+  for (const auto& p : problems)
+    failure << "  " << p << "\n";
   return failure << "events:\n" << summary_locked();
 }
 

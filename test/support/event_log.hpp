@@ -21,9 +21,9 @@ struct Event {
   enum Kind { started, stopped, write, end };
   Kind kind = started;
   sluice::ResponseId id = 0;
-  sluice::FlushStopReason reason{};   // stopped only
-  sluice::ResponseOutcome outcome{};  // end only
-  std::size_t bytes = 0;              // write only
+  sluice::FlushStopReason reason{};            // stopped only
+  sluice::ResponseOutcome outcome{};           // end only
+  std::size_t bytes = 0;                       // write only
   std::chrono::steady_clock::time_point at{};  // set by the log when recorded
 };
 

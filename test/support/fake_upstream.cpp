@@ -42,7 +42,8 @@ testing::AssertionResult UpstreamConn::read_request(RecordedRequest& out,
       out.raw = buffer;
       return testing::AssertionFailure()
              << "upstream connection #" << index_ << ": malformed request: " << parser.error()
-             << "\nbytes received:\n" << printable(buffer);
+             << "\nbytes received:\n"
+             << printable(buffer);
     }
     if (const Io io = socket_.fill(until); io != Io::ok) {
       out.raw = buffer;
@@ -151,9 +152,11 @@ FakeUpstream::~FakeUpstream() {
       if (auto conn = weak.lock()) alive.push_back(std::move(conn));
     }
   }
-  for (const auto& conn : alive) conn->socket_.shutdown_both();
+  for (const auto& conn : alive)
+    conn->socket_.shutdown_both();
   alive.clear();
-  for (auto& worker : workers_) worker.thread.join();
+  for (auto& worker : workers_)
+    worker.thread.join();
   {
     std::lock_guard lock(mutex_);
     queue_.clear();
@@ -235,19 +238,19 @@ void FakeUpstream::accept_loop() {
       continue;
     }
     auto done = std::make_shared<std::atomic<bool>>(false);
-    workers_.push_back(Worker{
-        std::thread([conn = std::move(conn), handler = std::move(handler), done] {
-          try {
-            handler(*conn);
-          } catch (const std::exception& e) {
-            ADD_FAILURE() << "FakeUpstream handler threw: " << e.what();
-          } catch (...) {
-            ADD_FAILURE() << "FakeUpstream handler threw a non-std exception";
-          }
-          conn->close();
-          done->store(true);
-        }),
-        done});
+    workers_.push_back(
+        Worker{std::thread([conn = std::move(conn), handler = std::move(handler), done] {
+                 try {
+                   handler(*conn);
+                 } catch (const std::exception& e) {
+                   ADD_FAILURE() << "FakeUpstream handler threw: " << e.what();
+                 } catch (...) {
+                   ADD_FAILURE() << "FakeUpstream handler threw a non-std exception";
+                 }
+                 conn->close();
+                 done->store(true);
+               }),
+               done});
   }
 }
 
@@ -294,7 +297,8 @@ std::string response(int status, std::vector<std::pair<std::string, std::string>
     headers.emplace_back("Content-Length", std::to_string(body.size()));
   }
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) + "\r\n";
-  for (const auto& [name, value] : headers) out += name + ": " + value + "\r\n";
+  for (const auto& [name, value] : headers)
+    out += name + ": " + value + "\r\n";
   out += "\r\n";
   out += body;
   return out;

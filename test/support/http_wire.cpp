@@ -40,8 +40,10 @@ int hex_value(char c) {
 }
 
 std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -78,9 +80,8 @@ std::vector<std::string> header_values(const HeaderList& headers, std::string_vi
 }
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return lower(x) == lower(y);
-         });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
 }
 
 std::string printable(std::string_view bytes, std::size_t limit) {
@@ -318,8 +319,8 @@ bool MessageParser::parse_start_line(std::string_view line) {
     msg_.method = line.substr(0, sp1);
     msg_.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
     msg_.version = line.substr(sp2 + 1);
-    const bool target_ok = !msg_.target.empty() &&
-        std::all_of(msg_.target.begin(), msg_.target.end(), [](char c) {
+    const bool target_ok =
+        !msg_.target.empty() && std::all_of(msg_.target.begin(), msg_.target.end(), [](char c) {
           const auto u = static_cast<unsigned char>(c);
           return u > 0x20 && u < 0x7f;
         });
@@ -518,10 +519,8 @@ MessageParser::Status MessageParser::advance(std::string_view buf, bool at_eof) 
         state_ = State::done;
         break;
       }
-      case State::done:
-        return Status::complete;
-      case State::failed:
-        return Status::error;
+      case State::done: return Status::complete;
+      case State::failed: return Status::error;
     }
   }
 }

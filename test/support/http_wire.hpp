@@ -168,8 +168,16 @@ class MessageParser {
 
  private:
   enum class State {
-    start_line, fields, body_length, body_until_close, chunk_size, chunk_data, chunk_data_end,
-    trailer_fields, done, failed,
+    start_line,
+    fields,
+    body_length,
+    body_until_close,
+    chunk_size,
+    chunk_data,
+    chunk_data_end,
+    trailer_fields,
+    done,
+    failed,
   };
 
   std::optional<std::string_view> next_line(std::string_view buf);

@@ -24,17 +24,13 @@ ProxyHarness::ProxyHarness(const std::string& upstream_url, Configure configure,
   server_->start();
 }
 
-ProxyHarness::~ProxyHarness() {
-  stop();
-}
+ProxyHarness::~ProxyHarness() { stop(); }
 
 void ProxyHarness::stop(std::chrono::nanoseconds grace) {
   if (server_) server_->stop(grace);
 }
 
-std::uint16_t ProxyHarness::port() const {
-  return server_->local_endpoint().port();
-}
+std::uint16_t ProxyHarness::port() const { return server_->local_endpoint().port(); }
 
 std::vector<std::string> ProxyHarness::log_lines() const {
   std::lock_guard lock(log_mutex_);

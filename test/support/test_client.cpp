@@ -124,8 +124,9 @@ testing::AssertionResult TestClient::read_response(ParsedResponse& out,
       if (status == MessageParser::Status::complete) break;
       if (status == MessageParser::Status::error) {
         copy_message(std::move(parser.message()), out);
-        return testing::AssertionFailure() << "malformed response: " << parser.error()
-                                           << "\nbytes received:\n" << printable(buffer);
+        return testing::AssertionFailure()
+               << "malformed response: " << parser.error() << "\nbytes received:\n"
+               << printable(buffer);
       }
       const Io io = socket_.peer_gone() ? Io::eof : socket_.fill(until);
       if (io == Io::ok) continue;
@@ -187,16 +188,16 @@ std::string TestClient::take() {
 
 // ---------------------------------------------------------------------------------------------
 
-testing::AssertionResult http_get(
-    std::uint16_t port, std::string_view target, ParsedResponse& out,
-    std::vector<std::pair<std::string, std::string>> extra_headers,
-    std::chrono::milliseconds deadline) {
+testing::AssertionResult http_get(std::uint16_t port, std::string_view target, ParsedResponse& out,
+                                  std::vector<std::pair<std::string, std::string>> extra_headers,
+                                  std::chrono::milliseconds deadline) {
   const auto until = Clock::now() + deadline;
   std::unique_ptr<TestClient> client;
   if (auto connected = TestClient::connect(port, client); !connected) return connected;
   std::string request =
       "GET " + std::string(target) + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n";
-  for (const auto& [name, value] : extra_headers) request += name + ": " + value + "\r\n";
+  for (const auto& [name, value] : extra_headers)
+    request += name + ": " + value + "\r\n";
   request += "\r\n";
   if (!client->send(request, deadline)) {
     return testing::AssertionFailure() << "http_get " << target << ": could not send the request";

@@ -9,7 +9,8 @@ namespace sluice::test {
 template <typename Field, typename Value>
 void set_transport_option(sluice::ReverseProxy& p, Field sluice::TransportOptions::*field,
                           Value value) {
-  sluice::TransportOptions options = p.transport ? p.transport->options() : sluice::TransportOptions{};
+  sluice::TransportOptions options =
+      p.transport ? p.transport->options() : sluice::TransportOptions{};
   options.*field = value;
   p.transport = sluice::make_http1_transport(options);
 }

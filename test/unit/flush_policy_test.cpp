@@ -85,8 +85,7 @@ TEST(FlushPolicy, Spec24_ZeroIntervalKeptForKnownLength) {
 
 TEST(FlushPolicy, Spec25_NegativeIntervalKept) {
   EXPECT_EQ(flush_interval_for(make_response("text/html", 4096), nanoseconds{-1}), kImmediately);
-  EXPECT_EQ(flush_interval_for(make_response("text/html", 4096), nanoseconds{-7}),
-            nanoseconds{-7});
+  EXPECT_EQ(flush_interval_for(make_response("text/html", 4096), nanoseconds{-7}), nanoseconds{-7});
 }
 
 TEST(FlushPolicy, Spec26_PositiveIntervalKeptForKnownLength) {
@@ -110,13 +109,13 @@ TEST(FlushPolicy, Spec27_MediaTypeIgnoresParametersAndCase) {
       {"text/event-stream; garbage", "text/event-stream"},  // bad parameters do not matter
       {"text/event-stream;;;", "text/event-stream"},
       {"application/vnd.api+json", "application/vnd.api+json"},
-      {"text", "text"},                                     // Go accepts a bare token
+      {"text", "text"},  // Go accepts a bare token
       {"", ""},
       {"   ", ""},
       {";charset=utf-8", ""},
       {"text/", ""},
       {"/plain", ""},
-      {"text/event-stream x", ""},                          // malformed: not a media type
+      {"text/event-stream x", ""},  // malformed: not a media type
       {"text/event/stream", ""},
       {"te xt/plain", ""},
       {"text/pl@in", ""},

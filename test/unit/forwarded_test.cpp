@@ -17,13 +17,15 @@ using boost::asio::ip::tcp;
 
 Fields make_fields(const Lines& lines) {
   Fields f;
-  for (const auto& [name, value] : lines) f.insert(name, value);
+  for (const auto& [name, value] : lines)
+    f.insert(name, value);
   return f;
 }
 
 Lines lines_of(const Fields& f) {
   Lines out;
-  for (const auto& field : f) out.emplace_back(field.name_string(), field.value());
+  for (const auto& field : f)
+    out.emplace_back(field.name_string(), field.value());
   return out;
 }
 
@@ -35,11 +37,9 @@ struct IpCase {
 // Go's net.SplitHostPort(RemoteAddr): the host part, IPv6 without brackets.
 TEST(Forwarded, Spec6_ClientIpIsTheHostPartOfThePeer) {
   const std::vector<IpCase> cases = {
-      {"10.0.0.1", "10.0.0.1"},
-      {"127.0.0.1", "127.0.0.1"},
-      {"::1", "::1"},
-      {"2001:db8::5", "2001:db8::5"},
-      {"::ffff:192.0.2.7", "192.0.2.7"},  // dual-stack socket, IPv4 client: printed as IPv4
+      {"10.0.0.1", "10.0.0.1"},       {"127.0.0.1", "127.0.0.1"},        {"::1", "::1"},
+      {"2001:db8::5", "2001:db8::5"}, {"::ffff:192.0.2.7", "192.0.2.7"},  // dual-stack socket, IPv4
+                                                                          // client: printed as IPv4
   };
   for (const auto& c : cases) {
     const tcp::endpoint peer(make_address(c.address), 54321);

@@ -14,14 +14,16 @@ using Lines = std::vector<std::pair<std::string, std::string>>;
 
 Fields make_fields(const Lines& lines) {
   Fields f;
-  for (const auto& [name, value] : lines) f.insert(name, value);
+  for (const auto& [name, value] : lines)
+    f.insert(name, value);
   return f;
 }
 
 // Every field line, in order, with the name as it was inserted.
 Lines lines_of(const Fields& f) {
   Lines out;
-  for (const auto& field : f) out.emplace_back(field.name_string(), field.value());
+  for (const auto& field : f)
+    out.emplace_back(field.name_string(), field.value());
   return out;
 }
 
@@ -44,8 +46,8 @@ TEST(HopByHop, Spec1_FixedListIsRemovedWhateverConnectionSays) {
 }
 
 TEST(HopByHop, Spec1_FixedListRemovedWithoutAnyConnectionField) {
-  Fields f = make_fields({{"Keep-Alive", "timeout=5"}, {"Upgrade", "h2c"}, {"TE", "trailers"},
-                          {"Accept", "*/*"}});
+  Fields f = make_fields(
+      {{"Keep-Alive", "timeout=5"}, {"Upgrade", "h2c"}, {"TE", "trailers"}, {"Accept", "*/*"}});
   remove_hop_by_hop(f);
   EXPECT_EQ(lines_of(f), (Lines{{"Accept", "*/*"}}));
 }
@@ -110,9 +112,9 @@ TEST(HopByHop, Spec2_EndToEndFieldsKeepTheirOrderAndValues) {
       {"Accept", "*/*"},
   });
   remove_hop_by_hop(f);
-  EXPECT_EQ(lines_of(f),
-            (Lines{{"Host-Like", "x"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"},
-                   {"Accept", "*/*"}}));
+  EXPECT_EQ(
+      lines_of(f),
+      (Lines{{"Host-Like", "x"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}, {"Accept", "*/*"}}));
 }
 
 // SPEC 17 + 18 (Go's TestReverseProxy backend response): the fixed list and Connection-named
@@ -203,9 +205,9 @@ TEST(HopByHop, Spec4_UpgradeTypeRequiresConnectionUpgradeToken) {
       {{{"Connection", "Upgrade"}, {"Upgrade", "websocket"}}, "websocket"},
       {{{"Connection", "keep-alive, upgrade"}, {"Upgrade", "WebSocket"}}, "WebSocket"},
       {{{"Connection", "keep-alive"}, {"Connection", "Upgrade"}, {"Upgrade", "h2c"}}, "h2c"},
-      {{{"Upgrade", "websocket"}}, ""},                              // no Connection token
+      {{{"Upgrade", "websocket"}}, ""},  // no Connection token
       {{{"Connection", "keep-alive"}, {"Upgrade", "websocket"}}, ""},
-      {{{"Connection", "Upgrade"}}, ""},                             // token but no Upgrade
+      {{{"Connection", "Upgrade"}}, ""},  // token but no Upgrade
       {{{"Connection", "Upgrade"}, {"Upgrade", "a"}, {"Upgrade", "b"}}, "a"},  // first line
   };
   for (std::size_t i = 0; i < cases.size(); ++i) {

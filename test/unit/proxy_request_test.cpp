@@ -35,7 +35,8 @@ Request inbound(const std::string& raw_path, const std::string& raw_query = "") 
 
 Lines lines_of(const Fields& f) {
   Lines out;
-  for (const auto& field : f) out.emplace_back(field.name_string(), field.value());
+  for (const auto& field : f)
+    out.emplace_back(field.name_string(), field.value());
   return out;
 }
 
@@ -170,20 +171,35 @@ struct ForwardedCase {
 // Go's TestSetXForwarded, as a table over the inbound request.
 TEST(ProxyRequest, Spec7_SetXForwarded) {
   const std::vector<ForwardedCase> cases = {
-      {"plain http, nothing prior", "192.0.2.10", "example.com", false, {},
+      {"plain http, nothing prior",
+       "192.0.2.10",
+       "example.com",
+       false,
+       {},
        {{"X-Forwarded-For", "192.0.2.10"},
         {"X-Forwarded-Host", "example.com"},
         {"X-Forwarded-Proto", "http"}}},
-      {"tls", "192.0.2.10", "example.com:443", true, {},
+      {"tls",
+       "192.0.2.10",
+       "example.com:443",
+       true,
+       {},
        {{"X-Forwarded-For", "192.0.2.10"},
         {"X-Forwarded-Host", "example.com:443"},
         {"X-Forwarded-Proto", "https"}}},
-      {"appends to what out carries", "2001:db8::1", "h", false,
+      {"appends to what out carries",
+       "2001:db8::1",
+       "h",
+       false,
        {{"X-Forwarded-For", "203.0.113.5"}, {"X-Forwarded-For", "198.51.100.7"}},
        {{"X-Forwarded-For", "203.0.113.5, 198.51.100.7, 2001:db8::1"},
         {"X-Forwarded-Host", "h"},
         {"X-Forwarded-Proto", "http"}}},
-      {"empty inbound Host is forwarded as is", "10.0.0.1", "", false, {},
+      {"empty inbound Host is forwarded as is",
+       "10.0.0.1",
+       "",
+       false,
+       {},
        {{"X-Forwarded-For", "10.0.0.1"}, {"X-Forwarded-Host", ""}, {"X-Forwarded-Proto", "http"}}},
   };
   for (const auto& c : cases) {
@@ -192,7 +208,8 @@ TEST(ProxyRequest, Spec7_SetXForwarded) {
     in.tls = c.tls;
     in.remote = tcp::endpoint(make_address(c.peer), 1234);
     Request out = in;
-    for (const auto& [name, value] : c.out_prior) out.header.insert(name, value);
+    for (const auto& [name, value] : c.out_prior)
+      out.header.insert(name, value);
     ProxyRequest pr{in, out};
     pr.set_x_forwarded();
     EXPECT_EQ(lines_of(out.header), c.want) << c.name;

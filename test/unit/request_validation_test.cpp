@@ -237,7 +237,8 @@ TEST(RequestValidation, ReasonsAreShortAndPrintable) {
   auto v = check_raw_head("GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n");
   ASSERT_TRUE(v);
   EXPECT_FALSE(v->reason.empty());
-  for (char c : v->reason) EXPECT_TRUE(c >= 0x20 && c < 0x7f);
+  for (char c : v->reason)
+    EXPECT_TRUE(c >= 0x20 && c < 0x7f);
 }
 
 }  // namespace

@@ -95,8 +95,9 @@ TEST(ResponseValidation, R41_InvalidContentLengthRefused) {
 
 TEST(ResponseValidation, R41_TransferEncodingWithContentLengthRefused) {
   // Beast frames this one by Content-Length: the TE.CL desync.
-  EXPECT_EQ(check("HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\nContent-Length: 5\r\n\r\nhello"),
-            ResponseDefect::transfer_encoding_with_content_length);
+  EXPECT_EQ(
+      check("HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\nContent-Length: 5\r\n\r\nhello"),
+      ResponseDefect::transfer_encoding_with_content_length);
   EXPECT_EQ(check("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"),
             std::nullopt);
 }
@@ -124,7 +125,8 @@ TEST(ResponseValidation, R42_ObsFoldRefused) {
 TEST(ResponseValidation, R42_SpaceBeforeColonRefused) {
   EXPECT_EQ(check("HTTP/1.1 200 OK\r\nX-Spaced : bar\r\n\r\n"), std::nullopt);
   EXPECT_EQ(check_raw("HTTP/1.1 200 OK\r\nX-Spaced : bar\r\n\r\n"), ResponseDefect::bad_field_line);
-  EXPECT_EQ(check_raw("HTTP/1.1 200 OK\r\nX-Spaced\t: bar\r\n\r\n"), ResponseDefect::bad_field_line);
+  EXPECT_EQ(check_raw("HTTP/1.1 200 OK\r\nX-Spaced\t: bar\r\n\r\n"),
+            ResponseDefect::bad_field_line);
   EXPECT_EQ(check_raw("HTTP/1.1 200 OK\r\n: bar\r\n\r\n"), ResponseDefect::bad_field_line);
   EXPECT_EQ(check_raw("HTTP/1.1 200 OK\r\nNoColon\r\n\r\n"), ResponseDefect::bad_field_line);
   EXPECT_EQ(check_raw("HTTP/1.1 200 OK\r\nX-A: b\x01\r\n\r\n"), ResponseDefect::bad_field_line);

@@ -221,8 +221,8 @@ TEST(TestClientTest, ReadUntilFailsWhenThePeerClosesFirst) {
 TEST(TestClientTest, InformationalResponsesAreSkippedAndRecorded) {
   Pair p;
   ASSERT_TRUE(connect_pair(p));
-  ASSERT_TRUE(p.conn->send(response(103, {{"Link", "</s.css>; rel=preload"}}) +
-                           response(102, {}) + response(200, {}, "ok")));
+  ASSERT_TRUE(p.conn->send(response(103, {{"Link", "</s.css>; rel=preload"}}) + response(102, {}) +
+                           response(200, {}, "ok")));
   ParsedResponse res;
   ASSERT_TRUE(p.client->read_response(res));
   EXPECT_EQ(res.informational, (std::vector<int>{103, 102}));
@@ -487,7 +487,8 @@ TEST(EventLogTest, WaitsSeeEventsFromSeveralThreads) {
   ResponseId first = 9999;
   EXPECT_TRUE(log.wait_for_any_stopped(kDeadline, &first));
   EXPECT_LT(first, static_cast<ResponseId>(kThreads * kPerThread));
-  for (auto& w : workers) w.join();
+  for (auto& w : workers)
+    w.join();
   EXPECT_TRUE(log.check_flush_lifecycle());
 }
 

@@ -73,17 +73,17 @@ TEST(Url, Spec12_CleanQueryReencodesSemicolonsAndBadEscapes) {
       {"a=1&a=%zz&b=3", "a=1&b=3"},
       {"a=%zz", ""},
       {"a=%zz&&b=2", "b=2"},
-      {"=&&a=%zz", "="},                                       // empty key survives as "="
+      {"=&&a=%zz", "="},  // empty key survives as "="
       {"b=2;a=ignored&a=first&a=second+value", "a=first&a=second+value"},
-      {"z=1&a=2&q;=3", "a=2&z=1"},                             // keys sorted, ';' pair dropped
-      {"b=2&a=y&a=x;", "a=y&b=2"},                             // values keep their order
-      {"k=x+y&k=%2F&k=%7e&;", "k=x+y&k=%2F&k=~"},              // '+' <-> ' ', '~' unreserved
-      {"k=%e2%82%ac&;", "k=%E2%82%AC"},                         // upper-case hex on output
-      {"k=a/b:c@d$e,f?g&;", "k=a%2Fb%3Ac%40d%24e%2Cf%3Fg"},   // reserved bytes escaped
-      {"flag&;", "flag="},                                      // no '=' -> empty value
-      {"%41%42=1&;", "AB=1"},                                  // keys are unescaped too
-      {"k%zz=1&a=2;", ""},                                     // bad key escape drops the pair
-      {"a=1&b=%4", "a=1"},                                     // truncated escape at the end
+      {"z=1&a=2&q;=3", "a=2&z=1"},                           // keys sorted, ';' pair dropped
+      {"b=2&a=y&a=x;", "a=y&b=2"},                           // values keep their order
+      {"k=x+y&k=%2F&k=%7e&;", "k=x+y&k=%2F&k=~"},            // '+' <-> ' ', '~' unreserved
+      {"k=%e2%82%ac&;", "k=%E2%82%AC"},                      // upper-case hex on output
+      {"k=a/b:c@d$e,f?g&;", "k=a%2Fb%3Ac%40d%24e%2Cf%3Fg"},  // reserved bytes escaped
+      {"flag&;", "flag="},                                   // no '=' -> empty value
+      {"%41%42=1&;", "AB=1"},                                // keys are unescaped too
+      {"k%zz=1&a=2;", ""},                                   // bad key escape drops the pair
+      {"a=1&b=%4", "a=1"},                                   // truncated escape at the end
       {"a=1&b=%", "a=1"},
       {"a=1&b=%%41", "a=1"},
       {";", ""},
@@ -108,11 +108,11 @@ TEST(Url, Spec12_CleanQueryKeepsParsableQueryByteForByte) {
   const std::vector<std::string> cases = {
       "",
       "a=1&a=2&b=3+4",
-      "b=2&a=1",        // not sorted: untouched
-      "a=%41&b=%2f",    // lower-case hex: untouched
-      "a==b&&c",        // odd but unambiguous
-      "x=%41",          // a valid escape that ends the query
-      "q=a b",          // raw space (never re-encoded when no ';' or bad escape)
+      "b=2&a=1",      // not sorted: untouched
+      "a=%41&b=%2f",  // lower-case hex: untouched
+      "a==b&&c",      // odd but unambiguous
+      "x=%41",        // a valid escape that ends the query
+      "q=a b",        // raw space (never re-encoded when no ';' or bad escape)
       "k=a/b?c@d",
   };
   for (const auto& raw : cases) {
@@ -262,13 +262,13 @@ TEST(Url, Spec15_ParseTargetSplitsEveryForm) {
       {"/p?q", "/p", "q"},
       {"/a%2Fb/c?x=1&y=2", "/a%2Fb/c", "x=1&y=2"},
       {"/p?", "/p", ""},
-      {"/p?a?b", "/p", "a?b"},                       // only the first '?' splits
+      {"/p?a?b", "/p", "a?b"},           // only the first '?' splits
       {"http://h/p?q", "/p", "q", "h"},  // absolute-form: the authority replaces Host
       {"http://example.com:8080/a%2Fb?x", "/a%2Fb", "x", "example.com:8080"},
       {"http://h", "", "", "h"},
       {"http://h?q=/x", "", "q=/x", "h"},
       {"HTTP://h/P", "/P", "", "h"},
-      {"*", "*", ""},                                // asterisk-form
+      {"*", "*", ""},  // asterisk-form
   };
   for (const auto& c : cases) {
     const Target t = parse_target(c.target);
