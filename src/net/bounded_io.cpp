@@ -29,6 +29,18 @@ void BufferCursor::consume(std::size_t n) {
   }
 }
 
+std::size_t write_now(ByteStream& stream, BufferCursor& cursor, boost::system::error_code& ec) {
+  std::size_t sent = 0;
+  ec = {};
+  for (int tries = 0; tries < 4 && sent < cursor.total(); ++tries) {
+    const std::size_t n = stream.write_some(cursor.rest(), ec);
+    sent += n;
+    cursor.consume(n);
+    if (ec || n == 0) break;
+  }
+  return sent;
+}
+
 namespace {
 
 IoResult outcome(Winner w, boost::system::error_code io_ec, std::size_t n) {
@@ -42,15 +54,9 @@ IoResult outcome(Winner w, boost::system::error_code io_ec, std::size_t n) {
 asio::awaitable<IoResult> write_within(ByteStream& stream, std::span<const asio::const_buffer> data,
                                        std::chrono::nanoseconds timeout, StopSignal& stop) {
   BufferCursor cursor(data);
-  std::size_t sent = 0;
   boost::system::error_code ec;
-  // Most writes complete at once: no timer, no race. Bounded: each try progresses or stops.
-  for (int tries = 0; tries < 4 && sent < cursor.total(); ++tries) {
-    const std::size_t n = stream.write_some(cursor.rest(), ec);
-    sent += n;
-    cursor.consume(n);
-    if (ec || n == 0) break;
-  }
+  // Most writes complete at once: no timer, no race.
+  std::size_t sent = write_now(stream, cursor, ec);
   if (sent == cursor.total() || (ec && !would_block(ec))) co_return IoResult{ec, sent};
   asio::steady_timer deadline(stream.get_executor());
   deadline.expires_after(timeout);

@@ -50,4 +50,8 @@ class BufferCursor {
   std::size_t total_ = 0;
 };
 
+// Writes what the stream takes at once (a few tries, each progressing or stopping), consuming
+// it from `cursor`: the bytes written; `ec` says why it stopped short (would_block: wait).
+std::size_t write_now(ByteStream& stream, BufferCursor& cursor, boost::system::error_code& ec);
+
 }  // namespace sluice

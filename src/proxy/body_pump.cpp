@@ -116,9 +116,12 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, ResponseBody& body, FlushWri
     // Read first when bytes are buffered or the last read filled the buffer: a busy upstream
     // has more ready, and then no wait is armed at all. Otherwise the wait's own first read
     // attempt is the try.
-    const bool try_now = last_read_filled || body.buffered_bytes() > 0;
+    const bool from_buffer = body.buffered_bytes() > 0;
+    const bool try_now = last_read_filled || from_buffer;
+    bool had_to_wait = false;
     if (try_now) n = body.read_some(into, rec);
     if (!try_now || would_block(rec)) {
+      had_to_wait = true;
       const auto idle_deadline = arm_wait(flush, idle_timeout, last_progress);
       busy_rounds = 0;
       const BodyWait waited = co_await wait_for_body(ex, body, flush, into);
@@ -137,7 +140,9 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, ResponseBody& body, FlushWri
       // Bytes came (a flush that fell due meanwhile is seen at the top of the loop), or the
       // read itself ended.
     }
-    last_read_filled = n == into.size();
+    // Bytes handed on from the buffer say nothing of the socket: it is tried at once next
+    // (the rest of a body that came with its head is usually there already).
+    if (had_to_wait || !from_buffer) last_read_filled = n == into.size();
     if (n > 0) {
       last_progress = Clock::now();
       const auto ec = co_await flush.write(asio::buffer(buffer.data(), n));

@@ -3,40 +3,16 @@
 #include <string>
 #include <string_view>
 
+#include "common/http_syntax.hpp"
+#include "http1/wire.hpp"
+
 namespace sluice {
-namespace {
-
-// RFC 9110 §5.6.2 tchar, i.e. visible ASCII minus the delimiters (Go's mime isTokenChar).
-bool is_tchar(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  if (u <= 0x20 || u >= 0x7f) return false;
-  return std::string_view("\"(),/:;<=>?@[\\]{}").find(c) == std::string_view::npos;
-}
-
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (const char c : s) {
-    if (!is_tchar(c)) return false;
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!s.empty() && space(s.front()))
-    s.remove_prefix(1);
-  while (!s.empty() && space(s.back()))
-    s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
 
 std::string media_type(std::string_view content_type) {
   // RFC 9110 §8.3.1: media-type = type "/" subtype parameters. Parameters are ignored whatever
   // they hold (Go's mime.ParseMediaType still returns the type when only they are malformed); a
   // malformed type/subtype yields "" as in Go, so "text/event-stream x" is not mistaken for SSE.
-  const std::string_view base = trim(content_type.substr(0, content_type.find(';')));
+  const std::string_view base = http1::trim_element(content_type.substr(0, content_type.find(';')));
   const std::size_t slash = base.find('/');
   const std::string_view type = base.substr(0, slash);
   if (!is_token(type)) return {};

@@ -40,36 +40,52 @@ void IdleSessions::park(std::unique_ptr<ByteStream> stream, asio::ip::tcp::endpo
     env_->on_session_count(-1);
     return;
   }
-  parked_.push_back(Parked{std::move(stream), remote, since});
+  Parked& parked = parked_.emplace_back();
+  if (auto* tcp = dynamic_cast<TcpStream*>(stream.get())) {
+    parked.tcp.emplace(std::move(tcp->socket()));
+    stream.reset();
+  } else {
+    parked.other = std::move(stream);
+  }
+  parked.remote = remote;
+  parked.since = since;
   ++parked_count_;
   const Iter it = std::prev(parked_.end());
   // The handler runs on this worker's thread; if the io_context is destroyed first, it is
   // destroyed without running (close() has then already closed the socket).
-  it->stream->async_wait(ByteStream::Ready::read,
-                         [this, it](boost::system::error_code ec) { wake(it, ec); });
+  auto on_ready = [this, it](boost::system::error_code ec) { wake(it, ec); };
+  if (it->tcp) {
+    // The socket's own wait: no type-erased handler allocated for each parked connection.
+    it->tcp->socket().async_wait(asio::ip::tcp::socket::wait_read, std::move(on_ready));
+  } else {
+    it->stream().async_wait(ByteStream::Ready::read, std::move(on_ready));
+  }
   arm();
 }
 
 void IdleSessions::wake(Iter it, boost::system::error_code ec) {
-  Parked parked = std::move(*it);
-  parked_.erase(it);
   --parked_count_;
-  if (ec || parked.closing) {
+  if (ec || it->closing) {
     // Timed out, stopped, or the socket failed: a graceful close, as a session would.
-    parked.stream->shutdown_write();
-    parked.stream->close();
+    it->stream().shutdown_write();
+    it->stream().close();
+    parked_.erase(it);
     env_->on_session_count(-1);
     return;
   }
   // Bytes (or the client's close) arrived: a session takes the connection, and its count.
-  spawn_session(std::move(parked.stream), *env_, parked.remote, /*resumed=*/true);
+  std::unique_ptr<ByteStream> stream =
+      it->tcp ? std::make_unique<TcpStream>(std::move(it->tcp->socket())) : std::move(it->other);
+  const auto remote = it->remote;
+  parked_.erase(it);
+  spawn_session(std::move(stream), *env_, remote, /*resumed=*/true);
 }
 
 void IdleSessions::close_all() {
   closed_all_ = true;
   for (auto& p : parked_) {
     p.closing = true;
-    p.stream->cancel();
+    p.stream().cancel();
   }
 }
 
@@ -130,7 +146,7 @@ void IdleSessions::expire() {
     if (p.since + timeout_ > now) break;
     if (p.closing) continue;
     p.closing = true;
-    p.stream->cancel();
+    p.stream().cancel();
   }
 }
 

@@ -50,7 +50,7 @@ class ConnectionPool {
   // asked for) or outlived pool_idle_timeout is closed instead (SPEC L6).
   std::unique_ptr<UpstreamConnection> take_idle(const std::string& key);
   // Keeps `conn` for reuse if there is room (and the transport still exists), else closes it.
-  // Its read buffer is released: an idle connection holds no buffer.
+  // A read buffer grown past one head read (16 KiB) is released.
   void put_idle(std::unique_ptr<UpstreamConnection> conn);
 
   PoolShared& shared() { return *shared_; }

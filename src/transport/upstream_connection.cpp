@@ -160,16 +160,9 @@ asio::awaitable<std::error_code> write_upstream(UpstreamConnection& up, RequestC
                                                 bool stop_if_answered) {
   ByteStream& stream = *up.stream;
   BufferCursor cursor(std::span<const asio::const_buffer>(buffers.data(), buffers.size()));
-  std::size_t sent = 0;
   boost::system::error_code ec;
   // The stream is non-blocking: most writes complete at once, with no timer and no race.
-  // Bounded: each try either progresses or stops.
-  for (int tries = 0; tries < 4 && sent < cursor.total(); ++tries) {
-    const std::size_t n = stream.write_some(cursor.rest(), ec);
-    sent += n;
-    cursor.consume(n);
-    if (ec || n == 0) break;
-  }
+  std::size_t sent = write_now(stream, cursor, ec);
   if (sent == cursor.total()) co_return std::error_code{};
   if (ec && !would_block(ec)) {
     // An upstream that answered and closed (a 413, say) is relayed, not reported as a failed

@@ -179,6 +179,22 @@ TEST_F(ConnectionPoolTest, AnIdleConnectionReleasesItsReadBuffer) {
   EXPECT_EQ(again->buffer.capacity(), 0u);
 }
 
+// One head read's buffer (16 KiB) stays: releasing it would cost every reused connection a new
+// allocation per request.
+TEST_F(ConnectionPoolTest, AnIdleConnectionKeepsAHeadSizedReadBuffer) {
+  make_pool();
+  MemoryStream* up;
+  auto conn = connection(up);
+  conn->buffer.commit(asio::buffer_size(conn->buffer.prepare(16 * 1024)));
+  conn->buffer.consume(conn->buffer.size());
+  const auto capacity = conn->buffer.capacity();
+  ASSERT_LE(capacity, 16u * 1024);
+  pool->put_idle(std::move(conn));
+  auto again = pool->take_idle("up:80");
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again->buffer.capacity(), capacity);
+}
+
 TEST_F(ConnectionPoolTest, ARetiredTransportPoolsNothing) {
   make_pool();
   MemoryStream* up;
