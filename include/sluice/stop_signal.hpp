@@ -4,13 +4,13 @@
 // tick, a long poll) race it so that a stopping server is never held up by them.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <utility>
+#include <utility>  // std::forward
 
 namespace sluice {
 
 class StopSignal {
  public:
-  explicit StopSignal(boost::asio::any_io_executor executor) : timer_(std::move(executor)) {
+  explicit StopSignal(const boost::asio::any_io_executor& executor) : timer_(executor) {
     timer_.expires_at(boost::asio::steady_timer::time_point::max());
   }
   StopSignal(const StopSignal&) = delete;

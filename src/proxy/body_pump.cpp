@@ -99,7 +99,7 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, ResponseBody& body, FlushWri
     if (!splice_tried && body.splice_source()) {
       splice_tried = true;
       auto spliced = co_await try_splice(ex, body, flush, idle_timeout);
-      if (spliced) co_return std::move(*spliced);
+      if (spliced) co_return *spliced;
     }
     // A flush that fell due while the upstream kept us busy (no wait below saw the timer).
     if (auto due = flush.flush_due(); due && Clock::now() >= *due) {
@@ -134,7 +134,7 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, ResponseBody& body, FlushWri
       }
       if (n == 0 && !rec && waited.woke == Woke::timer) {
         auto ended = co_await after_timer(flush, idle_deadline);
-        if (ended) co_return std::move(*ended);
+        if (ended) co_return *ended;
         continue;
       }
       // Bytes came (a flush that fell due meanwhile is seen at the top of the loop), or the

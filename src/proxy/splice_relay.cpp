@@ -114,7 +114,7 @@ asio::awaitable<PumpResult> splice_body(Exchange& ex, detail::SpliceSink& sink,
         continue;
       case Woke::timer: {
         auto ended = co_await after_timer(flush, idle_deadline);
-        if (ended) co_return std::move(*ended);
+        if (ended) co_return *ended;
         continue;
       }
       case Woke::upstream: continue;

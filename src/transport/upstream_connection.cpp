@@ -130,7 +130,7 @@ asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>>
     }));
     auto [order, cec, endpoint, wec, gone, tec, sec] = co_await race_unless_spurious(
         timer, ctx.stop_signal(), asio::async_connect(socket, endpoints, asio::deferred),
-        std::move(client_closed));
+        client_closed);
     // The first operation to finish that was not a client wake that found the client still there.
     const std::size_t first = order[0] == 1 && !gone ? order[1] : order[0];
     if (first == 1) failure = errc::client_gone;
