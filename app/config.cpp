@@ -74,7 +74,9 @@ std::optional<asio::ip::tcp::endpoint> parse_listen(std::string_view text) {
   return asio::ip::tcp::endpoint(addr, static_cast<std::uint16_t>(port));
 }
 
-std::string listen_url(const asio::ip::tcp::endpoint& ep) { return "http://" + endpoint_text(ep); }
+std::string listen_url(const asio::ip::tcp::endpoint& ep, bool tls) {
+  return (tls ? "https://" : "http://") + endpoint_text(ep);
+}
 
 std::string upstream_display(const Url& url) {
   return url.scheme + "://" + url.authority() + url.raw_path;
@@ -106,6 +108,9 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
   std::string max_response_header_bytes =
       std::to_string(config.transport.max_response_header_bytes);
   std::string max_idle_upstream = std::to_string(config.transport.max_idle_connections);
+  std::vector<std::string> tls_certs;
+  std::vector<std::string> tls_keys;
+  std::string upstream_ca;
   bool version = false;
 
   CLI::App app("sluice " SLUICE_VERSION ": a streaming HTTP/1 reverse proxy.", "sluice");
@@ -121,9 +126,26 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
   app.add_option("--upstream", upstream,
                  "Where requests go, e.g. http://127.0.0.1:9000/base?x=1\n"
                  "Its path is joined with the request path and its\n"
-                 "query merged with the request query.\n"
+                 "query merged with the request query. https:// means\n"
+                 "TLS to the upstream, verified against the system CA\n"
+                 "bundle (and --upstream-ca) and the URL's host name.\n"
                  "Required, except with `demo`.")
       ->type_name("URL");
+  app.add_option("--tls-cert", tls_certs,
+                 "Serve HTTPS (TLS 1.2 and 1.3, ALPN http/1.1) with this\n"
+                 "certificate chain (PEM, leaf first), with --tls-key.\n"
+                 "Repeat both for more certificates: the first pair is\n"
+                 "the default, the others are chosen by SNI from their\n"
+                 "DNS names. SIGHUP re-reads them.")
+      ->type_name("FILE");
+  app.add_option("--tls-key", tls_keys,
+                 "The private key (PEM) of the --tls-cert at the same\n"
+                 "position.")
+      ->type_name("FILE");
+  app.add_option("--upstream-ca", upstream_ca,
+                 "PEM bundle of CA certificates trusted for https://\n"
+                 "upstreams, besides the system CA bundle.")
+      ->type_name("FILE");
   app.add_option("--flush-interval", flush_interval,
                  "How long response bytes may wait in the output buffer:\n"
                  "  0    no periodic flush: bytes go out when 16 KiB\n"
@@ -223,6 +245,7 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
       "Durations: 250ms, 5s, 1m, 1m30s, 1.5s (units ns, us, ms, s, m, h).\n"
       "Timeouts must be positive; 0 and -1 are for --flush-interval only.\n"
       "SIGINT or SIGTERM stops gracefully: in-flight responses get 5s to finish.\n"
+      "SIGHUP re-reads the --tls-cert/--tls-key files (a bad one keeps the old).\n"
       "Errors in flags or values exit with status 2.");
 
   try {
@@ -263,7 +286,7 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
     config.upstream = Url::parse(upstream);
     if (!config.upstream) {
       return usage_error(err, "--upstream", upstream,
-                         "is not an http URL (use http://host[:port][/path][?query])");
+                         "is not an http or https URL (use http://host[:port][/path][?query])");
     }
   }
 
@@ -342,6 +365,34 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
   config.server.max_body_bytes = limits[3].value;
   config.transport.max_response_header_bytes = static_cast<std::uint32_t>(limits[4].value);
   config.transport.max_idle_connections = static_cast<std::size_t>(limits[5].value);
+
+  // TLS last: the files are read only once every other flag is known to be good.
+  if (tls_certs.size() != tls_keys.size()) {
+    err << "sluice: --tls-cert and --tls-key: each certificate needs its key (got "
+        << tls_certs.size() << " --tls-cert and " << tls_keys.size() << " --tls-key)\n";
+    return kUsageError;
+  }
+  if (!tls_certs.empty()) {
+    std::vector<CertificateFiles> pairs;
+    for (std::size_t i = 0; i < tls_certs.size(); ++i)
+      pairs.push_back({tls_certs[i], tls_keys[i]});
+    try {
+      config.server.tls = ServerTls::load(std::move(pairs));
+    } catch (const TlsConfigError& e) {
+      err << "sluice: --tls-cert/--tls-key: " << e.what() << "\n";
+      return kUsageError;
+    }
+  }
+  if (app.count("--upstream-ca") > 0) {
+    try {
+      UpstreamTlsOptions upstream_tls;
+      upstream_tls.ca_file = upstream_ca;
+      config.transport.tls = UpstreamTls::load(std::move(upstream_tls));
+    } catch (const TlsConfigError& e) {
+      err << "sluice: --upstream-ca: " << e.what() << "\n";
+      return kUsageError;
+    }
+  }
 
   if (access_log == "on") {
     config.server.access_log = true;

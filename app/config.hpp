@@ -12,6 +12,7 @@
 
 #include "sluice/reverse_proxy.hpp"
 #include "sluice/server.hpp"
+#include "sluice/tls.hpp"
 #include "sluice/url.hpp"
 
 namespace sluice::app {
@@ -22,9 +23,9 @@ inline constexpr int kUsageError = 2;
 struct Config {
   bool demo = false;            // `sluice demo`: the upstream is built in
   std::optional<Url> upstream;  // set unless demo
-  ServerOptions server;         // listen, threads, header/idle timeouts, access log
+  ServerOptions server;         // listen, threads, header/idle timeouts, access log, TLS
   std::chrono::nanoseconds flush_interval{0};
-  TransportOptions transport;  // connect, response-header and upstream idle timeouts
+  TransportOptions transport;  // connect, response-header and upstream idle timeouts, CA
 };
 
 // Parses argv. Returns the Config to run, or the status to exit with right away: 0 after
@@ -37,8 +38,8 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv,
 // resolve names). Port 0 asks the kernel for a free port.
 std::optional<boost::asio::ip::tcp::endpoint> parse_listen(std::string_view text);
 
-// "http://127.0.0.1:8080", "http://[::1]:8080": how the startup line names a listener.
-std::string listen_url(const boost::asio::ip::tcp::endpoint& ep);
+// "http://127.0.0.1:8080", "https://[::1]:8443": how the startup line names a listener.
+std::string listen_url(const boost::asio::ip::tcp::endpoint& ep, bool tls = false);
 
 // "http://127.0.0.1:9000/base": scheme, authority and path of an upstream (the query, merged
 // into every request, is left out of the startup line).

@@ -32,6 +32,7 @@ int run(sluice::app::Config& config) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   // A reader of stderr that goes away must not kill the proxy in the middle of a log line.
   std::signal(SIGPIPE, SIG_IGN);
@@ -52,12 +53,23 @@ int run(sluice::app::Config& config) {
                           [p = proxy.get()](sluice::Exchange& ex) { return p->serve(ex); });
     server.start();
 
-    const std::string here = sluice::app::listen_url(server.local_endpoint());
-    say("sluice: listening on " + here + " -> " + sluice::app::upstream_display(*config.upstream));
+    const auto& tls = config.server.tls;
+    const std::string here = sluice::app::listen_url(server.local_endpoint(), tls != nullptr);
+    say("sluice: listening on " + here + " -> " + sluice::app::upstream_display(*config.upstream) +
+        (tls ? " (" + tls->data_path() + ")" : ""));
     if (demo) say(sluice::app::demo_usage(here));
 
     int sig = 0;
-    sigwait(&stop_signals, &sig);
+    // SIGHUP re-reads the certificates, here on the main thread: no file is read by a worker.
+    while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) {
+      if (!tls) {
+        say("sluice: SIGHUP: nothing to reload (no --tls-cert)");
+      } else if (auto failed = tls->reload()) {
+        say("sluice: SIGHUP: certificates not reloaded, the old ones keep serving: " + *failed);
+      } else {
+        say("sluice: SIGHUP: certificates reloaded; new connections use them");
+      }
+    }
     say(std::string("sluice: ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
         ", stopping (in-flight responses get up to 5s)");
     if (demo) demo->begin_stop();  // endless demo streams end now instead of at the grace

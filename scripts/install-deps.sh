@@ -12,6 +12,8 @@ packages=(
   build-essential cmake make pkg-config
   libboost1.81-dev      # Boost.Asio + Boost.Beast (header-only parts are all sluice uses)
   libcli11-dev          # command line of the sluice binary
+  libssl-dev            # OpenSSL 3: TLS on both sides
+  openssl ca-certificates   # the system CA bundle upstreams are verified against; `openssl` CLI in docs
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
   curl                  # used by the binary's own test and by `make run`'s hints
@@ -20,6 +22,8 @@ if [[ "${1:-}" == "bench" ]]; then
   packages+=(wrk nginx-light haproxy gnuplot-nox)   # gnuplot: the CPU chart of bench/chart.sh
   # bench/*.py (flush-delay probe, idle connections, upload sink, report), ps/taskset in run.sh
   packages+=(python3 procps util-linux)
+  # bench/tls.sh: the certificate (openssl req), handshakes/s (openssl s_time), s_client checks
+  packages+=(openssl)
 fi
 if [[ "${1:-}" == "lint" ]]; then
   packages+=(clang-format-14 clang-tidy-14)

@@ -28,7 +28,7 @@ struct Request {
   Fields header;  // every field except Host
   std::int64_t content_length = 0;
   boost::asio::ip::tcp::endpoint remote;  // inbound only: the client's address
-  bool tls = false;                       // inbound only: arrived over TLS (always false for now)
+  bool tls = false;                       // inbound only: arrived over TLS
   // Director mode only: true suppresses the X-Forwarded-For append (Go: Header["X-Forwarded-For"] =
   // nil).
   bool omit_x_forwarded_for = false;

@@ -15,6 +15,7 @@
 
 #include "sluice/exchange.hpp"
 #include "sluice/log.hpp"
+#include "sluice/tls.hpp"
 
 namespace sluice {
 
@@ -46,6 +47,9 @@ struct ServerOptions {
   // Content-Length gets 413 before anything is sent upstream; a chunked body that grows past
   // it is cut with 413.
   std::uint64_t max_body_bytes = 0;
+  // TLS listener (HTTPS): the certificates, chosen by SNI. Null: cleartext. The handshake must
+  // finish within header_timeout; plain HTTP sent to a TLS listener gets a 400 in clear text.
+  std::shared_ptr<ServerTls> tls;
   bool access_log = true;
   // Where access and error lines go; default: stderr, one write per line.
   std::function<void(std::string_view line)> log;

@@ -22,6 +22,7 @@
 
 #include "sluice/message.hpp"
 #include "sluice/request_context.hpp"
+#include "sluice/tls.hpp"
 
 namespace sluice {
 
@@ -47,6 +48,9 @@ struct TransportOptions {
   // An upgraded connection (WebSocket...) with no byte in either direction for this long is
   // closed (SPEC 37). Long: tunnels often idle between messages.
   std::chrono::nanoseconds tunnel_idle_timeout = 300s;
+  // For https:// upstreams: CA bundles, SNI name, verification (sluice/tls.hpp). Null: the
+  // system CA bundle, loaded once per process when the first transport is made.
+  std::shared_ptr<UpstreamTls> tls;
 };
 
 // The request body as the transport sends it: the client's, read on demand (SPEC 14).

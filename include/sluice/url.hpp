@@ -8,19 +8,19 @@
 namespace sluice {
 
 struct Url {
-  std::string scheme;     // "http" (lower-cased)
+  std::string scheme;     // "http" or "https" (lower-cased)
   std::string host;       // "127.0.0.1", "example.com" or "[::1]" (brackets kept for IPv6)
   std::string port;       // "9000", or "" when the URL names none
   std::string raw_path;   // escaped path as written, e.g. "/base/a%2Fb" (may be "")
   std::string raw_query;  // without the '?', escaped as written (may be "")
 
-  // Parses an absolute http URL ("http://host[:port][/path][?query]"). A fragment is dropped.
-  // Returns nullopt for anything else (no scheme, a scheme other than http, empty host, bad port).
+  // Parses an absolute http or https URL ("https://host[:port][/path][?query]"). A fragment is
+  // dropped. Returns nullopt for anything else (no scheme, another scheme, empty host, bad port).
   static std::optional<Url> parse(std::string_view text);
 
   // "host:port" when a port is given, else "host": the value for a Host header.
   std::string authority() const;
-  // The port to connect to: `port`, or "80" for http.
+  // The port to connect to: `port`, or "80" for http, "443" for https.
   std::string connect_port() const;
   // raw_path (or "/" when empty) plus "?raw_query" when the query is non-empty.
   std::string request_target() const;

@@ -191,13 +191,13 @@ std::optional<Url> Url::parse(std::string_view text) {
   if (const std::size_t hash = text.find('#'); hash != std::string_view::npos) {
     text = text.substr(0, hash);
   }
-  // scheme "://" — only http is supported (no TLS to upstreams).
+  // scheme "://": http, or https (TLS to the upstream).
   const std::size_t colon = text.find(':');
   if (colon == std::string_view::npos || colon == 0) return std::nullopt;
   std::string scheme;
   for (const char c : text.substr(0, colon))
     scheme.push_back(to_lower(c));
-  if (scheme != "http") return std::nullopt;
+  if (scheme != "http" && scheme != "https") return std::nullopt;
   std::string_view rest = text.substr(colon + 1);
   if (rest.substr(0, 2) != "//") return std::nullopt;
   rest.remove_prefix(2);
@@ -257,7 +257,10 @@ std::optional<Url> Url::parse(std::string_view text) {
 
 std::string Url::authority() const { return port.empty() ? host : host + ":" + port; }
 
-std::string Url::connect_port() const { return port.empty() ? std::string("80") : port; }
+std::string Url::connect_port() const {
+  if (!port.empty()) return port;
+  return scheme == "https" ? std::string("443") : std::string("80");
+}
 
 std::string Url::request_target() const {
   std::string target = raw_path.empty() ? std::string("/") : raw_path;

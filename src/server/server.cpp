@@ -19,6 +19,7 @@
 
 #include "common/nothrow.hpp"
 #include "net/tcp_stream.hpp"
+#include "net/tls_contexts.hpp"
 #include "server/session.hpp"
 
 namespace sluice {
@@ -87,8 +88,14 @@ struct Server::Impl {
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
       const auto remote = socket.remote_endpoint(ignored);
-      detail::spawn_session(std::make_unique<TcpStream>(std::move(socket)), *w.env, remote,
-                            /*resumed=*/false);
+      std::unique_ptr<ByteStream> stream;
+      if (options.tls) {
+        stream = options.tls->impl().accept(std::move(socket));
+        if (!stream) continue;  // out of memory for the SSL object: the socket closed with it
+      } else {
+        stream = std::make_unique<TcpStream>(std::move(socket));
+      }
+      detail::spawn_session(std::move(stream), *w.env, remote, /*resumed=*/false);
     }
   }
 

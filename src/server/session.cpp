@@ -24,6 +24,7 @@
 #include "server/http1_exchange.hpp"
 #include "server/idle_sessions.hpp"
 #include "server/request_from_parser.hpp"
+#include "server/tls_handshake.hpp"
 #include "sluice/url.hpp"
 
 namespace sluice::detail {
@@ -226,7 +227,9 @@ asio::awaitable<RequestEnd> serve_request(SessionIo& io, SessionEnv& env,
     co_return RequestEnd::close;
   }
 
-  Http1Exchange ex(io, request_from_parser(*io.parser, remote));
+  Request request = request_from_parser(*io.parser, remote);
+  request.tls = io.tls;
+  Http1Exchange ex(io, std::move(request));
   const auto start = Clock::now();
 
   bool threw = false;
@@ -257,6 +260,16 @@ asio::awaitable<void> run_session(std::unique_ptr<ByteStream> stream, SessionEnv
   Registration registration(env, io, /*already_counted=*/resumed);
   bool cut = false;         // close without a graceful shutdown (aborted response, forced stop)
   bool readable = resumed;  // a resumed session starts because bytes arrived
+  if (auto* tls = dynamic_cast<TlsStream*>(&io.stream)) {
+    io.tls = true;
+    if (!resumed) {
+      const bool ready = co_await start_tls(io, *tls);
+      if (!ready) {
+        io.stream.close();  // no close_notify: there was no session to end
+        co_return;
+      }
+    }
+  }
 
   // Each round serves one request: the client's own requests bound the loop.
   for (;;) {

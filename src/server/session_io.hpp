@@ -40,6 +40,7 @@ struct SessionIo {
   // Fired by the forced stop: every wait racing it, pending or started later, wakes up.
   StopSignal stop_signal;
   const ServerOptions& options;
+  bool tls = false;       // the stream is a TlsStream (Request::tls)
   bool idle = true;       // waiting for the first byte of a request: safe to close when draining
   bool draining = false;  // graceful stop: finish this response, then close
   bool stopping = false;  // forced stop: cut everything now

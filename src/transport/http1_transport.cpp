@@ -13,10 +13,19 @@ namespace asio = boost::asio;
 
 namespace {
 
+// The system CA bundle is read here, when the transport is made, never on a request's path.
+TransportOptions with_tls(TransportOptions options) {
+  if (!options.tls) {
+    static const std::shared_ptr<UpstreamTls> system_default = UpstreamTls::load();
+    options.tls = system_default;
+  }
+  return options;
+}
+
 class Http1Transport final : public Transport {
  public:
   explicit Http1Transport(TransportOptions options)
-      : shared_(std::make_shared<PoolShared>(options)) {}
+      : shared_(std::make_shared<PoolShared>(with_tls(std::move(options)))) {}
   ~Http1Transport() override { shared_->retire(); }
 
   asio::awaitable<UpstreamResponse> round_trip(RoundTripRequest request) override {

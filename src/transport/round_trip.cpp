@@ -220,14 +220,22 @@ std::optional<std::string> serialize_request_head(const Request& out) {
   return head;
 }
 
-std::string pool_key(const Request& out) { return out.url.host + ":" + out.url.connect_port(); }
+std::string pool_key(const Request& out, const UpstreamTls* tls) {
+  std::string key = out.url.scheme + "://" + out.url.host + ":" + out.url.connect_port();
+  if (out.url.scheme == "https" && tls != nullptr) {
+    // The name sent as SNI and checked: a connection verified for one name never serves another.
+    const auto& name = tls->options().server_name;
+    key += " sni=" + (name.empty() ? out.url.host : name);
+  }
+  return key;
+}
 
 asio::awaitable<UpstreamResponse> round_trip_http1(RoundTripRequest rq, ConnectionPool& pool) {
   const TransportOptions& options = pool.shared().options;
   const Request& out = rq.out;
   RequestContext& ctx = rq.context;
   UpstreamResponse result;
-  const std::string key = pool_key(out);
+  const std::string key = pool_key(out, options.tls.get());
   const auto serialized = serialize_request_head(out);
   if (!serialized) {
     result.ec = make_error_code(errc::no_route);
@@ -250,8 +258,9 @@ asio::awaitable<UpstreamResponse> round_trip_http1(RoundTripRequest rq, Connecti
     if (conn) {
       reused = true;
     } else {
+      UpstreamTls* tls = out.url.scheme == "https" ? options.tls.get() : nullptr;
       auto [cec, fresh] = co_await connect_upstream(ctx, out.url.host, out.url.connect_port(),
-                                                    options.connect_timeout);
+                                                    options.connect_timeout, tls, key);
       if (cec) {
         result.ec = cec;
         co_return result;

@@ -20,7 +20,9 @@ namespace sluice {
 std::optional<std::string> serialize_request_head(const Request& out);
 
 // The pool key of a request's upstream: connections to other keys are never used for it.
-std::string pool_key(const Request& out);
+// Scheme, host and port, and for https the SNI name, so that a cleartext and a TLS connection
+// to one address never mix. `tls`: the transport's (null: no https upstream).
+std::string pool_key(const Request& out, const UpstreamTls* tls = nullptr);
 
 boost::asio::awaitable<UpstreamResponse> round_trip_http1(RoundTripRequest request,
                                                           ConnectionPool& pool);

@@ -11,6 +11,7 @@
 #include "net/bounded_io.hpp"
 #include "net/race.hpp"
 #include "net/tcp_stream.hpp"
+#include "net/tls_contexts.hpp"
 #include "sluice/error.hpp"
 
 namespace sluice {
@@ -80,7 +81,8 @@ asio::awaitable<WaitResult> wait_and_read(UpstreamConnection& up, RequestContext
 }
 
 asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>> connect_upstream(
-    RequestContext& ctx, std::string host, std::string port, std::chrono::nanoseconds timeout) {
+    RequestContext& ctx, std::string host, std::string port, std::chrono::nanoseconds timeout,
+    UpstreamTls* tls, std::string key) {
   using Result = std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>;
   auto executor = co_await asio::this_coro::executor;
   std::string bare = host;
@@ -149,9 +151,22 @@ asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>>
 
   boost::system::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
-  auto conn = std::make_unique<UpstreamConnection>(std::make_unique<TcpStream>(std::move(socket)),
-                                                   host + ":" + port);
-  co_return Result{std::error_code{}, std::move(conn)};
+  if (tls == nullptr) {
+    auto conn = std::make_unique<UpstreamConnection>(std::make_unique<TcpStream>(std::move(socket)),
+                                                     std::move(key));
+    co_return Result{std::error_code{}, std::move(conn)};
+  }
+  auto stream = tls->impl().connect(std::move(socket), host, key);
+  if (!stream) co_return Result{errc::upstream_connect_failed, nullptr};
+  auto [order, hec, tec, sec] =
+      co_await race(timer, ctx.stop_signal(), stream->async_handshake(asio::deferred));
+  const Winner w = winner_of(order);
+  if (w.deadline()) co_return Result{errc::upstream_connect_timeout, nullptr};
+  if (w.stop()) co_return Result{aborted_error(), nullptr};
+  if (hec) co_return Result{to_std(hec), nullptr};
+  if (stream->session_reused()) tls->impl().resumed.fetch_add(1);
+  co_return Result{std::error_code{},
+                   std::make_unique<UpstreamConnection>(std::move(stream), std::move(key))};
 }
 
 asio::awaitable<std::error_code> write_upstream(UpstreamConnection& up, RequestContext& ctx,

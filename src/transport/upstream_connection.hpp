@@ -15,6 +15,7 @@
 
 #include "net/byte_stream.hpp"
 #include "sluice/request_context.hpp"
+#include "sluice/tls.hpp"
 
 namespace sluice {
 
@@ -23,7 +24,7 @@ struct UpstreamConnection {
 
   std::unique_ptr<ByteStream> stream;
   boost::beast::flat_buffer buffer;  // bytes read from the upstream, not parsed yet
-  std::string key;                   // "host:port" it is pooled under
+  std::string key;                   // what it is pooled under (round_trip.hpp, pool_key)
   std::chrono::steady_clock::time_point idle_since{};
   std::uint64_t requests = 0;  // requests sent on it so far (> 0 once reused)
 };
@@ -45,10 +46,13 @@ boost::asio::awaitable<WaitResult> wait_and_read(UpstreamConnection& up, Request
                                                  boost::asio::steady_timer& timer,
                                                  boost::asio::mutable_buffer into);
 
-// Connects to host:port within `timeout`, racing the stop signal and the client leaving.
+// Connects to host:port within `timeout`, racing the stop signal and the client leaving. With
+// `tls` (an https upstream) the TLS handshake follows within the same timeout; a failed one is
+// its own error (a certificate_verify_error() naming the reason, or OpenSSL's), which the proxy
+// answers with 502. `key`: what the connection is pooled (and its TLS session cached) under.
 boost::asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>>
 connect_upstream(RequestContext& ctx, std::string host, std::string port,
-                 std::chrono::nanoseconds timeout);
+                 std::chrono::nanoseconds timeout, UpstreamTls* tls, std::string key);
 
 // Writes every buffer within `timeout`, racing the stop signal. With `stop_if_answered` (request
 // bodies) it also stops when the upstream starts answering (or closes) before the body is all

@@ -196,6 +196,16 @@ TEST(Url, Spec9_AuthorityAndPortNormalisation) {
   EXPECT_EQ(url->port, "65535");
 }
 
+TEST(Url, HttpsIsTlsToTheUpstreamOnPort443) {
+  const auto url = Url::parse("HTTPS://api.example.com/v1");
+  ASSERT_TRUE(url);
+  EXPECT_EQ(url->scheme, "https");
+  EXPECT_EQ(url->connect_port(), "443");
+  EXPECT_EQ(url->authority(), "api.example.com");
+  EXPECT_EQ(Url::parse("https://api.example.com:8443")->connect_port(), "8443");
+  EXPECT_EQ(Url::parse("http://api.example.com")->connect_port(), "80");
+}
+
 TEST(Url, Spec10_ParseRejectsWhatIsNotAnAbsoluteHttpUrl) {
   const std::vector<std::string> bad = {
       "",
@@ -203,8 +213,8 @@ TEST(Url, Spec10_ParseRejectsWhatIsNotAnAbsoluteHttpUrl) {
       "example.com",
       "example.com:80",
       "/just/a/path",
-      "https://example.com",
       "ftp://example.com",
+      "wss://example.com",
       "://example.com",
       "http:example.com",
       "http:/example.com",
