@@ -26,7 +26,11 @@ int on_ticket_key(SSL* ssl, unsigned char name[16], unsigned char* iv, EVP_CIPHE
   auto* ring =
       static_cast<TicketKeyRing*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ticket_ring_index()));
   if (ring == nullptr) return enc ? -1 : 0;
-  return enc ? ring->encrypt(name, iv, cipher, mac) : ring->decrypt(name, iv, cipher, mac);
+  if (enc) return ring->encrypt(name, iv, cipher, mac);
+  const int found = ring->decrypt(name, iv, cipher, mac);
+  // A TLS 1.3 client uses each ticket once: without "renew" OpenSSL sends no new ticket after
+  // a resumption, and the client's next connection pays a full handshake.
+  return found == 1 && SSL_version(ssl) == TLS1_3_VERSION ? 2 : found;
 }
 
 int on_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
@@ -152,7 +156,11 @@ std::shared_ptr<const CertificateSet> ServerTls::Impl::build() const {
       throw TlsConfigError(describe_tls_failure("certificate " + pair.cert));
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, pair.key.c_str(), SSL_FILETYPE_PEM) != 1) {
-      throw TlsConfigError(describe_tls_failure("key " + pair.key));
+      const unsigned long e = ERR_peek_error();
+      const bool mismatch =
+          ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH;
+      throw TlsConfigError(describe_tls_failure(
+          "key " + pair.key + (mismatch ? " does not match certificate " + pair.cert : "")));
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
       throw TlsConfigError(

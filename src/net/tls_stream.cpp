@@ -276,6 +276,11 @@ void TlsStream::cancel() {
 }
 
 void TlsStream::close() {
+  // OpenSSL marks the session of a connection freed without close_notify as not resumable
+  // (ssl_clear_bad_session), and a client's cached session is that very object: a connection
+  // that ended without a TLS error keeps its session usable for the next one.
+  if (handshake_done_ && !fatal_)
+    SSL_set_shutdown(ssl_, SSL_get_shutdown(ssl_) | SSL_SENT_SHUTDOWN);
   boost::system::error_code ignored;
   socket_.close(ignored);
 }

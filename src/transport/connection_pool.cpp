@@ -14,7 +14,11 @@ std::atomic<std::uint64_t> next_transport_id{1};
 // How many transports were retired so far: a worker that sees it change purges its pools.
 std::atomic<std::uint64_t> retirements{0};
 
-void close_quietly(UpstreamConnection& c) { c.stream->close(); }
+// An idle connection ends between two messages: a graceful end (TLS: close_notify, then FIN).
+void close_quietly(UpstreamConnection& c) {
+  c.stream->shutdown_write();
+  c.stream->close();
+}
 
 // An idle keep-alive connection must have nothing to read: readable means the upstream closed
 // it (FIN/RST) or sent bytes that belong to no request. Either way it cannot be reused.

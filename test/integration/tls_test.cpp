@@ -645,13 +645,11 @@ TEST(TlsServer, SessionTicketIssuedBeforeReloadResumesAfterIt) {
   EXPECT_TRUE(resumed) << "a ticket issued before reload() did not resume after it";
 }
 
-// KNOWN FAILING (see the report): a TLS 1.3 client uses each ticket once (OpenSSL's client marks
-// a session not resumable once it resumed), so a server must send a new ticket after a
-// resumption, as stock OpenSSL does. The listener sends none: its ticket callback answers 1
-// ("good, no renewal") for the current key, and OpenSSL then issues no ticket on a resumed
-// TLS 1.3 connection (nginx returns 2 for TLS 1.3 for exactly this reason). A client that
-// always offers its newest session resumes only every other connection.
-TEST(TlsServer, DISABLED_ResumedTls13ConnectionGetsAFreshTicket) {
+// A TLS 1.3 client uses each ticket once (OpenSSL's client marks a session not resumable once
+// it resumed), so a server must send a new ticket after a resumption, as stock OpenSSL does.
+// The ticket callback asks for one ("renew", as nginx does for TLS 1.3); without it a client
+// that always offers its newest session resumes only every other connection.
+TEST(TlsServer, ResumedTls13ConnectionGetsAFreshTicket) {
   FakeUpstream upstream;
   upstream.set_handler(echo);
   TlsProxy proxy(upstream.url());
@@ -1033,14 +1031,11 @@ TEST(UpstreamTls, ConcurrentSecondConnectionResumesTheSession) {
   EXPECT_EQ(tls->resumed_handshakes(), 1u);
 }
 
-// KNOWN FAILING (see the report): once a pooled TLS connection has ended, the next connection
-// to the same upstream does a full handshake. The proxy closes upstream TLS connections with
-// close() and never SSL_shutdown() (connection_pool.cpp close_quietly, round_trip.cpp), and
-// OpenSSL's SSL_free() of a connection that did not send close_notify marks its session not
-// resumable (ssl_clear_bad_session -> SSL_CTX_remove_session -> not_resumable = 1). That
-// session is the very object the new-session callback stored in UpstreamTls's cache, so the
-// cached session is dead by the time it is offered. Resumption then only happens between
-// connections that overlap in time (the test above).
+// Once a pooled TLS connection has ended, the next connection to the same upstream resumes its
+// session. OpenSSL's SSL_free() of a connection that did not send close_notify marks its
+// session not resumable (ssl_clear_bad_session), and that session is the very object the
+// new-session callback stored in UpstreamTls's cache: TlsStream::close() marks a connection
+// that ended without a TLS error as shut down, so its session stays usable.
 void sequential_connection_resumes(std::chrono::nanoseconds pool_idle_timeout) {
   TestPki pki;
   const IssuedCert leaf = pki.issue({"127.0.0.1"});
@@ -1075,11 +1070,11 @@ void sequential_connection_resumes(std::chrono::nanoseconds pool_idle_timeout) {
   EXPECT_EQ(upstream.resumed_handshakes(), 1u) << "the upstream saw no resumption";
 }
 
-TEST(UpstreamTls, DISABLED_NewConnectionAfterUpstreamClosedResumesTheSession) {
+TEST(UpstreamTls, NewConnectionAfterUpstreamClosedResumesTheSession) {
   ASSERT_NO_FATAL_FAILURE(sequential_connection_resumes(std::chrono::nanoseconds::zero()));
 }
 
-TEST(UpstreamTls, DISABLED_NewConnectionAfterPoolIdleTimeoutResumesTheSession) {
+TEST(UpstreamTls, NewConnectionAfterPoolIdleTimeoutResumesTheSession) {
   ASSERT_NO_FATAL_FAILURE(sequential_connection_resumes(200ms));
 }
 

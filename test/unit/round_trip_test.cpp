@@ -215,6 +215,26 @@ class RoundTripTest : public testing::Test {
   std::optional<UpstreamResponse> result;  // last: its body holds a lease on `pool`
 };
 
+TEST(PoolKey, SchemeAndSniNameKeepCleartextAndTlsConnectionsApart) {
+  Request http_out;
+  http_out.url = *Url::parse("http://127.0.0.1:9443/x");
+  Request https_out;
+  https_out.url = *Url::parse("https://127.0.0.1:9443/x");
+  const auto tls = UpstreamTls::load();
+  UpstreamTlsOptions named;
+  named.server_name = "api.internal";
+  const auto tls_named = UpstreamTls::load(named);
+  const std::string plain = pool_key(http_out, tls.get());
+  const std::string secure = pool_key(https_out, tls.get());
+  const std::string secure_named = pool_key(https_out, tls_named.get());
+  EXPECT_NE(plain, secure);
+  EXPECT_NE(secure, secure_named);
+  EXPECT_NE(secure.find("sni=127.0.0.1"), std::string::npos) << secure;
+  EXPECT_NE(secure_named.find("sni=api.internal"), std::string::npos) << secure_named;
+  EXPECT_EQ(pool_key(http_out, tls.get()), pool_key(http_out, tls_named.get()))
+      << "an SNI name means nothing to a cleartext connection";
+}
+
 TEST_F(RoundTripTest, AGetIsSentOnThePooledConnectionAndItIsReusedAfter) {
   out.header.set("Accept", "*/*");
   out.header.set("Content-Length", "99");  // framing is sluice's to decide, never a header's
