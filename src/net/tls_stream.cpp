@@ -47,6 +47,12 @@ struct TlsOperation {
 
   template <typename Self>
   void operator()(Self& self, boost::system::error_code wait_ec = {}) {
+    // A cancellation that came after the socket wait completed found nothing to cancel: it is
+    // only recorded here. Honour it before waiting again, or a race's deadline would wait for
+    // the socket (nothing was read yet; a cancelled write is followed by a cut).
+    if (!done && !wait_ec && waited && self.cancelled() != asio::cancellation_type::none) {
+      wait_ec = asio::error::operation_aborted;
+    }
     if (!done && !wait_ec) {
       const auto want = stream->attempt(kOp, into, data, result, n);
       if (want != TlsStream::Want::nothing) {
@@ -147,11 +153,17 @@ TlsStream::Want TlsStream::attempt(Op op, asio::mutable_buffer into,
         return Want::nothing;
       }
       break;
-    case Op::read:
+    case Op::read: {
       if (into.size() == 0) return Want::nothing;
       ret = SSL_read_ex(ssl_, into.data(), into.size(), &n);
-      if (ret == 1) return Want::nothing;
-      break;
+      if (ret == 1) {
+        read_wants_write_ = false;
+        return Want::nothing;
+      }
+      const Want want = failure(ret, ec);
+      read_wants_write_ = want == Want::write;
+      return want;
+    }
     case Op::write: {
       // The first buffer alone when it fills a record (no copy), else the buffers coalesced up
       // to one record. A retry after would_block sees the same leading bytes, so it coalesces
@@ -215,8 +227,11 @@ std::size_t TlsStream::peek(asio::mutable_buffer into, boost::system::error_code
   errno = 0;
   std::size_t n = 0;
   const int ret = SSL_peek_ex(ssl_, into.data(), into.size(), &n);
-  if (ret == 1) return n;
-  failure(ret, ec);
+  if (ret == 1) {
+    read_wants_write_ = false;
+    return n;
+  }
+  read_wants_write_ = failure(ret, ec) == Want::write;
   return 0;
 }
 
@@ -307,7 +322,10 @@ void TlsStream::start_wait(Ready what, WaitHandler handler) {
                asio::append(std::move(handler), boost::system::error_code{}));
     return;
   }
-  socket_.async_wait(what == Ready::read ? tcp::socket::wait_read : tcp::socket::wait_write,
+  // A read that must first write (a KeyUpdate answer into a full send buffer) waits for room:
+  // waiting for readability would wake at once, again and again, with nothing to read.
+  const bool for_read = what == Ready::read && !read_wants_write_;
+  socket_.async_wait(for_read ? tcp::socket::wait_read : tcp::socket::wait_write,
                      std::move(handler));
 }
 

@@ -90,6 +90,9 @@ class TlsStream final : public ByteStream {
   bool handshake_done_ = false;
   bool fatal_ = false;  // an SSL error or a reset: no close_notify may follow
   bool close_notified_ = false;
+  // The last read or peek could not go on before writing (WANT_WRITE): read waits wait for
+  // room until a read gets further.
+  bool read_wants_write_ = false;
 };
 
 }  // namespace sluice

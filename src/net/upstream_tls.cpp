@@ -97,19 +97,35 @@ std::unique_ptr<TlsStream> UpstreamTls::Impl::connect(boost::asio::ip::tcp::sock
   }
   boost::system::error_code not_ip;
   boost::asio::ip::make_address(name, not_ip);
+  bool checked = true;
   if (!not_ip) {
     // An IP address: no SNI (RFC 6066 §3), checked against the certificate's IP SANs.
-    if (!options.insecure) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
+    if (!options.insecure) {
+      checked = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str()) == 1;
+    }
   } else {
-    SSL_set_tlsext_host_name(ssl, name.c_str());
-    if (!options.insecure) SSL_set1_host(ssl, name.c_str());
+    checked = !name.empty() && SSL_set_tlsext_host_name(ssl, name.c_str()) == 1 &&
+              (options.insecure || SSL_set1_host(ssl, name.c_str()) == 1);
+  }
+  if (!checked) {
+    // A name OpenSSL cannot check (an empty one, an address with a zone): never connect
+    // without the check.
+    SSL_free(ssl);
+    clear_tls_errors();
+    return nullptr;
   }
   static constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   SSL_set_alpn_protos(ssl, kAlpn, sizeof kAlpn);
   {
     std::lock_guard lock(mu);
-    if (auto it = sessions.find(session_key); it != sessions.end()) {
-      SSL_set_session(ssl, it->second);
+    if (auto it = sessions.find(session_key);
+        it != sessions.end() && SSL_SESSION_is_resumable(it->second) == 1) {
+      // A copy per connection: OpenSSL writes to a session it resumes (and marks it bad when
+      // the connection fails), and connections on other workers use the cached one too.
+      if (SSL_SESSION* copy = SSL_SESSION_dup(it->second)) {
+        SSL_set_session(ssl, copy);
+        SSL_SESSION_free(copy);
+      }
     }
   }
   auto slot = std::make_shared<SessionSlot>(SessionSlot{shared_from_this(), session_key});

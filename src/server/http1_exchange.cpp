@@ -257,6 +257,9 @@ asio::awaitable<std::error_code> Http1Exchange::write_out(
     notify_client_write(sent);
   }
   out_.clear();
+  // A failed write leaves the response cut: the connection must not carry another one (over
+  // TLS, OpenSSL still holds the unsent record and would put it in front of the next write).
+  if (ec) aborted_ = true;
   co_return to_std(ec);
 }
 

@@ -15,10 +15,14 @@ std::atomic<std::uint64_t> next_transport_id{1};
 std::atomic<std::uint64_t> retirements{0};
 
 // An idle connection ends between two messages: a graceful end (TLS: close_notify, then FIN).
-void close_quietly(UpstreamConnection& c) {
+void close_idle(UpstreamConnection& c) {
   c.stream->shutdown_write();
   c.stream->close();
 }
+
+// A connection released in the middle of an exchange (or after one that cannot be reused):
+// no close_notify, so that a cut request or response looks cut to the upstream.
+void close_cut(UpstreamConnection& c) { c.stream->close(); }
 
 // An idle keep-alive connection must have nothing to read: readable means the upstream closed
 // it (FIN/RST) or sent bytes that belong to no request. Either way it cannot be reused.
@@ -52,7 +56,7 @@ void ConnectionPool::close_all() {
   sweep_timer_.reset();
   shared_->idle -= static_cast<std::int64_t>(idle_.size());
   for (auto& c : idle_)
-    close_quietly(*c);
+    close_idle(*c);
   idle_.clear();
 }
 
@@ -69,18 +73,18 @@ std::unique_ptr<UpstreamConnection> ConnectionPool::take_idle(const std::string&
     it = decltype(it)(idle_.erase(std::next(it).base()));
     --shared_->idle;
     if (now - conn->idle_since < timeout && looks_alive(*conn)) return conn;
-    close_quietly(*conn);
+    close_idle(*conn);
   }
   return nullptr;
 }
 
 void ConnectionPool::put_idle(std::unique_ptr<UpstreamConnection> conn) {
   if (closed_ || shared_->retired || shared_->options.max_idle_connections == 0) {
-    close_quietly(*conn);
+    close_idle(*conn);
     return;
   }
   if (idle_.size() >= shared_->options.max_idle_connections) {
-    close_quietly(*idle_.front());
+    close_idle(*idle_.front());
     idle_.pop_front();
     --shared_->idle;
   }
@@ -113,7 +117,7 @@ void ConnectionPool::sweep() {
   }
   const auto now = Clock::now();
   while (!idle_.empty() && now - idle_.front()->idle_since >= shared_->options.pool_idle_timeout) {
-    close_quietly(*idle_.front());
+    close_idle(*idle_.front());
     idle_.pop_front();
     --shared_->idle;
   }
@@ -161,7 +165,7 @@ void Lease::release() {
   if (reusable_) {
     pool_->put_idle(std::move(conn_));
   } else {
-    close_quietly(*conn_);
+    close_cut(*conn_);
     conn_.reset();
   }
   reusable_ = false;
