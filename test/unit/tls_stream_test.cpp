@@ -161,5 +161,53 @@ TEST(TlsStream, GatheredBuffersArriveInOrderAndWhole) {
   EXPECT_EQ(received, expected);
 }
 
+// A TLS 1.3 peer asks for a KeyUpdate while our send buffer is full and a record of ours is
+// half sent: the read still gets the peer's next byte (and never spins). OpenSSL 3.0 answers
+// the KeyUpdate without needing the socket here, so this does not reach the WANT_WRITE-on-read
+// path that TlsStream's read waits also handle (no peer found that triggers it on demand).
+TEST(TlsStream, APeerKeyUpdateWhileOurSendBufferIsFullDoesNotStallTheRead) {
+  TlsPair p;
+  ASSERT_TRUE(p.handshake());
+  // Fill the server's send buffer: the client reads nothing.
+  const std::string block(64 * 1024, 'z');
+  std::array<asio::const_buffer, 1> data{asio::buffer(block)};
+  boost::system::error_code wec;
+  std::size_t filled = 0;
+  for (int i = 0; i < 4096 && !wec; ++i) {
+    filled += p.server->write_some(data, wec);
+  }
+  ASSERT_TRUE(would_block(wec)) << wec.message();
+  ASSERT_GT(filled, 0u);
+  // The client asks for a key update, then sends a request byte.
+  ASSERT_EQ(SSL_key_update(p.client->native_handle(), SSL_KEY_UPDATE_REQUESTED), 1);
+  ASSERT_TRUE(p.write_all(*p.client, "r"));
+  // Bounded: until the server's read gets as far as wanting to write.
+  std::array<char, 16> buf{};
+  boost::system::error_code rec;
+  std::size_t got = 0;
+  const auto end = std::chrono::steady_clock::now() + kDeadline;
+  for (;;) {
+    got = p.server->read_some(asio::buffer(buf), rec);
+    if (got > 0 || !would_block(rec) || std::chrono::steady_clock::now() >= end) break;
+    std::optional<boost::system::error_code> ready;
+    p.server->async_wait(ByteStream::Ready::read, [&](boost::system::error_code e) { ready = e; });
+    // If the read wanted to write, the wait must not complete while the client reads nothing.
+    const bool woke = run_until(
+        p.io, [&] { return ready.has_value(); }, std::chrono::milliseconds(300));
+    if (woke) continue;  // a real new record (the KeyUpdate itself arriving after "r"'s wake)
+    // Still waiting, as it should: let the client read, which makes room.
+    std::string drained;
+    const auto drain_end = std::chrono::steady_clock::now() + kDeadline;
+    while (!ready && std::chrono::steady_clock::now() < drain_end) {
+      std::array<char, 65536> sink{};
+      boost::system::error_code dec;
+      p.client->read_some(asio::buffer(sink), dec);
+      p.io.poll();
+    }
+    ASSERT_TRUE(ready.has_value()) << "the wait never woke once there was room";
+  }
+  EXPECT_EQ(got, 1u) << rec.message();
+}
+
 }  // namespace
 }  // namespace sluice::test
