@@ -9,10 +9,17 @@ One process runs both ends:
     delay between the upstream's send time and the moment the client received it.
 Both ends use the same monotonic clock, so the delays need no synchronisation.
 Prints one line: "<median_ms> <max_ms> <chunks_received> <chunks_sent>".
+
+With --tls the client speaks HTTPS to the proxy (Python's ssl module; verified against --cafile
+when given, SNI --server-name); the handshake is done before the request is sent, so it is not
+in any delay, which is measured after decryption. The upstream stays cleartext. The protocol and
+suite come from OpenSSL's configuration (bench/run.sh pins them through OPENSSL_CONF);
+--expect-cipher NAME fails the probe if another suite was negotiated.
 """
 import argparse
 import re
 import socket
+import ssl
 import statistics
 import sys
 import threading
@@ -63,6 +70,10 @@ def main():
     ap.add_argument("--interval", type=float, default=0.05)
     ap.add_argument("--duration", type=float, default=2.0)
     ap.add_argument("--sse", action="store_true", help="answer as text/event-stream")
+    ap.add_argument("--tls", action="store_true", help="HTTPS between the client and the proxy")
+    ap.add_argument("--cafile", help="--tls: verify the proxy's certificate against this PEM")
+    ap.add_argument("--server-name", default="localhost", help="--tls: SNI and the name checked")
+    ap.add_argument("--expect-cipher", help="--tls: the suite the connection must negotiate")
     a = ap.parse_args()
 
     n_chunks = int(round(a.duration / a.interval))
@@ -80,6 +91,22 @@ def main():
     delays = []
     c = socket.create_connection((host, int(port)), timeout=10)
     c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if a.tls:
+        ctx = ssl.create_default_context(cafile=a.cafile)
+        if not a.cafile:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        try:
+            c = ctx.wrap_socket(c, server_hostname=a.server_name)
+        except OSError as e:
+            print("flushdelay: TLS handshake: %s" % e, file=sys.stderr)
+            print("nan nan 0 0")
+            return 1
+        if a.expect_cipher and c.cipher()[0] != a.expect_cipher:
+            print("flushdelay: negotiated %s %s, not %s" % (c.version(), c.cipher()[0],
+                                                            a.expect_cipher), file=sys.stderr)
+            print("nan nan 0 0")
+            return 1
     c.sendall(b"GET " + a.path.encode() + b" HTTP/1.1\r\nHost: bench\r\nAccept: */*\r\n\r\n")
     buf = b""
     in_body = False

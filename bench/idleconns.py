@@ -5,10 +5,16 @@ After --warmup requests on one throwaway connection, reads the proxy's VmRSS (/p
 connections to --proxy one after another, sends one keep-alive GET --path on each and reads its
 response completely, leaves them all open and idle, waits --settle seconds, reads VmRSS again and
 prints "<rss_before_kib> <rss_after_kib> <kib_per_connection> <connections_open>".
+
+With --tls every connection (the warm-up one too) is HTTPS: a full TLS handshake (Python's ssl
+module; verified against --cafile when given, SNI --server-name), then the same keep-alive GET.
+The protocol and suite come from OpenSSL's configuration (bench/run.sh pins them through
+OPENSSL_CONF); --expect-cipher NAME makes a connection that negotiated another suite an error.
 """
 import argparse
 import resource
 import socket
+import ssl
 import sys
 import time
 
@@ -31,6 +37,9 @@ def read_response(s):
             raise OSError("closed before the response head")
         buf += d
     head, body = buf.split(b"\r\n\r\n", 1)
+    status = head.split(b"\r\n", 1)[0]
+    if status.split()[1:2] != [b"200"]:
+        raise OSError("answered %r" % status.decode(errors="replace"))
     length = 0
     for line in head.split(b"\r\n")[1:]:
         k, _, v = line.partition(b":")
@@ -52,7 +61,27 @@ def main():
     ap.add_argument("--settle", type=float, default=1.0)
     ap.add_argument("--warmup", type=int, default=10,
                     help="requests on one throwaway connection before the first RSS reading")
+    ap.add_argument("--tls", action="store_true", help="HTTPS: a TLS handshake on each connection")
+    ap.add_argument("--cafile", help="--tls: verify the proxy's certificate against this PEM")
+    ap.add_argument("--server-name", default="localhost", help="--tls: SNI and the name checked")
+    ap.add_argument("--expect-cipher", help="--tls: the suite every connection must negotiate")
     a = ap.parse_args()
+
+    ctx = None
+    if a.tls:
+        ctx = ssl.create_default_context(cafile=a.cafile)
+        if not a.cafile:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+
+    def connect():
+        s = socket.create_connection((host, int(port)), timeout=10)
+        if ctx is None:
+            return s
+        t = ctx.wrap_socket(s, server_hostname=a.server_name)
+        if a.expect_cipher and t.cipher()[0] != a.expect_cipher:
+            raise OSError("negotiated %s %s, not %s" % (t.version(), t.cipher()[0], a.expect_cipher))
+        return t
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, a.count + 256) if hard != resource.RLIM_INFINITY else a.count + 256
@@ -62,7 +91,7 @@ def main():
     host, port = a.proxy.rsplit(":", 1)
     req = b"GET " + a.path.encode() + b" HTTP/1.1\r\nHost: bench\r\n\r\n"
     if a.warmup:
-        w = socket.create_connection((host, int(port)), timeout=10)
+        w = connect()
         for _ in range(a.warmup):
             w.sendall(req)
             read_response(w)
@@ -72,11 +101,11 @@ def main():
     socks = []
     try:
         for _ in range(a.count):
-            s = socket.create_connection((host, int(port)), timeout=10)
+            s = connect()
             s.sendall(req)
             read_response(s)
             socks.append(s)
-    except OSError as e:
+    except OSError as e:  # ssl.SSLError included
         print("idleconns: stopped after %d connections: %s" % (len(socks), e), file=sys.stderr)
     time.sleep(a.settle)
     after = rss_kib(a.pid)

@@ -10,12 +10,15 @@
 # download and a large upload (MB/s, peak RSS; the upload goes to bench/upload_sink.py, which reads
 # the whole body before it answers) and RSS per idle keep-alive connection; prints one Markdown
 # table (medians, sluice against the best peer) and writes build/bench/results.{md,csv}.
+# The tls section (bench/tls.sh, sourced) measures the three proxies again terminating TLS with
+# one certificate and one cipher suite: HTTPS CPU µs/req, handshakes/s, a download, idle
+# connections and flush delay over TLS; it adds a second table (bench/report_tls.py).
 #
 # Environment overrides (for development runs): SLUICE (binary), BENCH_OUT (output dir),
 # BENCH_RUNS, BENCH_DURATION (s per wrk run), BENCH_SIZES ("13 64k 1m"), BENCH_TARGETS
 # ("direct nginx haproxy haproxy-nodelay sluice"), BENCH_SECTIONS ("throughput flush download
-# upload idle workers2"), BENCH_DL_MIB (download and upload size), BENCH_IDLE_N, BENCH_KEEP=1
-# (keep the temp dir).
+# upload idle tls workers2"), BENCH_DL_MIB (download and upload size), BENCH_IDLE_N, BENCH_KEEP=1
+# (keep the temp dir), BENCH_HS_TIME (s per openssl s_time run of the tls section).
 # SLUICE_BASELINE=<binary> (e.g. from bench/build-baseline.sh REV) adds the target sluice-base: that
 # binary with the same flags, pinning and load as sluice, measured right after sluice in every
 # section that measures sluice; the table gets its column and, for CPU µs/req, sluice / sluice-base.
@@ -30,8 +33,8 @@ BASE=${SLUICE_BASELINE:-}
 OUT=${BENCH_OUT:-$ROOT/build/bench}
 
 case "$MODE" in
-  quick) RUNS=1; DUR=2; DL_MIB=256;  IDLE_N=1000; SECTIONS="throughput flush download upload idle" ;;
-  full)  RUNS=3; DUR=10; DL_MIB=1024; IDLE_N=5000; SECTIONS="throughput flush download upload idle workers2" ;;
+  quick) RUNS=1; DUR=2; DL_MIB=256;  IDLE_N=1000; SECTIONS="throughput flush download upload idle tls" ;;
+  full)  RUNS=3; DUR=10; DL_MIB=1024; IDLE_N=5000; SECTIONS="throughput flush download upload idle tls workers2" ;;
   *) echo "usage: $0 [full|quick]" >&2; exit 2 ;;
 esac
 RUNS=${BENCH_RUNS:-$RUNS}
@@ -65,7 +68,9 @@ elif has "$TARGETS" sluice-base; then
   echo "bench: target sluice-base needs SLUICE_BASELINE=<binary>" >&2; exit 1
 fi
 
-for tool in wrk nginx haproxy taskset curl python3; do
+tools="wrk nginx haproxy taskset curl python3"
+has "$SECTIONS" tls && tools+=" openssl"
+for tool in $tools; do
   command -v "$tool" >/dev/null || { echo "bench: $tool not found (scripts/install-deps.sh bench)" >&2; exit 1; }
 done
 [[ -x $SLUICE ]] || { echo "bench: no sluice binary at $SLUICE (make bench builds it)" >&2; exit 1; }
@@ -124,10 +129,12 @@ read -r P_BACKEND P_BACKEND2 P_FLUSH P_NGINX P_HAPROXY P_HAPROXY_ND P_SLUICE P_S
         P_SLUICE_SSE P_SLUICE_100 P_NGINX2 P_HAPROXY2 P_SLUICE2 \
         P_IDLE_NGINX P_IDLE_HAPROXY P_IDLE_HAPROXY_ND P_IDLE_SLUICE P_UPLOAD P_SLUICE_UP \
         P_BASE P_BASE_F1 P_BASE_SSE P_BASE_100 P_BASE2 P_IDLE_BASE P_BASE_UP \
+        P_T_NGINX P_T_HAPROXY P_T_HAPROXY_ND P_T_SLUICE P_T_SLUICE_F1 P_T_BASE P_T_BASE_F1 \
+        P_TI_NGINX P_TI_HAPROXY P_TI_SLUICE P_TI_BASE \
         < <(python3 - <<'PY'
 import socket
 socks = []
-for _ in range(26):
+for _ in range(37):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
@@ -263,9 +270,10 @@ read_hwm() {  # read_hwm PIDS...: their VmHWM summed, in MiB
 path_of() { case $1 in 13) echo /small ;; 64k) echo /64k ;; 1m) echo /1m ;; esac; }
 
 WRK_OUT=$TMP/log/wrk.out
-run_wrk() {  # run_wrk PORT PATH DURATION [CPU prefix from LOADER]; sets REQS RPS
+WRK_SCHEME=http
+run_wrk() {  # run_wrk PORT PATH DURATION [prefix from LOADER, scheme from WRK_SCHEME]; sets REQS RPS
   local port=$1 path=$2 dur=$3
-  "${LOADER[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${dur}s" "http://127.0.0.1:$port$path" > "$WRK_OUT" 2>&1 || {
+  "${LOADER[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${dur}s" "$WRK_SCHEME://127.0.0.1:$port$path" > "$WRK_OUT" 2>&1 || {
     cat "$WRK_OUT" >&2; REQS=0; RPS=nan; return 0; }
   REQS=$(awk '/requests in/ {print $1}' "$WRK_OUT")
   RPS=$(awk '/^Requests\/sec:/ {print $2}' "$WRK_OUT")
@@ -426,6 +434,12 @@ if has "$SECTIONS" idle; then
   done
 fi
 
+# ---------------------------------------------------------------- 4b. TLS (bench/tls.sh)
+if has "$SECTIONS" tls; then
+  # shellcheck source=tls.sh source-path=SCRIPTDIR
+  source "$BENCH/tls.sh"
+fi
+
 # ---------------------------------------------------------------- 5. two workers, unpinned (full mode)
 if has "$SECTIONS" workers2; then
   log "2-worker unpinned run: backend, proxies and wrk -t2 all unpinned"
@@ -471,8 +485,14 @@ fi
 python3 "$BENCH/report.py" "$RAW" "$OUT/results.csv" "$OUT/results.md.table" \
   "DL_SIZE=$(( DL_MIB >= 1024 ? DL_MIB / 1024 : DL_MIB )) $( (( DL_MIB >= 1024 )) && echo GiB || echo MiB)" \
   "IDLE_N=$IDLE_N" > /dev/null
-cat "$OUT/results.md.head" "$OUT/results.md.table" > "$OUT/results.md"
-rm -f "$OUT/results.md.head" "$OUT/results.md.table"
+# The TLS table (if the tls section ran): its rows appended to results.csv, the table below.
+python3 "$BENCH/report_tls.py" "$RAW" "$OUT/results.csv" "$OUT/results.md.tls" \
+  "DL_SIZE=$(( DL_MIB >= 1024 ? DL_MIB / 1024 : DL_MIB )) $( (( DL_MIB >= 1024 )) && echo GiB || echo MiB)" \
+  "IDLE_N=$IDLE_N" > /dev/null
+# Only the header when no cleartext section ran (e.g. BENCH_SECTIONS=tls): leave that table out.
+(( $(wc -l < "$OUT/results.md.table") > 2 )) || : > "$OUT/results.md.table"
+cat "$OUT/results.md.head" "$OUT/results.md.table" "$OUT/results.md.tls" > "$OUT/results.md"
+rm -f "$OUT/results.md.head" "$OUT/results.md.table" "$OUT/results.md.tls"
 if command -v gnuplot >/dev/null; then bench_chart=$("$BENCH/chart.sh" "$OUT/results.csv" "$OUT/cpu.png" 2>&1) || log "chart: $bench_chart"; fi
 echo
 cat "$OUT/results.md"
