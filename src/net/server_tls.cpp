@@ -149,6 +149,7 @@ std::shared_ptr<const CertificateSet> ServerTls::Impl::build() const {
     SSL_CTX_set_options(ctx, opts);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(ctx, 1);  // one read a socketful, not two a record (tls_stream.hpp)
     // Resumption by tickets only: no per-session state kept in the server.
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx, 1);

@@ -315,9 +315,22 @@ void TlsStream::start_handshake(WaitHandler handler) {
       TlsOperation<Op::handshake>(this, &socket_, {}, {}), handler, socket_);
 }
 
+bool TlsStream::readable_without_socket() {
+  if (!socket_.is_open()) return false;
+  if (SSL_pending(ssl_) > 0) return true;  // decrypted, not read yet
+  if (SSL_has_pending(ssl_) != 1) return false;
+  // Raw bytes OpenSSL read ahead: whole records (a read would not block) or the start of one
+  // (it would). A peek tells, processing records without consuming any plaintext; when it
+  // would block, OpenSSL has drained the socket, so waiting on the socket is right.
+  char byte;
+  boost::system::error_code ec;
+  peek(asio::buffer(&byte, 1), ec);
+  return !would_block(ec);
+}
+
 void TlsStream::start_wait(Ready what, WaitHandler handler) {
-  // Decrypted bytes already inside OpenSSL: the socket may never become readable for them.
-  if (what == Ready::read && socket_.is_open() && SSL_pending(ssl_) > 0) {
+  // Bytes already inside OpenSSL: the socket may never become readable for them.
+  if (what == Ready::read && readable_without_socket()) {
     asio::post(socket_.get_executor(),
                asio::append(std::move(handler), boost::system::error_code{}));
     return;

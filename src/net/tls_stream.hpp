@@ -3,8 +3,11 @@
 // descriptor (SSL_set_fd), as nginx and HAProxy do, rather than asio::ssl::stream
 // (docs/architecture.md, "TLS"). Every try is one SSL call that returns at once; a wait is a
 // readiness wait on the socket in the direction OpenSSL asked for (WANT_READ / WANT_WRITE).
-// Bytes OpenSSL already decrypted (SSL_pending) make a read wait complete at once, so the
-// "try, else wait for readiness" pattern of the codecs holds.
+// Bytes OpenSSL already holds (decrypted, or whole records it read ahead) make a read wait
+// complete at once, so the "try, else wait for readiness" pattern of the codecs holds.
+//
+// Read-ahead (SSL_CTX_set_read_ahead) lets OpenSSL read as much as the socket has in one call
+// instead of a record header and then its body (2 syscalls a record).
 //
 // Buffers: SSL_MODE_RELEASE_BUFFERS gives OpenSSL's 16 KiB record buffers back whenever they
 // are empty, so an idle connection keeps only the SSL object.
@@ -80,6 +83,9 @@ class TlsStream final : public ByteStream {
   void start_handshake(WaitHandler handler);
 
  private:
+  // Whether a read would not block although the socket may have nothing: OpenSSL holds
+  // decrypted bytes, or whole records it read ahead.
+  bool readable_without_socket();
   // The result of a failed SSL call `ret`: what to wait for, or the error (and whether the
   // connection is now unusable for close_notify).
   Want failure(int ret, boost::system::error_code& ec);

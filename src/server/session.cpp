@@ -268,6 +268,8 @@ asio::awaitable<void> run_session(std::unique_ptr<ByteStream> stream, SessionEnv
         io.stream.close();  // no close_notify: there was no session to end
         co_return;
       }
+      // The request often came with the handshake's last flight: read before waiting.
+      readable = true;
     }
   }
 

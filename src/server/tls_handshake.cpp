@@ -45,12 +45,16 @@ asio::awaitable<bool> start_tls(SessionIo& io, TlsStream& tls) {
   deadline.expires_after(io.options.header_timeout);
   io.idle = true;  // nothing of a request yet: a graceful stop may close it
 
-  auto [order, wec, dec, sec] = co_await race(
-      deadline, io.stop_signal, tls.async_wait(ByteStream::Ready::read, asio::deferred));
-  if (!winner_of(order).is(0) || wec || io.stopping || io.draining) co_return false;
   unsigned char first = 0;
   boost::system::error_code pec;
-  if (tls.peek_raw(asio::buffer(&first, 1), pec) != 1) co_return false;
+  // The ClientHello has usually arrived by the time the connection is accepted: look first.
+  if (tls.peek_raw(asio::buffer(&first, 1), pec) != 1) {
+    if (!would_block(pec)) co_return false;
+    auto [order, wec, dec, sec] = co_await race(
+        deadline, io.stop_signal, tls.async_wait(ByteStream::Ready::read, asio::deferred));
+    if (!winner_of(order).is(0) || wec || io.stopping || io.draining) co_return false;
+    if (tls.peek_raw(asio::buffer(&first, 1), pec) != 1) co_return false;
+  }
   if (first != kHandshakeRecord) {
     if (first >= 'A' && first <= 'Z') answer_plain_http(tls);
     co_return false;

@@ -1,6 +1,7 @@
 // TlsStream over a real loopback connection, both ends in this process (server and client
 // contexts of sluice/tls.hpp): the ByteStream contract where TLS differs from TCP.
 #include <gtest/gtest.h>
+#include <sys/ioctl.h>
 
 #include <array>
 #include <boost/asio/io_context.hpp>
@@ -207,6 +208,43 @@ TEST(TlsStream, APeerKeyUpdateWhileOurSendBufferIsFullDoesNotStallTheRead) {
     ASSERT_TRUE(ready.has_value()) << "the wait never woke once there was room";
   }
   EXPECT_EQ(got, 1u) << rec.message();
+}
+
+// With read-ahead, one recv can bring several records: SSL_read returns one record's bytes and
+// keeps the others, still encrypted, while the socket has nothing left. A read wait must see them.
+TEST(TlsStream, ReadWaitCompletesForWholeRecordsReadAhead) {
+  TlsPair p;
+  ASSERT_TRUE(p.handshake());
+  ASSERT_TRUE(p.write_all(*p.client, std::string(100, 'a')));  // a record
+  ASSERT_TRUE(p.write_all(*p.client, std::string(100, 'b')));  // another one
+  // Both records in the server's socket before it reads (loopback: bounded, no sleep).
+  const int fd = p.server->socket().native_handle();
+  int queued = 0;
+  const auto end = std::chrono::steady_clock::now() + kDeadline;
+  while (std::chrono::steady_clock::now() < end && ::ioctl(fd, FIONREAD, &queued) == 0 &&
+         queued < 2 * (100 + 22)) {
+  }
+  ASSERT_GE(queued, 2 * (100 + 22));
+  std::array<char, 4096> buf{};
+  std::optional<std::pair<boost::system::error_code, std::size_t>> read;
+  p.server->async_read_some(
+      asio::buffer(buf), [&](boost::system::error_code ec, std::size_t n) { read.emplace(ec, n); });
+  ASSERT_TRUE(run_until(p.io, [&] { return read.has_value(); }));
+  ASSERT_FALSE(read->first) << read->first.message();
+  std::string got(buf.data(), read->second);
+  EXPECT_EQ(got.size(), 100u) << "OpenSSL returned more than one record: the case is not reached";
+  if (got.size() < 200) {
+    std::optional<boost::system::error_code> ready;
+    p.server->async_wait(ByteStream::Ready::read,
+                         [&](boost::system::error_code ec) { ready = ec; });
+    ASSERT_TRUE(run_until(
+        p.io, [&] { return ready.has_value(); }, std::chrono::seconds(2)))
+        << "a read wait slept on a record OpenSSL had read ahead";
+    boost::system::error_code ec;
+    const std::size_t n = p.server->read_some(asio::buffer(buf), ec);
+    got.append(buf.data(), n);
+  }
+  EXPECT_EQ(got, std::string(100, 'a') + std::string(100, 'b'));
 }
 
 }  // namespace
