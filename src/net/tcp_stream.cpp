@@ -25,9 +25,8 @@ std::size_t TcpStream::write_some(std::span<const asio::const_buffer> data,
   return socket_.send(data, 0, ec);
 }
 
-std::size_t TcpStream::peek(asio::mutable_buffer into, boost::system::error_code& ec) {
-  const ssize_t r =
-      ::recv(socket_.native_handle(), into.data(), into.size(), MSG_PEEK | MSG_DONTWAIT);
+std::size_t peek_socket(int fd, asio::mutable_buffer into, boost::system::error_code& ec) {
+  const ssize_t r = ::recv(fd, into.data(), into.size(), MSG_PEEK | MSG_DONTWAIT);
   if (r > 0) {
     ec = {};
     return static_cast<std::size_t>(r);
@@ -40,6 +39,10 @@ std::size_t TcpStream::peek(asio::mutable_buffer into, boost::system::error_code
     ec = boost::system::error_code(errno, boost::system::system_category());
   }
   return 0;
+}
+
+std::size_t TcpStream::peek(asio::mutable_buffer into, boost::system::error_code& ec) {
+  return peek_socket(socket_.native_handle(), into, ec);
 }
 
 void TcpStream::shutdown_write() {

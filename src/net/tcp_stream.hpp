@@ -38,4 +38,8 @@ class TcpStream final : public ByteStream {
   char peek_byte_ = 0;  // where async_wait_peer's one-byte MSG_PEEK read lands
 };
 
+// The bytes waiting on a socket, consuming nothing (recv MSG_PEEK): would_block when none, eof
+// when the peer closed, another error when it reset.
+std::size_t peek_socket(int fd, boost::asio::mutable_buffer into, boost::system::error_code& ec);
+
 }  // namespace sluice

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "net/tcp_stream.hpp"
 #include "net/tls_error.hpp"
 
 namespace sluice {
@@ -240,20 +241,7 @@ std::size_t TlsStream::peek_raw(asio::mutable_buffer into, boost::system::error_
     ec = asio::error::bad_descriptor;
     return 0;
   }
-  const ssize_t r =
-      ::recv(socket_.native_handle(), into.data(), into.size(), MSG_PEEK | MSG_DONTWAIT);
-  if (r > 0) {
-    ec = {};
-    return static_cast<std::size_t>(r);
-  }
-  if (r == 0) {
-    ec = asio::error::eof;
-  } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-    ec = asio::error::would_block;
-  } else {
-    ec = boost::system::error_code(errno, boost::system::system_category());
-  }
-  return 0;
+  return peek_socket(socket_.native_handle(), into, ec);
 }
 
 std::string TlsStream::alpn() const {
