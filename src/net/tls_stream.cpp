@@ -128,21 +128,23 @@ TlsStream::Want TlsStream::failure(int ret, boost::system::error_code& ec) {
   }
 }
 
-TlsStream::Want TlsStream::attempt(Op op, asio::mutable_buffer into,
-                                   std::span<const asio::const_buffer> data,
-                                   boost::system::error_code& ec, std::size_t& n) {
-  n = 0;
+bool TlsStream::unusable(bool after_fatal_error, boost::system::error_code& ec) const {
   ec = {};
   // SSL keeps the descriptor's number: once the socket is closed that number may already belong
   // to another connection, so OpenSSL must never touch it again.
   if (!socket_.is_open()) {
     ec = asio::error::bad_descriptor;
-    return Want::nothing;
-  }
-  if (fatal_ && op != Op::handshake) {
+  } else if (after_fatal_error && fatal_) {
     ec = asio::error::connection_aborted;
-    return Want::nothing;
   }
+  return static_cast<bool>(ec);
+}
+
+TlsStream::Want TlsStream::attempt(Op op, asio::mutable_buffer into,
+                                   std::span<const asio::const_buffer> data,
+                                   boost::system::error_code& ec, std::size_t& n) {
+  n = 0;
+  if (unusable(op != Op::handshake, ec)) return Want::nothing;
   clear_tls_errors();
   errno = 0;
   int ret = 0;
@@ -214,16 +216,7 @@ std::size_t TlsStream::write_some(std::span<const asio::const_buffer> data,
 }
 
 std::size_t TlsStream::peek(asio::mutable_buffer into, boost::system::error_code& ec) {
-  ec = {};
-  if (!socket_.is_open()) {
-    ec = asio::error::bad_descriptor;
-    return 0;
-  }
-  if (fatal_) {
-    ec = asio::error::connection_aborted;
-    return 0;
-  }
-  if (into.size() == 0) return 0;
+  if (unusable(true, ec) || into.size() == 0) return 0;
   clear_tls_errors();
   errno = 0;
   std::size_t n = 0;
@@ -237,10 +230,7 @@ std::size_t TlsStream::peek(asio::mutable_buffer into, boost::system::error_code
 }
 
 std::size_t TlsStream::peek_raw(asio::mutable_buffer into, boost::system::error_code& ec) {
-  if (!socket_.is_open()) {
-    ec = asio::error::bad_descriptor;
-    return 0;
-  }
+  if (unusable(false, ec)) return 0;
   return peek_socket(socket_.native_handle(), into, ec);
 }
 

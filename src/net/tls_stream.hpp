@@ -83,6 +83,9 @@ class TlsStream final : public ByteStream {
   void start_handshake(WaitHandler handler);
 
  private:
+  // True (with the error in `ec`) when no SSL call may run: the socket is closed, or
+  // (`after_fatal_error`) an earlier call failed for good. Else clears `ec`.
+  bool unusable(bool after_fatal_error, boost::system::error_code& ec) const;
   // Whether a read would not block although the socket may have nothing: OpenSSL holds
   // decrypted bytes, or whole records it read ahead.
   bool readable_without_socket();

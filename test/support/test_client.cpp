@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "support/read_until.hpp"
+
 namespace sluice::test {
 
 using detail::Clock;
@@ -95,20 +97,7 @@ bool TestClient::send(std::string_view bytes, std::chrono::milliseconds deadline
 
 testing::AssertionResult TestClient::read_until(std::function<bool(std::string_view)> pred,
                                                 std::chrono::milliseconds deadline) {
-  const auto until = Clock::now() + deadline;
-  while (true) {
-    if (pred(socket_.buffer())) return testing::AssertionSuccess();
-    const Io io = socket_.fill(until);
-    if (io == Io::ok) continue;
-    auto failure = testing::AssertionFailure() << "read_until: ";
-    if (io == Io::timeout) {
-      failure << "deadline of " << format_ms(deadline) << " passed before the condition held";
-    } else {
-      failure << "condition never held: " << socket_.describe(io);
-    }
-    return failure << "; " << socket_.buffer().size() << " bytes received:\n"
-                   << printable(socket_.buffer());
-  }
+  return detail::read_until_on(socket_, pred, deadline, "read_until");
 }
 
 testing::AssertionResult TestClient::read_response(ParsedResponse& out,

@@ -6,6 +6,8 @@
 
 #include <stdexcept>
 
+#include "support/read_until.hpp"
+
 namespace sluice::test {
 
 using detail::Clock;
@@ -28,17 +30,6 @@ bool is_ip(const std::string& name) {
   unsigned char buf[16];
   return ::inet_pton(AF_INET, name.c_str(), buf) == 1 ||
          ::inet_pton(AF_INET6, name.c_str(), buf) == 1;
-}
-
-std::string take_openssl_errors() {
-  std::string out;
-  while (const unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
 }
 
 // The context and connection object for `options`; throws std::runtime_error.
@@ -180,20 +171,7 @@ bool TlsClient::send_raw(std::string_view bytes, std::chrono::milliseconds deadl
 
 testing::AssertionResult TlsClient::read_until(std::function<bool(std::string_view)> pred,
                                                std::chrono::milliseconds deadline) {
-  const auto until = Clock::now() + deadline;
-  while (true) {
-    if (pred(socket_.buffer())) return testing::AssertionSuccess();
-    const TlsIo io = socket_.fill(until);
-    if (io == TlsIo::ok) continue;
-    auto failure = testing::AssertionFailure() << "TlsClient read_until: ";
-    if (io == TlsIo::timeout) {
-      failure << "deadline of " << format_ms(deadline) << " passed before the condition held";
-    } else {
-      failure << "condition never held: " << socket_.describe(io);
-    }
-    return failure << "; " << socket_.buffer().size() << " bytes received:\n"
-                   << printable(socket_.buffer());
-  }
+  return detail::read_until_on(socket_, pred, deadline, "TlsClient read_until");
 }
 
 testing::AssertionResult TlsClient::read_response(ParsedResponse& out,

@@ -75,6 +75,17 @@ std::string tls_version_name(int version) {
   }
 }
 
+std::string take_openssl_errors() {
+  std::string out;
+  while (const unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out.empty() ? "unknown OpenSSL error" : out;
+}
+
 namespace detail {
 
 namespace {

@@ -45,6 +45,9 @@ CertificateNames certificate_names(X509* cert);
 // "TLSv1.3" style name of a protocol version number (TLS1_2_VERSION...).
 std::string tls_version_name(int version);
 
+// Every error in this thread's OpenSSL queue (then empty), "; "-separated, for messages.
+std::string take_openssl_errors();
+
 namespace detail {
 
 // One SSL object over one connected socket, driven by one thread. close/shutdown_both may be

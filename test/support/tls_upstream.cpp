@@ -20,21 +20,6 @@ using detail::Clock;
 using detail::format_ms;
 using detail::MessageParser;
 
-namespace {
-
-std::string take_openssl_errors() {
-  std::string out;
-  while (const unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
-}
-
-}  // namespace
-
 // ---------------------------------------------------------------------------------------------
 // TlsUpstreamConn
 
