@@ -1,7 +1,4 @@
-#include <unistd.h>
-
-#include <string>
-
+#include "common/log_queue.hpp"
 #include "sluice/log.hpp"
 
 namespace sluice {
@@ -14,9 +11,14 @@ void write_log_line(const std::function<void(std::string_view)>& sink, std::stri
     }
     return;
   }
-  std::string buf(line);
-  buf += '\n';
-  [[maybe_unused]] auto r = ::write(STDERR_FILENO, buf.data(), buf.size());
+  // Full queue: the line is dropped and counted; the caller goes on either way.
+  detail::LogQueue::for_stderr().push(line);
+}
+
+std::uint64_t log_lines_dropped() { return detail::LogQueue::for_stderr().dropped(); }
+
+bool flush_log(std::chrono::nanoseconds limit) {
+  return detail::LogQueue::for_stderr().flush(limit);
 }
 
 }  // namespace sluice
