@@ -98,7 +98,8 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
   std::string upstream_idle_timeout = dflt(config.transport.idle_read_timeout);
   std::string header_timeout = dflt(config.server.header_timeout);
   std::string idle_timeout = dflt(config.server.idle_timeout);
-  std::string access_log = config.server.access_log ? "on" : "off";
+  std::string access_log = "text";
+  std::string admin_listen;
   std::string write_timeout = dflt(config.server.write_timeout);
   std::string tunnel_idle_timeout = dflt(config.transport.tunnel_idle_timeout);
   std::string max_header_bytes = std::to_string(config.server.max_request_header_bytes);
@@ -228,8 +229,19 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
                      max_idle_upstream)
       ->type_name("N");
   app.add_option("--access-log", access_log,
-                 "One line per request on stderr. Default: " + access_log)
-      ->type_name("on|off");
+                 "One line per request on stderr, refused ones too:\n"
+                 "text, json (one object per line) or off (`on` is\n"
+                 "text). Lines never block the proxy: when stderr\n"
+                 "cannot keep up they are dropped and counted\n"
+                 "(sluice_log_dropped_total). Default: " +
+                     access_log)
+      ->type_name("off|text|json");
+  app.add_option("--admin-listen", admin_listen,
+                 "Serve GET /metrics (Prometheus), /healthz and /ready\n"
+                 "(503 once a graceful stop begins) on this address,\n"
+                 "e.g. 127.0.0.1:9901, apart from --listen. Unset: no\n"
+                 "admin listener and no metrics.")
+      ->type_name("HOST:PORT");
   // Options after `demo` fall through to the main command, so `sluice demo --listen ...` works
   // with the same --listen (and the other server options) as the proxy.
   CLI::App* demo = app.add_subcommand("demo",
@@ -244,7 +256,8 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
   app.footer(
       "Durations: 250ms, 5s, 1m, 1m30s, 1.5s (units ns, us, ms, s, m, h).\n"
       "Timeouts must be positive; 0 and -1 are for --flush-interval only.\n"
-      "SIGINT or SIGTERM stops gracefully: in-flight responses get 5s to finish.\n"
+      "SIGINT or SIGTERM stops gracefully: /ready answers 503 at once, and\n"
+      "in-flight responses get 5s to finish.\n"
       "SIGHUP re-reads the --tls-cert/--tls-key files (a bad one keeps the old).\n"
       "Errors in flags or values exit with status 2.");
 
@@ -271,6 +284,17 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
   } else {
     return usage_error(err, "--listen", listen,
                        "is not an address (use 127.0.0.1:8080 or [::1]:8080)");
+  }
+  if (app.count("--admin-listen") > 0) {
+    config.admin_listen = parse_listen(admin_listen);
+    if (!config.admin_listen) {
+      return usage_error(err, "--admin-listen", admin_listen,
+                         "is not an address (use 127.0.0.1:9901 or [::1]:9901)");
+    }
+    if (*config.admin_listen == config.server.listen && config.admin_listen->port() != 0) {
+      return usage_error(err, "--admin-listen", admin_listen,
+                         "is the --listen address (the admin listener needs its own)");
+    }
   }
   if (config.demo) {
     if (app.count("--upstream") > 0) {
@@ -394,12 +418,14 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
     }
   }
 
-  if (access_log == "on") {
-    config.server.access_log = true;
+  if (access_log == "text" || access_log == "on") {
+    config.server.access_log = AccessLog::text;
+  } else if (access_log == "json") {
+    config.server.access_log = AccessLog::json;
   } else if (access_log == "off") {
-    config.server.access_log = false;
+    config.server.access_log = AccessLog::off;
   } else {
-    return usage_error(err, "--access-log", access_log, "is not on or off");
+    return usage_error(err, "--access-log", access_log, "is not off, text or json");
   }
   return config;
 }

@@ -26,6 +26,9 @@ struct Config {
   ServerOptions server;         // listen, threads, header/idle timeouts, access log, TLS
   std::chrono::nanoseconds flush_interval{0};
   TransportOptions transport;  // connect, response-header and upstream idle timeouts, CA
+  // --admin-listen: /metrics, /healthz, /ready on a listener of their own. Unset: no admin
+  // listener and no metrics recorded.
+  std::optional<boost::asio::ip::tcp::endpoint> admin_listen;
 };
 
 // Parses argv. Returns the Config to run, or the status to exit with right away: 0 after

@@ -238,7 +238,7 @@ DemoUpstream::DemoUpstream() : state_(std::make_shared<State>()) {
   ServerOptions opts;
   opts.listen = asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0);
   opts.threads = 1;
-  opts.access_log = false;  // the proxy in front logs every request already
+  opts.access_log = AccessLog::off;  // the proxy in front logs every request already
   // A plain (non-coroutine) lambda: the coroutine frame gets its own copy of the state pointer,
   // so nothing it uses lives in the lambda object.
   server_ = std::make_unique<Server>(

@@ -10,6 +10,7 @@
 #include <string>
 #include <variant>
 
+#include "admin_listener.hpp"
 #include "config.hpp"
 #include "demo_upstream.hpp"
 #include "sluice/sluice.hpp"
@@ -20,9 +21,12 @@ using namespace std::chrono_literals;
 
 // How long in-flight responses may run on after a stop signal before they are cut.
 constexpr auto kStopGrace = 5s;
+// How long the exit waits for queued log lines to reach stderr (a stalled reader cannot hold
+// the process).
+constexpr auto kLogFlushLimit = 1s;
 
-// Everything the binary says goes to stderr in one write(2) per message, like the access log,
-// so that lines from worker threads never interleave with it.
+// Everything the binary says goes through the log queue to stderr, like the access log, so that
+// its lines never interleave with the workers' and keep their order.
 void say(const std::string& text) { sluice::write_log_line({}, text); }
 
 int run(sluice::app::Config& config) {
@@ -46,17 +50,39 @@ int run(sluice::app::Config& config) {
       config.upstream = demo->url();
     }
 
-    auto proxy = sluice::single_host(*config.upstream);
+    // Metrics only with an admin listener to read them: without it nothing is recorded.
+    std::shared_ptr<sluice::Metrics> metrics;
+    const sluice::Url& target = *config.upstream;
+    if (config.admin_listen) {
+      metrics = std::make_shared<sluice::Metrics>(sluice::single_route_layout(
+          target.scheme + "://" + target.authority(), config.server.threads));
+      config.server.metrics = metrics;
+    }
+
+    auto proxy = sluice::single_host(target);
     proxy->flush_interval = config.flush_interval;
     proxy->transport = sluice::make_http1_transport(config.transport);
+    proxy->metrics = metrics;
     sluice::Server server(config.server,
                           [p = proxy.get()](sluice::Exchange& ex) { return p->serve(ex); });
     server.start();
 
     const auto& tls = config.server.tls;
     const std::string here = sluice::app::listen_url(server.local_endpoint(), tls != nullptr);
-    say("sluice: listening on " + here + " -> " + sluice::app::upstream_display(*config.upstream) +
+    // Declared after the proxy server: destroyed (stopped) first, so no scrape outlives what
+    // its collectors read.
+    std::optional<sluice::app::AdminListener> admin;
+    if (metrics) {
+      sluice::app::add_binary_collectors(*metrics, server, here, *proxy->transport);
+      admin.emplace(*config.admin_listen, metrics);
+      admin->start();
+    }
+    say("sluice: listening on " + here + " -> " + sluice::app::upstream_display(target) +
         (tls ? " (" + tls->data_path() + ")" : ""));
+    if (admin) {
+      say("sluice: admin on " + sluice::app::listen_url(admin->local_endpoint()) +
+          " (/metrics, /healthz, /ready)");
+    }
     if (demo) say(sluice::app::demo_usage(here));
 
     int sig = 0;
@@ -65,20 +91,26 @@ int run(sluice::app::Config& config) {
       if (!tls) {
         say("sluice: SIGHUP: nothing to reload (no --tls-cert)");
       } else if (auto failed = tls->reload()) {
+        if (metrics) metrics->count_config_reload(false);
         say("sluice: SIGHUP: certificates not reloaded, the old ones keep serving: " + *failed);
       } else {
+        if (metrics) metrics->count_config_reload(true);
         say("sluice: SIGHUP: certificates reloaded; new connections use them");
       }
     }
     say(std::string("sluice: ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
         ", stopping (in-flight responses get up to 5s)");
-    if (demo) demo->begin_stop();  // endless demo streams end now instead of at the grace
+    if (admin) admin->begin_stop();  // /ready: 503 while the in-flight responses finish
+    if (demo) demo->begin_stop();    // endless demo streams end now instead of at the grace
     server.stop(kStopGrace);
+    if (admin) admin->stop();
     if (demo) demo->stop(kStopGrace);
+    sluice::flush_log(kLogFlushLimit);
     return 0;
   } catch (const std::exception& e) {
     // Server::start: "cannot listen on 127.0.0.1:8080: Address already in use".
     say(std::string("sluice: ") + e.what());
+    sluice::flush_log(kLogFlushLimit);
     return 1;
   }
 }

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -99,15 +100,36 @@ class Exchange : public RequestContext {
   bool aborted() const { return aborted_; }
   unsigned status() const { return status_; }
   std::uint64_t body_bytes_sent() const { return body_bytes_; }
+  // Of those, the bytes a completed write handed to the client (the rest are buffered).
+  std::uint64_t body_bytes_delivered() const { return body_delivered_; }
   // True once any byte of the response head reached the client: until then a failed response
   // can still be replaced by an error response (`discard_response`).
   bool head_sent() const { return head_sent_; }
 
-  // ---- For the access log.
-  void note_upstream_time(std::chrono::steady_clock::duration d) { upstream_time_ = d; }
-  std::optional<std::chrono::steady_clock::duration> upstream_time() const {
-    return upstream_time_;
-  }
+  // ---- For the access log and the metrics: what the handler reports (a ReverseProxy fills
+  // it; another handler may leave it as it is), and what the exchange counted itself.
+  struct Report {
+    // Index of the route in the MetricsLayout, and the names the log shows. The views must
+    // outlive the exchange (a ReverseProxy's own strings do).
+    std::size_t route = static_cast<std::size_t>(-1);  // none
+    std::string_view route_name;
+    std::string_view upstream_name;
+    // The upstream server's URL ("http://10.0.0.7:9000"), filled only when `want_server`
+    // (the server's access log is on): a log line may allocate, a metric may not.
+    bool want_server = false;
+    std::string server;
+    std::optional<std::chrono::nanoseconds> upstream_connect;     // a new connection's
+    std::optional<std::chrono::nanoseconds> upstream_first_byte;  // request sent -> head
+    std::optional<std::chrono::nanoseconds> upstream_total;       // request sent -> body end
+    std::optional<ResponseOutcome> outcome;
+    std::string error;  // what failed, with the upstream address and the OS or TLS reason
+  };
+  Report& report() { return report_; }
+  const Report& report() const { return report_; }
+  // Request body bytes read so far.
+  std::uint64_t body_bytes_received() const { return body_bytes_received_; }
+  // Writes that carried bytes of the response to the client (1xx, head, body, trailers).
+  std::uint32_t client_writes() const { return client_writes_; }
 
  protected:
   // Reports `bytes` of this response handed to the client (SPEC L1). An observer's exception
@@ -123,7 +145,10 @@ class Exchange : public RequestContext {
   bool head_sent_ = false;
   unsigned status_ = 0;
   std::uint64_t body_bytes_ = 0;
-  std::optional<std::chrono::steady_clock::duration> upstream_time_;
+  std::uint64_t body_delivered_ = 0;
+  std::uint64_t body_bytes_received_ = 0;
+  mutable std::uint32_t client_writes_ = 0;
+  Report report_;
 };
 
 }  // namespace sluice

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <system_error>
 
@@ -22,6 +23,7 @@
 #include "sluice/events.hpp"
 #include "sluice/exchange.hpp"
 #include "sluice/message.hpp"
+#include "sluice/metrics.hpp"
 #include "sluice/proxy_request.hpp"
 #include "sluice/transport.hpp"
 
@@ -95,8 +97,19 @@ class ReverseProxy {
   // Lifecycle events (SPEC L1); see events.hpp.
   Observer observer;
 
-  // Error lines (upstream errors, client aborts). Default: stderr.
+  // Error lines (upstream errors naming the server and the OS or TLS reason, client aborts).
+  // Default: stderr, through the log queue (never blocks).
   std::function<void(std::string_view line)> error_log;
+
+  // Metrics (sluice/metrics.hpp), shared with the Server's: upstream first-byte and connect
+  // times, requests per upstream server, response endings, flush timers and the added latency
+  // of every forwarded chunk. Null: none.
+  std::shared_ptr<Metrics> metrics;
+  // The route of the metrics layout this proxy serves; the Server counts its requests under it.
+  std::size_t metrics_route = 0;
+  // What the access log names this proxy's route and upstream.
+  std::string route_name = "default";
+  std::string upstream_name = "default";
 
   // Proxies one exchange. Never throws; always leaves `ex` with a complete or aborted response.
   boost::asio::awaitable<void> serve(Exchange& ex);

@@ -15,6 +15,7 @@
 
 #include "sluice/exchange.hpp"
 #include "sluice/log.hpp"
+#include "sluice/metrics.hpp"
 #include "sluice/tls.hpp"
 
 namespace sluice {
@@ -25,6 +26,13 @@ using namespace std::chrono_literals;
 // response on `ex` (respond, or begin/.../end, or abort); if it returns without one the session
 // answers 500, and if it throws after a response began the connection is cut.
 using Handler = std::function<boost::asio::awaitable<void>(Exchange& ex)>;
+
+// The access log's format: one line per request, refused ones included.
+enum class AccessLog {
+  off,
+  text,  // 127.0.0.1 "GET /x HTTP/1.1" 200 13 upstream=0.4ms total=0.6ms
+  json,  // one JSON object per line (docs/observability.md lists the fields)
+};
 
 struct ServerOptions {
   boost::asio::ip::tcp::endpoint listen{boost::asio::ip::make_address("127.0.0.1"), 8080};
@@ -50,9 +58,13 @@ struct ServerOptions {
   // TLS listener (HTTPS): the certificates, chosen by SNI. Null: cleartext. The handshake must
   // finish within header_timeout; plain HTTP sent to a TLS listener gets a 400 in clear text.
   std::shared_ptr<ServerTls> tls;
-  bool access_log = true;
-  // Where access and error lines go; default: stderr, one write per line.
+  AccessLog access_log = AccessLog::text;
+  // Where access and error lines go; default: stderr, through the log queue (sluice/log.hpp:
+  // never blocks a worker; lines are dropped and counted when stderr cannot keep up).
   std::function<void(std::string_view line)> log;
+  // Requests by route and status, durations, body bytes, active requests (sluice/metrics.hpp;
+  // share it with the ReverseProxy). Null: none. Worker i records into shard i.
+  std::shared_ptr<Metrics> metrics;
 };
 
 class Server {
@@ -75,6 +87,8 @@ class Server {
   // request with no session running (counted in live_sessions() too). Any thread, between
   // start() and stop() (also while a stop() waits out its grace); 0 after stop().
   std::int64_t parked_sessions() const;
+  // Connections accepted so far (TLS ones before their handshake), summed over workers.
+  std::uint64_t accepted_connections() const;
   // Waits until no client session is live, for at most `limit`; true if that happened.
   bool wait_for_no_sessions(std::chrono::nanoseconds limit) const;
 

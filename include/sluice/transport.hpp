@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -136,6 +137,14 @@ struct UpstreamResponse {
   // representation's length).
   Response head;
   std::unique_ptr<ResponseBody> body;  // set when !ec
+  // For the error log: with ec, what failed, naming the upstream address and the OS, resolver
+  // or TLS reason ("connect 127.0.0.1:9: Connection refused"); may be empty.
+  std::string error_detail;
+  // For the access log and the metrics: the connect (and TLS handshake) time of a new
+  // connection; absent when a pooled one was reused.
+  std::optional<std::chrono::nanoseconds> connect_time;
+  // Which of the upstream's servers answered (a balancing transport's index; 0 otherwise).
+  std::size_t server = 0;
 };
 
 // Live connection counts of a transport, summed over workers (SPEC L2).

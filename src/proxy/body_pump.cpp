@@ -145,7 +145,7 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, ResponseBody& body, FlushWri
     if (had_to_wait || !from_buffer) last_read_filled = n == into.size();
     if (n > 0) {
       last_progress = Clock::now();
-      const auto ec = co_await flush.write(asio::buffer(buffer.data(), n));
+      const auto ec = co_await flush.write(asio::buffer(buffer.data(), n), last_progress);
       if (ec) co_return client_gone(ec);
     }
     // SPEC 33, R37, R44: the upstream closed short, sent bad framing, or failed.

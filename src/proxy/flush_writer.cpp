@@ -1,7 +1,9 @@
 #include "proxy/flush_writer.hpp"
 
+#include <algorithm>
 #include <utility>
 
+#include "common/metric_shards.hpp"
 #include "common/nothrow.hpp"
 
 namespace sluice {
@@ -9,8 +11,13 @@ namespace sluice {
 namespace asio = boost::asio;
 
 FlushWriter::FlushWriter(Exchange& ex, std::chrono::nanoseconds interval, const Observer& observer,
-                         std::atomic<std::int64_t>& armed)
-    : ex_(ex), interval_(interval), observer_(observer), armed_(armed), timer_(ex.executor()) {}
+                         std::atomic<std::int64_t>& armed, detail::MetricShards* metrics)
+    : ex_(ex),
+      interval_(interval),
+      observer_(observer),
+      armed_(armed),
+      timer_(ex.executor()),
+      metrics_(metrics) {}
 
 FlushWriter::~FlushWriter() {
   // Reached without an explicit stop only when the frame is torn down from outside: the
@@ -22,6 +29,7 @@ asio::awaitable<std::error_code> FlushWriter::start() {
   if (started_ || stopped_ || interval_.count() == 0) co_return std::error_code{};
   started_ = true;
   ++armed_;
+  if (metrics_) metrics_->add_flush_timers(+1);
   if (observer_.flush_timer_started) {
     try {
       observer_.flush_timer_started(ex_.id());
@@ -33,14 +41,47 @@ asio::awaitable<std::error_code> FlushWriter::start() {
   co_return std::error_code{};
 }
 
-asio::awaitable<std::error_code> FlushWriter::write(asio::const_buffer data) {
+asio::awaitable<std::error_code> FlushWriter::write(asio::const_buffer data,
+                                                    Clock::time_point read_at) {
   if (stopped_) co_return aborted_error();
-  const auto ec = co_await ex_.write_body(data);
-  if (ec) co_return ec;
-  if (!started_) co_return std::error_code{};
-  if (interval_.count() < 0) co_return co_await ex_.flush();
-  if (!due_) due_ = Clock::now() + interval_;
-  co_return std::error_code{};
+  auto ec = co_await ex_.write_body(data);
+  if (!ec && metrics_) note_written(read_at);
+  if (!ec && started_) {
+    if (interval_.count() < 0) {
+      ec = co_await ex_.flush();
+    } else if (!due_) {
+      due_ = Clock::now() + interval_;
+    }
+  }
+  settle();
+  co_return ec;
+}
+
+void FlushWriter::note_written(Clock::time_point read_at) {
+  const std::uint64_t end = ex_.body_bytes_sent();
+  if (pending_count_ == kMaxPending) {
+    Pending& newest = pending_[kMaxPending - 1];
+    newest.end = end;
+    ++newest.chunks;
+    return;
+  }
+  pending_[pending_count_++] = Pending{read_at, end, 1};
+}
+
+void FlushWriter::settle() {
+  if (!metrics_ || pending_count_ == 0) return;
+  const std::uint64_t delivered = ex_.body_bytes_delivered();
+  std::size_t done = 0;
+  const auto now = Clock::now();
+  while (done < pending_count_ && pending_[done].end <= delivered) {
+    for (std::uint32_t i = 0; i < pending_[done].chunks; ++i)
+      metrics_->added_latency(now - pending_[done].read_at);
+    ++done;
+  }
+  if (done == 0) return;
+  std::copy(pending_.begin() + static_cast<std::ptrdiff_t>(done),
+            pending_.begin() + static_cast<std::ptrdiff_t>(pending_count_), pending_.begin());
+  pending_count_ -= done;
 }
 
 std::optional<FlushWriter::Clock::time_point> FlushWriter::flush_due() const {
@@ -52,15 +93,20 @@ asio::awaitable<std::error_code> FlushWriter::flush_now() {
   // Go's flushPending guard: a stop that came first wins, and nothing is flushed after it.
   if (stopped_ || !due_) co_return std::error_code{};
   due_.reset();
-  co_return co_await ex_.flush();
+  const auto ec = co_await ex_.flush();
+  settle();
+  co_return ec;
 }
 
 void FlushWriter::stop(FlushStopReason reason) {
   if (std::exchange(stopped_, true)) return;
+  settle();  // what end_response delivered; chunks never delivered are not samples
+  pending_count_ = 0;
   due_.reset();
   timer_.cancel();
   if (!started_) return;
   --armed_;
+  if (metrics_) metrics_->add_flush_timers(-1);
   if (!observer_.flush_timer_stopped) return;
   try {
     observer_.flush_timer_stopped(ex_.id(), reason);

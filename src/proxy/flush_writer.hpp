@@ -10,6 +10,12 @@
 // stop() is idempotent and the destructor calls it: whatever way the copy ends (complete,
 // upstream error, client gone, shutdown, an exception unwinding the frame), the
 // flush_timer_stopped event fires exactly once, and after it write() and flush_due() do nothing.
+//
+// With metrics, it also keeps the sluice_flush_timers_active gauge (up in start, down in the
+// same stop) and samples sluice_added_latency_seconds: each chunk written is timed from its read
+// from the upstream (`read_at`) to the end of the client write that carried it, which is known
+// when Exchange::body_bytes_delivered() passes the chunk's last byte.
+#include <array>
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
@@ -23,14 +29,19 @@
 
 namespace sluice {
 
+namespace detail {
+class MetricShards;
+}
+
 class FlushWriter {
  public:
   using Clock = std::chrono::steady_clock;
 
   // `interval` is the one flush_interval_for() selected: 0 none, < 0 every write, > 0 periodic.
   // `armed` is the live counter of armed flush timers (SPEC L2).
+  // `metrics`: may be null.
   FlushWriter(Exchange& ex, std::chrono::nanoseconds interval, const Observer& observer,
-              std::atomic<std::int64_t>& armed);
+              std::atomic<std::int64_t>& armed, detail::MetricShards* metrics = nullptr);
   ~FlushWriter();
   FlushWriter(const FlushWriter&) = delete;
   FlushWriter& operator=(const FlushWriter&) = delete;
@@ -42,7 +53,9 @@ class FlushWriter {
 
   // Buffers body bytes; flushes at once when the interval is negative; with a positive interval
   // makes a flush due `interval` from now unless one is already due (max latency, not debounce).
-  boost::asio::awaitable<std::error_code> write(boost::asio::const_buffer data);
+  // `read_at`: when the bytes were read from the upstream.
+  boost::asio::awaitable<std::error_code> write(boost::asio::const_buffer data,
+                                                Clock::time_point read_at = Clock::now());
 
   // When the next scheduled flush is due, if one is.
   std::optional<Clock::time_point> flush_due() const;
@@ -55,13 +68,30 @@ class FlushWriter {
   // Idempotent. Fires flush_timer_stopped (once, if started) and disables further flushing.
   void stop(FlushStopReason reason);
 
+  // Samples the added latency of the chunks the client has now received (after a write the
+  // exchange made outside this writer: the splice relay's flush, end_response).
+  void settle();
+
  private:
+  // Chunks written and not yet known to be delivered, oldest first. More than fit are folded
+  // into the newest entry (timed from its read: at most an overestimate).
+  struct Pending {
+    Clock::time_point read_at;
+    std::uint64_t end;  // body offset after the chunk's last byte
+    std::uint32_t chunks;
+  };
+  static constexpr std::size_t kMaxPending = 16;
+  void note_written(Clock::time_point read_at);
+
   Exchange& ex_;
   std::chrono::nanoseconds interval_;
   const Observer& observer_;
   std::atomic<std::int64_t>& armed_;
   boost::asio::steady_timer timer_;
   std::optional<Clock::time_point> due_;
+  detail::MetricShards* metrics_;
+  std::array<Pending, kMaxPending> pending_{};
+  std::size_t pending_count_ = 0;
   bool started_ = false;
   bool stopped_ = false;
 };

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/metric_shards.hpp"
 #include "common/nothrow.hpp"
 #include "http1/wire.hpp"
 #include "proxy/body_pump.hpp"
@@ -43,16 +44,22 @@ namespace {
 // response_end last, however serve() is left (complete, error, or the frame destroyed on stop).
 class ResponseScope {
  public:
-  ResponseScope(std::atomic<std::int64_t>& in_flight, const Observer& observer, Exchange& ex)
-      : in_flight_(in_flight), observer_(observer), ex_(ex) {
+  ResponseScope(std::atomic<std::int64_t>& in_flight, const ReverseProxy& p, Exchange& ex)
+      : in_flight_(in_flight), observer_(p.observer), metrics_(p.metrics.get()), ex_(ex) {
     ++in_flight_;
     ex_.set_observer(&observer_);
+    auto& report = ex_.report();
+    report.route = p.metrics_route;
+    report.route_name = p.route_name;
+    report.upstream_name = p.upstream_name;
   }
   ~ResponseScope() {
     --in_flight_;
     // Nothing the session writes after serve() (a fallback answer) is this proxy's event:
     // response_end stays the last one (SPEC L1).
     ex_.set_observer(nullptr);
+    ex_.report().outcome = outcome;
+    if (metrics_) metrics_->shards().response_end(ex_.report().route, outcome);
     if (!observer_.response_end) return;
     try {
       observer_.response_end(ex_.id(), outcome);
@@ -67,12 +74,24 @@ class ResponseScope {
  private:
   std::atomic<std::int64_t>& in_flight_;
   const Observer& observer_;
+  const Metrics* metrics_;
   Exchange& ex_;
 };
 
 void log_error(const ReverseProxy& p, const Request& in, std::string_view what) {
   write_log_line(p.error_log,
                  "sluice: " + in.method + " " + in.url.request_target() + ": " + std::string(what));
+}
+
+// "http://127.0.0.1:9000": the upstream server a request went to, as error lines name it.
+std::string server_of(const Request& out) { return out.url.scheme + "://" + out.url.authority(); }
+
+// What failed upstream, for the error line and the access log: the error, the server, and the
+// transport's detail (the address and the OS, resolver or TLS reason) when it has one.
+std::string upstream_failure(std::error_code ec, const Request& out, std::string_view detail) {
+  std::string text = ec.message() + " [" + server_of(out) + "]";
+  if (!detail.empty()) text += ": " + std::string(detail);
+  return text;
 }
 
 // Whole responses the proxy writes itself: a failed write cuts the connection.
@@ -84,7 +103,9 @@ asio::awaitable<void> respond_or_cut(Exchange& ex, SimpleResponse res) {
 // SPEC 30/31: the error handler's response (default: 502, 504 for timeouts, empty body).
 asio::awaitable<ResponseOutcome> answer_error(const ReverseProxy& p, Exchange& ex,
                                               std::error_code ec) {
-  log_error(p, ex.request(), "upstream error: " + ec.message());
+  auto& report = ex.report();
+  if (report.error.empty()) report.error = ec.message();
+  log_error(p, ex.request(), "upstream error: " + report.error);
   SimpleResponse res{default_error_status(ec), {}, {}};
   if (p.error_handler) {
     try {
@@ -301,8 +322,9 @@ asio::awaitable<ResponseOutcome> end_complete(const ReverseProxy& p, Exchange& e
 // byte of this response is written after flush_timer_stopped.
 asio::awaitable<ResponseOutcome> end_upstream_failed(const ReverseProxy& p, Exchange& ex,
                                                      ResponseBody& body, FlushWriter& flush,
-                                                     const PumpResult& pumped) {
+                                                     const PumpResult& pumped, const Request& out) {
   body.finish(false);
+  ex.report().error = upstream_failure(pumped.ec, out, {});
   if (!ex.head_sent()) {
     ex.discard_response();
     const auto outcome = co_await answer_error(p, ex, pumped.ec);
@@ -311,7 +333,7 @@ asio::awaitable<ResponseOutcome> end_upstream_failed(const ReverseProxy& p, Exch
   }
   flush.stop(stop_reason(pumped.end));
   ex.abort();
-  log_error(p, ex.request(), "response truncated: " + pumped.ec.message());
+  log_error(p, ex.request(), "response truncated: " + ex.report().error);
   co_return ResponseOutcome::truncated;
 }
 
@@ -322,7 +344,8 @@ ResponseOutcome end_cut(const ReverseProxy& p, Exchange& ex, ResponseBody& body,
   ex.abort();
   body.finish(false);
   if (pumped.end == PumpEnd::shutdown) return ResponseOutcome::shutdown;
-  log_error(p, ex.request(), "client aborted: " + pumped.ec.message());
+  ex.report().error = "client aborted: " + pumped.ec.message();
+  log_error(p, ex.request(), ex.report().error);
   return ResponseOutcome::client_gone;
 }
 
@@ -331,11 +354,13 @@ asio::awaitable<ResponseOutcome> relay_response(const ReverseProxy& p, Exchange&
                                                 ResponseBody& body, const Response& res,
                                                 const std::vector<std::string>& announced,
                                                 std::atomic<std::int64_t>& armed_timers,
-                                                std::chrono::nanoseconds idle_timeout) {
+                                                std::chrono::nanoseconds idle_timeout,
+                                                const Request& out) {
   ex.begin_response(res, announced);
   // SPEC 24-27: the schedule for this response; the writer owns its timer (SPEC 28, L1).
   const auto interval = flush_interval_for(res, p.flush_interval);
-  FlushWriter flush(ex, interval, p.observer, armed_timers);
+  FlushWriter flush(ex, interval, p.observer, armed_timers,
+                    p.metrics ? &p.metrics->shards() : nullptr);
   PumpResult pumped{PumpEnd::complete, {}};
   const auto start_ec = co_await flush.start();
   if (start_ec) {
@@ -348,11 +373,34 @@ asio::awaitable<ResponseOutcome> relay_response(const ReverseProxy& p, Exchange&
     case PumpEnd::complete: co_return co_await end_complete(p, ex, body, flush);
     case PumpEnd::upstream_error:
     case PumpEnd::upstream_timeout:
-      co_return co_await end_upstream_failed(p, ex, body, flush, pumped);
+      co_return co_await end_upstream_failed(p, ex, body, flush, pumped, out);
     case PumpEnd::client_gone:
     case PumpEnd::shutdown: co_return end_cut(p, ex, body, flush, pumped);
   }
   co_return ResponseOutcome::shutdown;
+}
+
+// What the round trip tells the access log and the metrics: which server, how long the connect
+// and the wait for the head took, and what failed.
+void note_round_trip(const ReverseProxy& p, Exchange& ex, const Request& out,
+                     const UpstreamResponse& up, std::chrono::nanoseconds waited) {
+  auto& report = ex.report();
+  report.upstream_connect = up.connect_time;
+  if (!up.ec) report.upstream_first_byte = waited;
+  if (report.want_server) report.server = server_of(out);
+  const bool upstream_failed = up.ec && up.ec != errc::client_gone &&
+                               up.ec != errc::client_body_failed && up.ec != aborted_error() &&
+                               up.ec != errc::client_body_invalid &&
+                               up.ec != errc::client_body_too_large;
+  if (upstream_failed) report.error = upstream_failure(up.ec, out, up.error_detail);
+  if (!p.metrics) return;
+  detail::MetricShards& m = p.metrics->shards();
+  const auto& routes = m.layout().routes;
+  if (p.metrics_route >= routes.size()) return;
+  const std::size_t upstream = routes[p.metrics_route].upstream;
+  m.upstream_request(upstream, up.server);
+  if (up.connect_time) m.upstream_connect(upstream, *up.connect_time);
+  if (!up.ec) m.upstream_first_byte(p.metrics_route, waited);
 }
 
 }  // namespace
@@ -394,7 +442,7 @@ asio::awaitable<ResponseOutcome> ProxyAccess::proxy(const ReverseProxy& p, Excha
                            ex};
   const auto sent_at = Clock::now();
   UpstreamResponse up = co_await via->round_trip(std::move(request));
-  ex.note_upstream_time(Clock::now() - sent_at);
+  note_round_trip(p, ex, out, up, Clock::now() - sent_at);
   if (up.ec) co_return co_await end_without_response(p, ex, up.ec);
 
   std::string switched;  // SPEC 36: the protocol the upstream switched to, before stripping
@@ -414,12 +462,15 @@ asio::awaitable<ResponseOutcome> ProxyAccess::proxy(const ReverseProxy& p, Excha
     up.body->finish(false);
     co_return co_await answer_error(p, ex, mec);
   }
-  co_return co_await relay_response(p, ex, *up.body, res, announced, state.armed_flush_timers,
-                                    via->options().idle_read_timeout);
+  const ResponseOutcome outcome =
+      co_await relay_response(p, ex, *up.body, res, announced, state.armed_flush_timers,
+                              via->options().idle_read_timeout, out);
+  ex.report().upstream_total = Clock::now() - sent_at;
+  co_return outcome;
 }
 
 asio::awaitable<void> ReverseProxy::serve(Exchange& ex) {
-  ResponseScope scope(state_->in_flight, observer, ex);
+  ResponseScope scope(state_->in_flight, *this, ex);
   try {
     scope.outcome = co_await ProxyAccess::proxy(*this, ex);
   } catch (...) {

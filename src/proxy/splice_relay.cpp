@@ -52,6 +52,7 @@ asio::awaitable<PumpResult> splice_body(Exchange& ex, detail::SpliceSink& sink,
                                         std::chrono::nanoseconds idle_timeout, SplicePipe& pipe) {
   // What was held (the head, a first piece of body) goes out before the spliced bytes.
   const auto flushed = co_await ex.flush();
+  flush.settle();  // the chunks copied before the splice took over are delivered now
   if (flushed) co_return PumpResult{PumpEnd::client_gone, flushed};
   const auto executor = ex.executor();
   auto last_progress = Clock::now();

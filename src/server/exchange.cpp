@@ -26,6 +26,7 @@ boost::asio::awaitable<std::error_code> Exchange::respond(SimpleResponse res) {
 }
 
 void Exchange::notify_client_write(std::size_t bytes) const {
+  ++client_writes_;
   if (!observer_ || !observer_->client_write) return;
   try {
     observer_->client_write(id_, bytes);

@@ -47,6 +47,7 @@ bool Http1Exchange::request_body_read() const {
 asio::awaitable<std::pair<std::error_code, std::size_t>> Http1Exchange::read_body(
     asio::mutable_buffer buf) {
   auto [ec, n] = co_await read_body_raw(buf);
+  body_bytes_received_ += n;
   if (!ec) co_return std::pair{ec, n};
   // A parse error is the client's malformed framing (SPEC R17-R21: 400); anything else (reset,
   // EOF mid-body, timeout) is a client that went away (R46: no answer).
@@ -232,6 +233,7 @@ void Http1Exchange::discard_response() {
   framing_ = Framing::none;
   status_ = 0;
   body_bytes_ = 0;
+  body_delivered_ = 0;
   declared_length_ = kUnknownLength;
 }
 
@@ -259,7 +261,11 @@ asio::awaitable<std::error_code> Http1Exchange::write_out(
   out_.clear();
   // A failed write leaves the response cut: the connection must not carry another one (over
   // TLS, OpenSSL still holds the unsent record and would put it in front of the next write).
-  if (ec) aborted_ = true;
+  if (ec) {
+    aborted_ = true;
+  } else {
+    body_delivered_ = body_bytes_;  // everything held, and `extra`, went out
+  }
   co_return to_std(ec);
 }
 
@@ -324,6 +330,7 @@ asio::awaitable<std::error_code> Http1Exchange::write_body_spliced(int pipe_fd, 
       const auto m = static_cast<std::size_t>(moved);
       n -= m;
       body_bytes_ += m;
+      body_delivered_ += m;
       head_sent_ = true;
       notify_client_write(m);
       continue;

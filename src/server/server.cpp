@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "common/nothrow.hpp"
+#include "common/worker_slot.hpp"
 #include "net/tcp_stream.hpp"
 #include "net/tls_contexts.hpp"
 #include "server/session.hpp"
@@ -39,6 +40,7 @@ struct Worker {
   asio::io_context ctx{1};
   std::optional<tcp::acceptor> acceptor;
   std::thread thread;
+  std::atomic<std::uint64_t>* accepted = nullptr;  // this worker's count, in Impl
   // Destroyed first (members go in reverse order): the idle timer must go before the context.
   struct IdleTimerCloser {
     std::optional<detail::IdleSessions>& idle;
@@ -56,6 +58,13 @@ struct Server::Impl {
   std::vector<std::unique_ptr<Worker>> workers;
   tcp::endpoint bound;
   std::atomic<std::int64_t> live{0};
+  // Accepted connections per worker, on cache lines of their own. Kept after stop() (which
+  // destroys the workers) so that a scrape may read them at any time after start().
+  struct alignas(64) Count {
+    std::atomic<std::uint64_t> n{0};
+  };
+  std::unique_ptr<Count[]> accepted;
+  unsigned accepted_slots = 0;
   mutable std::mutex mu;
   mutable std::condition_variable cv;
   bool started = false;
@@ -85,6 +94,7 @@ struct Server::Impl {
         co_await backoff.async_wait(use_nothrow);
         continue;
       }
+      w.accepted->fetch_add(1, std::memory_order_relaxed);
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
       const auto remote = socket.remote_endpoint(ignored);
@@ -158,8 +168,11 @@ void Server::start() {
                                             std::to_string(where.port()));
     }
   }
+  impl_->accepted = std::make_unique<Impl::Count[]>(opts.threads);
+  impl_->accepted_slots = opts.threads;
   for (unsigned i = 0; i < opts.threads; ++i) {
     auto w = std::make_unique<Worker>();
+    w->accepted = &impl_->accepted[i].n;
     w->idle.emplace(w->ctx.get_executor(), opts.idle_timeout);
     w->env.emplace(detail::SessionEnv{opts, impl_->handler, w->sessions, *w->idle,
                                       [impl = impl_.get()](int d) { impl->count_session(d); }});
@@ -183,9 +196,11 @@ void Server::start() {
     }
     impl_->workers.push_back(std::move(w));
   }
-  for (auto& w : impl_->workers) {
+  for (unsigned i = 0; i < impl_->workers.size(); ++i) {
+    Worker* w = impl_->workers[i].get();
     asio::co_spawn(w->ctx, impl_->accept_loop(*w), asio::detached);
-    w->thread = std::thread([ctx = &w->ctx] {
+    w->thread = std::thread([ctx = &w->ctx, i] {
+      detail::set_worker_slot(i);  // this worker's metrics shard
       // splice(2) into a socket whose peer left raises SIGPIPE (it has no MSG_NOSIGNAL, which
       // every send here uses): blocked on the worker thread, the signal stays pending there and
       // the call fails with EPIPE, as a send would.
@@ -202,7 +217,15 @@ tcp::endpoint Server::local_endpoint() const { return impl_->bound; }
 
 std::int64_t Server::live_sessions() const { return impl_->live.load(); }
 
+std::uint64_t Server::accepted_connections() const {
+  std::uint64_t n = 0;
+  for (unsigned i = 0; i < impl_->accepted_slots; ++i)
+    n += impl_->accepted[i].n.load(std::memory_order_relaxed);
+  return n;
+}
+
 std::int64_t Server::parked_sessions() const {
+  std::lock_guard lock(impl_->mu);  // stop() destroys the workers under it
   std::int64_t parked = 0;
   for (const auto& w : impl_->workers) {
     if (w->idle) parked += w->idle->parked_count();
@@ -230,7 +253,14 @@ void Server::stop(std::chrono::nanoseconds grace) {
   for (auto& w : impl_->workers) {
     if (w->thread.joinable()) w->thread.join();
   }
-  impl_->workers.clear();
+  // Taken out under the lock (parked_sessions() reads the list from other threads), destroyed
+  // outside it: frames destroyed with an io_context unregister through count_session, which
+  // takes the same lock.
+  std::vector<std::unique_ptr<Worker>> gone;
+  {
+    std::lock_guard lock(impl_->mu);
+    gone.swap(impl_->workers);
+  }
 }
 
 }  // namespace sluice

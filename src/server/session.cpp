@@ -16,11 +16,13 @@
 #include <tuple>
 #include <utility>
 
+#include "common/metric_shards.hpp"
 #include "common/nothrow.hpp"
 #include "http1/request_validation.hpp"
 #include "http1/wire.hpp"
 #include "net/bounded_io.hpp"
 #include "net/race.hpp"
+#include "server/access_log.hpp"
 #include "server/http1_exchange.hpp"
 #include "server/idle_sessions.hpp"
 #include "server/request_from_parser.hpp"
@@ -171,22 +173,87 @@ Verdict check_limits(RequestParser& parser, const ServerOptions& opts) {
   return std::nullopt;
 }
 
-std::string format_ms(Clock::duration d) {
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
-  return std::to_string(us / 1000) + "." + std::to_string((us % 1000) / 100) + "ms";
+std::string_view protocol_of(unsigned version) { return version >= 11 ? "HTTP/1.1" : "HTTP/1.0"; }
+
+std::string access_line(const ServerOptions& opts, const AccessEntry& e) {
+  return opts.access_log == AccessLog::json ? format_json(e) : format_text(e);
 }
 
-void access_log(const SessionEnv& env, const Exchange& ex, Clock::time_point start) {
-  if (!env.options.access_log) return;
-  const Request& r = ex.request();
-  std::string line = r.remote.address().to_string() + " \"" + r.method + " " +
-                     r.url.request_target() + " HTTP/" + (r.version >= 11 ? "1.1" : "1.0") + "\" " +
-                     std::to_string(ex.status()) + " " + std::to_string(ex.body_bytes_sent());
-  line += ex.upstream_time() ? " upstream=" + format_ms(*ex.upstream_time()) : " upstream=-";
-  line += " total=" + format_ms(Clock::now() - start);
-  if (ex.aborted()) line += " aborted";
-  write_log_line(env.options.log, line);
+// A request the session answered itself before any handler (400, 408, 413, 414, 431, 501,
+// 505): counted under no route, and logged with why, so that slowloris and smuggling attempts
+// show. The method and target are the head's when it was parsed.
+void record_refused(const SessionIo& io, const SessionEnv& env,
+                    const asio::ip::tcp::endpoint& remote, unsigned status, std::string_view reason,
+                    Clock::time_point started) {
+  const ServerOptions& opts = env.options;
+  const auto took = Clock::now() - started;
+  if (opts.metrics) opts.metrics->shards().request_done(kNoRoute, status, took, 0, 0);
+  if (opts.access_log == AccessLog::off) return;
+  AccessEntry e;
+  e.time = std::chrono::system_clock::now();
+  e.client = remote;
+  if (io.parser && io.parser->is_header_done()) {
+    const auto& head = io.parser->get();
+    e.method = std::string_view(head.method_string().data(), head.method_string().size());
+    e.target = std::string_view(head.target().data(), head.target().size());
+    e.protocol = protocol_of(head.version());
+  }
+  e.status = status;
+  e.total = took;
+  e.ending = "refused";
+  e.refused = reason;
+  write_log_line(opts.log, access_line(opts, e));
 }
+
+// A request a handler served: its line and its counts.
+void record_served(const SessionEnv& env, const Exchange& ex, Clock::time_point start) {
+  const ServerOptions& opts = env.options;
+  const auto took = Clock::now() - start;
+  const Exchange::Report& report = ex.report();
+  if (opts.metrics) {
+    opts.metrics->shards().request_done(report.route, ex.status(), took, ex.body_bytes_received(),
+                                        ex.body_bytes_sent());
+  }
+  if (opts.access_log == AccessLog::off) return;
+  const Request& r = ex.request();
+  const std::string target = r.url.request_target();
+  AccessEntry e;
+  e.time = std::chrono::system_clock::now();
+  e.client = r.remote;
+  e.method = r.method;
+  e.target = target;
+  e.protocol = protocol_of(r.version);
+  e.status = ex.status();
+  e.bytes_sent = ex.body_bytes_sent();
+  e.bytes_received = ex.body_bytes_received();
+  e.route = report.route_name;
+  e.upstream = report.upstream_name;
+  e.server = report.server;
+  e.upstream_connect = report.upstream_connect;
+  e.upstream_first_byte = report.upstream_first_byte;
+  e.upstream_total = report.upstream_total;
+  e.total = took;
+  e.ending = report.outcome ? to_string(*report.outcome) : ex.aborted() ? "aborted" : "complete";
+  e.error = report.error;
+  e.flushes = ex.client_writes();
+  write_log_line(opts.log, access_line(opts, e));
+}
+
+// sluice_active_requests counts a request while its handler runs, however the frame ends.
+class ActiveRequest {
+ public:
+  explicit ActiveRequest(Metrics* metrics) : metrics_(metrics) {
+    if (metrics_) metrics_->shards().add_active_requests(+1);
+  }
+  ~ActiveRequest() {
+    if (metrics_) metrics_->shards().add_active_requests(-1);
+  }
+  ActiveRequest(const ActiveRequest&) = delete;
+  ActiveRequest& operator=(const ActiveRequest&) = delete;
+
+ private:
+  Metrics* metrics_;
+};
 
 }  // namespace
 
@@ -199,6 +266,13 @@ enum class RequestEnd { keep_alive, close, cut };
 asio::awaitable<RequestEnd> serve_request(SessionIo& io, SessionEnv& env,
                                           asio::ip::tcp::endpoint remote, bool readable) {
   const ServerOptions& opts = env.options;
+  const auto head_start = Clock::now();
+  // The session's own answers (the request never reaches a handler): sent, logged, counted.
+  auto refuse = [&](unsigned status, std::string reason) -> asio::awaitable<RequestEnd> {
+    record_refused(io, env, remote, status, reason, head_start);
+    co_await reply_and_close(io, status, std::move(reason));
+    co_return RequestEnd::close;
+  };
   io.parser.emplace();
   io.parser->header_limit(opts.max_request_header_bytes);
   io.parser->body_limit(boost::none);  // bodies stream through; they are never held whole
@@ -207,30 +281,22 @@ asio::awaitable<RequestEnd> serve_request(SessionIo& io, SessionEnv& env,
   HeadRead got = co_await read_head(io, opts.header_timeout, parse_error, rejected, readable);
   io.idle = false;
   if (got == HeadRead::closed || got == HeadRead::stopped) co_return RequestEnd::close;
-  if (got == HeadRead::timeout) {
-    co_await reply_and_close(io, 408, "request head not received in time");
-    co_return RequestEnd::close;
-  }
-  if (got == HeadRead::too_large) {
-    co_await reply_and_close(io, 431, "request header fields too large");
-    co_return RequestEnd::close;
-  }
+  if (got == HeadRead::timeout) co_return co_await refuse(408, "request head not received in time");
+  if (got == HeadRead::too_large) co_return co_await refuse(431, "request header fields too large");
   if (got == HeadRead::malformed) {
-    co_await reply_and_close(io, 400, "malformed request: " + parse_error.message());
-    co_return RequestEnd::close;
+    co_return co_await refuse(400, "malformed request: " + parse_error.message());
   }
   // SPEC H: framing and head checks beyond Beast's parser (src/http1/request_validation.hpp).
   if (got == HeadRead::ok) rejected = validate_request_head(io.parser->get());
   if (!rejected) rejected = check_limits(*io.parser, opts);  // SPEC J: R32, R33
-  if (rejected) {
-    co_await reply_and_close(io, rejected->status, rejected->reason);
-    co_return RequestEnd::close;
-  }
+  if (rejected) co_return co_await refuse(rejected->status, std::move(rejected->reason));
 
   Request request = request_from_parser(*io.parser, remote);
   request.tls = io.tls;
   Http1Exchange ex(io, std::move(request));
+  ex.report().want_server = opts.access_log != AccessLog::off;
   const auto start = Clock::now();
+  ActiveRequest active(opts.metrics.get());
 
   bool threw = false;
   try {
@@ -249,7 +315,7 @@ asio::awaitable<RequestEnd> serve_request(SessionIo& io, SessionEnv& env,
   } else if (!ex.response_ended() && !ex.aborted()) {
     ex.abort();
   }
-  access_log(env, ex, start);
+  record_served(env, ex, start);
   if (ex.aborted()) co_return RequestEnd::cut;
   co_return ex.keep_alive() ? RequestEnd::keep_alive : RequestEnd::close;
 }
@@ -263,8 +329,12 @@ asio::awaitable<void> run_session(std::unique_ptr<ByteStream> stream, SessionEnv
   if (auto* tls = dynamic_cast<TlsStream*>(&io.stream)) {
     io.tls = true;
     if (!resumed) {
-      const bool ready = co_await start_tls(io, *tls);
-      if (!ready) {
+      const auto started = Clock::now();
+      const TlsStart tls_start = co_await start_tls(io, *tls);
+      if (tls_start == TlsStart::plain_http) {
+        record_refused(io, env, remote, 400, "plain HTTP sent to the HTTPS port", started);
+      }
+      if (tls_start != TlsStart::ready) {
         io.stream.close();  // no close_notify: there was no session to end
         co_return;
       }

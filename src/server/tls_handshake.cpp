@@ -40,7 +40,7 @@ void answer_plain_http(TlsStream& tls) {
 
 }  // namespace
 
-asio::awaitable<bool> start_tls(SessionIo& io, TlsStream& tls) {
+asio::awaitable<TlsStart> start_tls(SessionIo& io, TlsStream& tls) {
   asio::steady_timer deadline(tls.get_executor());
   deadline.expires_after(io.options.header_timeout);
   io.idle = true;  // nothing of a request yet: a graceful stop may close it
@@ -49,20 +49,22 @@ asio::awaitable<bool> start_tls(SessionIo& io, TlsStream& tls) {
   boost::system::error_code pec;
   // The ClientHello has usually arrived by the time the connection is accepted: look first.
   if (tls.peek_raw(asio::buffer(&first, 1), pec) != 1) {
-    if (!would_block(pec)) co_return false;
+    if (!would_block(pec)) co_return TlsStart::failed;
     auto [order, wec, dec, sec] = co_await race(
         deadline, io.stop_signal, tls.async_wait(ByteStream::Ready::read, asio::deferred));
-    if (!winner_of(order).is(0) || wec || io.stopping || io.draining) co_return false;
-    if (tls.peek_raw(asio::buffer(&first, 1), pec) != 1) co_return false;
+    if (!winner_of(order).is(0) || wec || io.stopping || io.draining) co_return TlsStart::failed;
+    if (tls.peek_raw(asio::buffer(&first, 1), pec) != 1) co_return TlsStart::failed;
   }
   if (first != kHandshakeRecord) {
-    if (first >= 'A' && first <= 'Z') answer_plain_http(tls);
-    co_return false;
+    if (first < 'A' || first > 'Z') co_return TlsStart::failed;
+    answer_plain_http(tls);
+    co_return TlsStart::plain_http;
   }
 
   auto [horder, hec, hdec, hsec] =
       co_await race(deadline, io.stop_signal, tls.async_handshake(asio::deferred));
-  co_return winner_of(horder).is(0) && !hec && !io.stopping && !io.draining;
+  const bool ready = winner_of(horder).is(0) && !hec && !io.stopping && !io.draining;
+  co_return ready ? TlsStart::ready : TlsStart::failed;
 }
 
 }  // namespace sluice::detail

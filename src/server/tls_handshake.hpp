@@ -13,7 +13,11 @@
 
 namespace sluice::detail {
 
-// True when the connection is ready for its first request.
-boost::asio::awaitable<bool> start_tls(SessionIo& io, TlsStream& tls);
+enum class TlsStart {
+  ready,       // the connection is ready for its first request
+  plain_http,  // plain HTTP came: answered with a 400 (the session logs it), to be closed
+  failed,      // timed out, stopped, not TLS, or the handshake failed: to be closed
+};
+boost::asio::awaitable<TlsStart> start_tls(SessionIo& io, TlsStream& tls);
 
 }  // namespace sluice::detail

@@ -259,13 +259,16 @@ asio::awaitable<UpstreamResponse> round_trip_http1(RoundTripRequest rq, Connecti
       reused = true;
     } else {
       UpstreamTls* tls = out.url.scheme == "https" ? options.tls.get() : nullptr;
-      auto [cec, fresh] = co_await connect_upstream(ctx, out.url.host, out.url.connect_port(),
-                                                    options.connect_timeout, tls, key);
-      if (cec) {
-        result.ec = cec;
+      const auto connect_start = Clock::now();
+      ConnectResult connected = co_await connect_upstream(ctx, out.url.host, out.url.connect_port(),
+                                                          options.connect_timeout, tls, key);
+      if (connected.ec) {
+        result.ec = connected.ec;
+        result.error_detail = std::move(connected.detail);
         co_return result;
       }
-      conn = std::move(fresh);
+      result.connect_time = Clock::now() - connect_start;
+      conn = std::move(connected.conn);
     }
     body->lease() = Lease(&pool, std::move(conn), reused);
     UpstreamConnection& up = body->lease().conn();

@@ -7,11 +7,13 @@
 #include <charconv>
 #include <span>
 
+#include "common/duration.hpp"
 #include "common/nothrow.hpp"
 #include "net/bounded_io.hpp"
 #include "net/race.hpp"
 #include "net/tcp_stream.hpp"
 #include "net/tls_contexts.hpp"
+#include "net/tls_error.hpp"
 #include "sluice/error.hpp"
 
 namespace sluice {
@@ -80,10 +82,15 @@ asio::awaitable<WaitResult> wait_and_read(UpstreamConnection& up, RequestContext
   co_return WaitResult{kWakes[order[0]], read_done ? rec : boost::system::error_code{}, n};
 }
 
-asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>> connect_upstream(
-    RequestContext& ctx, std::string host, std::string port, std::chrono::nanoseconds timeout,
-    UpstreamTls* tls, std::string key) {
-  using Result = std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>;
+asio::awaitable<ConnectResult> connect_upstream(RequestContext& ctx, std::string host,
+                                                std::string port, std::chrono::nanoseconds timeout,
+                                                UpstreamTls* tls, std::string key) {
+  // What the error log names: "connect 127.0.0.1:9: Connection refused".
+  const std::string where = host + ":" + port;
+  auto failed = [&where](std::error_code ec, std::string_view step, const std::string& reason) {
+    return ConnectResult{ec, nullptr, std::string(step) + " " + where + ": " + reason};
+  };
+  const std::string timed_out = "timed out after " + format_duration(timeout);
   auto executor = co_await asio::this_coro::executor;
   std::string bare = host;
   if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']') {
@@ -98,7 +105,7 @@ asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>>
   // A rewrite hook may have put anything in out.url: a bad port is a failed connect, not a throw.
   if (auto [end, pec] = std::from_chars(port.data(), port.data() + port.size(), port_number);
       pec != std::errc{} || end != port.data() + port.size() || port_number == 0) {
-    co_return Result{errc::upstream_connect_failed, nullptr};
+    co_return failed(errc::upstream_connect_failed, "connect", "invalid port");
   }
   if (!literal_ec) {
     // An IP literal needs no resolver: the common case for an upstream, and the only one that
@@ -112,14 +119,15 @@ asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>>
     auto [order, rec, found, tec, sec] =
         co_await race(timer, ctx.stop_signal(), resolver.async_resolve(bare, port, asio::deferred));
     const Winner w = winner_of(order);
-    if (w.deadline()) co_return Result{errc::upstream_connect_timeout, nullptr};
-    if (w.stop()) co_return Result{aborted_error(), nullptr};
-    if (rec) co_return Result{errc::upstream_connect_failed, nullptr};
+    if (w.deadline()) co_return failed(errc::upstream_connect_timeout, "resolve", timed_out);
+    if (w.stop()) co_return ConnectResult{aborted_error(), nullptr, {}};
+    if (rec) co_return failed(errc::upstream_connect_failed, "resolve", rec.message());
     endpoints = std::move(found);
   }
 
   tcp::socket socket(executor);
   std::error_code failure;
+  std::string reason;
   if (ctx.client_watchable()) {
     // SPEC 34: a client that leaves while we connect cancels the connect (Go dials with the
     // request's context). The client wait reports whether the client is really gone; a wake
@@ -139,6 +147,7 @@ asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>>
     if (first == 2) failure = errc::upstream_connect_timeout;
     if (first == 3) failure = aborted_error();
     if (first == 0 && cec) failure = errc::upstream_connect_failed;
+    if (first == 0 && cec) reason = cec.message();
   } else {
     auto [order, cec, endpoint, tec, sec] = co_await race(
         timer, ctx.stop_signal(), asio::async_connect(socket, endpoints, asio::deferred));
@@ -146,27 +155,35 @@ asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>>
     if (w.deadline()) failure = errc::upstream_connect_timeout;
     if (w.stop()) failure = aborted_error();
     if (w.is(0) && cec) failure = errc::upstream_connect_failed;
+    if (w.is(0) && cec) reason = cec.message();
   }
-  if (failure) co_return Result{failure, nullptr};
+  if (failure == errc::upstream_connect_timeout) reason = timed_out;
+  if (failure == errc::client_gone) reason = "the client left first";
+  if (failure) co_return failed(failure, "connect", reason);
 
   boost::system::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
   if (tls == nullptr) {
     auto conn = std::make_unique<UpstreamConnection>(std::make_unique<TcpStream>(std::move(socket)),
                                                      std::move(key));
-    co_return Result{std::error_code{}, std::move(conn)};
+    co_return ConnectResult{std::error_code{}, std::move(conn), {}};
   }
   auto stream = tls->impl().connect(std::move(socket), host, key);
-  if (!stream) co_return Result{errc::upstream_connect_failed, nullptr};
+  if (!stream) {
+    co_return failed(errc::upstream_connect_failed, "TLS setup for",
+                     describe_tls_failure("SSL object"));
+  }
   auto [order, hec, tec, sec] =
       co_await race(timer, ctx.stop_signal(), stream->async_handshake(asio::deferred));
   const Winner w = winner_of(order);
-  if (w.deadline()) co_return Result{errc::upstream_connect_timeout, nullptr};
-  if (w.stop()) co_return Result{aborted_error(), nullptr};
-  if (hec) co_return Result{to_std(hec), nullptr};
+  if (w.deadline())
+    co_return failed(errc::upstream_connect_timeout, "TLS handshake with", timed_out);
+  if (w.stop()) co_return ConnectResult{aborted_error(), nullptr, {}};
+  if (hec) co_return failed(to_std(hec), "TLS handshake with", hec.message());
   if (stream->session_reused()) tls->impl().resumed.fetch_add(1);
-  co_return Result{std::error_code{},
-                   std::make_unique<UpstreamConnection>(std::move(stream), std::move(key))};
+  co_return ConnectResult{std::error_code{},
+                          std::make_unique<UpstreamConnection>(std::move(stream), std::move(key)),
+                          {}};
 }
 
 asio::awaitable<std::error_code> write_upstream(UpstreamConnection& up, RequestContext& ctx,

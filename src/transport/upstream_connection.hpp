@@ -50,9 +50,17 @@ boost::asio::awaitable<WaitResult> wait_and_read(UpstreamConnection& up, Request
 // `tls` (an https upstream) the TLS handshake follows within the same timeout; a failed one is
 // its own error (a certificate_verify_error() naming the reason, or OpenSSL's), which the proxy
 // answers with 502. `key`: what the connection is pooled (and its TLS session cached) under.
-boost::asio::awaitable<std::pair<std::error_code, std::unique_ptr<UpstreamConnection>>>
-connect_upstream(RequestContext& ctx, std::string host, std::string port,
-                 std::chrono::nanoseconds timeout, UpstreamTls* tls, std::string key);
+struct ConnectResult {
+  std::error_code ec;
+  std::unique_ptr<UpstreamConnection> conn;  // set when !ec
+  // On failure, for the error log: the address and the OS, resolver or TLS reason, e.g.
+  // "connect 127.0.0.1:9: Connection refused".
+  std::string detail;
+};
+boost::asio::awaitable<ConnectResult> connect_upstream(RequestContext& ctx, std::string host,
+                                                       std::string port,
+                                                       std::chrono::nanoseconds timeout,
+                                                       UpstreamTls* tls, std::string key);
 
 // Writes every buffer within `timeout`, racing the stop signal. With `stop_if_answered` (request
 // bodies) it also stops when the upstream starts answering (or closes) before the body is all

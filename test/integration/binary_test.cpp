@@ -297,7 +297,7 @@ TEST(ParseConfig, EveryFlagMapsToItsOption) {
   EXPECT_EQ(c.transport.idle_read_timeout, 90s);
   EXPECT_EQ(c.server.header_timeout, 3s);
   EXPECT_EQ(c.server.idle_timeout, 4s);
-  EXPECT_FALSE(c.server.access_log);
+  EXPECT_EQ(c.server.access_log, sluice::AccessLog::off);
   EXPECT_EQ(c.server.write_timeout, 7s);
   EXPECT_EQ(c.transport.tunnel_idle_timeout, 8s);
   EXPECT_EQ(c.server.max_request_header_bytes, 32768u);

@@ -624,7 +624,7 @@ TEST(RequestPath, Spec16_ExchangeRequestUnchangedAfterServe) {
   Captured<Snapshot> after;
   ServerOptions options;
   options.listen = {boost::asio::ip::make_address("127.0.0.1"), 0};
-  options.access_log = false;
+  options.access_log = AccessLog::off;
   options.log = [](std::string_view) {};
   Server server(options, [&](Exchange& ex) -> boost::asio::awaitable<void> {
     before.set(snapshot(ex.request()));

@@ -172,7 +172,8 @@ class RoundTripTest : public testing::Test {
   const UpstreamResponse& respond(std::string_view response) {
     EXPECT_TRUE(upstream->send(response));
     EXPECT_TRUE(run_until(ctx, [&] { return result.has_value(); }));
-    static const UpstreamResponse kNone{std::make_error_code(std::errc::timed_out), {}, nullptr};
+    static const UpstreamResponse kNone{
+        std::make_error_code(std::errc::timed_out), {}, nullptr, {}, {}, 0};
     return result ? *result : kNone;
   }
 
