@@ -115,7 +115,8 @@ class Exchange : public RequestContext {
     std::string_view route_name;
     std::string_view upstream_name;
     // The upstream server's URL ("http://10.0.0.7:9000"), filled only when `want_server`
-    // (the server's access log is on): a log line may allocate, a metric may not.
+    // (the JSON access log names it): a log line may allocate, a metric may not. Error
+    // lines name the server whatever this says.
     bool want_server = false;
     std::string server;
     std::optional<std::chrono::nanoseconds> upstream_connect;     // a new connection's

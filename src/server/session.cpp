@@ -294,7 +294,7 @@ asio::awaitable<RequestEnd> serve_request(SessionIo& io, SessionEnv& env,
   Request request = request_from_parser(*io.parser, remote);
   request.tls = io.tls;
   Http1Exchange ex(io, std::move(request));
-  ex.report().want_server = opts.access_log != AccessLog::off;
+  ex.report().want_server = opts.access_log == AccessLog::json;  // the text line has no server
   const auto start = Clock::now();
   ActiveRequest active(opts.metrics.get());
 
