@@ -8,7 +8,8 @@ One process runs both ends:
   * a client that sends GET --path to the proxy at --proxy and records, for every chunk, the
     delay between the upstream's send time and the moment the client received it.
 Both ends use the same monotonic clock, so the delays need no synchronisation.
-Prints one line: "<median_ms> <max_ms> <chunks_received> <chunks_sent>".
+Prints one line: "<median_ms> <max_ms> <chunks_received> <chunks_sent>"; --dump FILE also
+writes every delay (ms), one per line.
 
 With --tls the client speaks HTTPS to the proxy (Python's ssl module; verified against --cafile
 when given, SNI --server-name); the handshake is done before the request is sent, so it is not
@@ -74,6 +75,7 @@ def main():
     ap.add_argument("--cafile", help="--tls: verify the proxy's certificate against this PEM")
     ap.add_argument("--server-name", default="localhost", help="--tls: SNI and the name checked")
     ap.add_argument("--expect-cipher", help="--tls: the suite the connection must negotiate")
+    ap.add_argument("--dump", help="write every delay (ms) to this file, one per line")
     a = ap.parse_args()
 
     n_chunks = int(round(a.duration / a.interval))
@@ -135,6 +137,9 @@ def main():
     if not delays:
         print("nan nan 0 %d" % sent[0])
         return 1
+    if a.dump:
+        with open(a.dump, "w") as f:
+            f.writelines("%.4f\n" % d for d in delays)
     print("%.3f %.3f %d %d" % (statistics.median(delays), max(delays), len(delays), sent[0]))
     return 0
 

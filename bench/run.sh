@@ -13,11 +13,14 @@
 # The tls section (bench/tls.sh, sourced) measures the three proxies again terminating TLS with
 # one certificate and one cipher suite: HTTPS CPU µs/req, handshakes/s, a download, idle
 # connections and flush delay over TLS; it adds a second table (bench/report_tls.py).
+# The observability section (bench/observability.sh, sourced) measures sluice against itself:
+# metrics and the access log on vs off, sluice_added_latency_seconds against an external probe,
+# and the dashboard picture (build/bench/dashboard.png); it adds a third table.
 #
 # Environment overrides (for development runs): SLUICE (binary), BENCH_OUT (output dir),
 # BENCH_RUNS, BENCH_DURATION (s per wrk run), BENCH_SIZES ("13 64k 1m"), BENCH_TARGETS
 # ("direct nginx haproxy haproxy-nodelay sluice"), BENCH_SECTIONS ("throughput flush download
-# upload idle tls workers2"), BENCH_DL_MIB (download and upload size), BENCH_IDLE_N, BENCH_KEEP=1
+# upload idle tls observability workers2"), BENCH_DL_MIB (download and upload size), BENCH_IDLE_N, BENCH_KEEP=1
 # (keep the temp dir), BENCH_HS_TIME (s per openssl s_time run of the tls section).
 # SLUICE_BASELINE=<binary> (e.g. from bench/build-baseline.sh REV) adds the target sluice-base: that
 # binary with the same flags, pinning and load as sluice, measured right after sluice in every
@@ -33,8 +36,8 @@ BASE=${SLUICE_BASELINE:-}
 OUT=${BENCH_OUT:-$ROOT/build/bench}
 
 case "$MODE" in
-  quick) RUNS=1; DUR=2; DL_MIB=256;  IDLE_N=1000; SECTIONS="throughput flush download upload idle tls" ;;
-  full)  RUNS=3; DUR=10; DL_MIB=1024; IDLE_N=5000; SECTIONS="throughput flush download upload idle tls workers2" ;;
+  quick) RUNS=1; DUR=2; DL_MIB=256;  IDLE_N=1000; SECTIONS="throughput flush download upload idle tls observability" ;;
+  full)  RUNS=3; DUR=10; DL_MIB=1024; IDLE_N=5000; SECTIONS="throughput flush download upload idle tls observability workers2" ;;
   *) echo "usage: $0 [full|quick]" >&2; exit 2 ;;
 esac
 RUNS=${BENCH_RUNS:-$RUNS}
@@ -440,6 +443,12 @@ if has "$SECTIONS" tls; then
   source "$BENCH/tls.sh"
 fi
 
+# ---------------------------------------------------------------- 4c. observability (bench/observability.sh)
+if has "$SECTIONS" observability; then
+  # shellcheck source=observability.sh source-path=SCRIPTDIR
+  source "$BENCH/observability.sh"
+fi
+
 # ---------------------------------------------------------------- 5. two workers, unpinned (full mode)
 if has "$SECTIONS" workers2; then
   log "2-worker unpinned run: backend, proxies and wrk -t2 all unpinned"
@@ -491,8 +500,9 @@ python3 "$BENCH/report_tls.py" "$RAW" "$OUT/results.csv" "$OUT/results.md.tls" \
   "IDLE_N=$IDLE_N" > /dev/null
 # Only the header when no cleartext section ran (e.g. BENCH_SECTIONS=tls): leave that table out.
 (( $(wc -l < "$OUT/results.md.table") > 2 )) || : > "$OUT/results.md.table"
-cat "$OUT/results.md.head" "$OUT/results.md.table" "$OUT/results.md.tls" > "$OUT/results.md"
-rm -f "$OUT/results.md.head" "$OUT/results.md.table" "$OUT/results.md.tls"
+[[ -f $OUT/results.md.obs ]] || : > "$OUT/results.md.obs"
+cat "$OUT/results.md.head" "$OUT/results.md.table" "$OUT/results.md.tls" "$OUT/results.md.obs" > "$OUT/results.md"
+rm -f "$OUT/results.md.head" "$OUT/results.md.table" "$OUT/results.md.tls" "$OUT/results.md.obs"
 if command -v gnuplot >/dev/null; then bench_chart=$("$BENCH/chart.sh" "$OUT/results.csv" "$OUT/cpu.png" 2>&1) || log "chart: $bench_chart"; fi
 echo
 cat "$OUT/results.md"
