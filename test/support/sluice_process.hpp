@@ -1,8 +1,8 @@
 #pragma once
 // The sluice binary as a child process, for the tests that run it end to end
-// (binary_test, tls_binary_test): spawn it with its stdout and stderr captured, wait for a line
-// or its exit within a deadline, send it signals, stop it. Every wait is bounded; a Child that
-// is destroyed while the process runs kills and reaps it.
+// (binary_test, tls_binary_test, admin_binary_test): spawn it with its stdout and stderr
+// captured, wait for a line or its exit within a deadline, send it signals, stop it. Every wait
+// is bounded; a Child that is destroyed while the process runs kills and reaps it.
 //
 // The binary is found from the test's own path (build/<dir>/test/<test> ->
 // build/<dir>/app/sluice); app/CMakeLists.txt makes building those tests build it.
@@ -72,12 +72,24 @@ inline std::uint16_t free_port() {
   return port;
 }
 
+// How the child's stderr pipe is made. The defaults are what every test had before these
+// options: a pipe of the kernel's default size, non-blocking on both ends.
+struct SpawnOptions {
+  // The pipe's capacity (F_SETPIPE_SZ, set before the child starts; the kernel rounds it up to a
+  // page). 0: the default (64 KiB on Linux).
+  int stderr_pipe_bytes = 0;
+  // The child's end blocks, as a terminal's or a shell pipe's does: a write to a full pipe waits
+  // for the reader instead of failing with EAGAIN.
+  bool blocking_stderr = false;
+};
+
 // One sluice process with stdout and stderr on pipes. Every wait is bounded; the destructor
 // kills (SIGKILL) and reaps a child that is still running, so a failed test leaves none behind.
 class Child {
  public:
   static testing::AssertionResult spawn(const std::vector<std::string>& args,
-                                        std::unique_ptr<Child>& out) {
+                                        std::unique_ptr<Child>& out,
+                                        const SpawnOptions& options = {}) {
     std::unique_ptr<Child> child(new Child());
     int out_pipe[2];
     int err_pipe[2];
@@ -93,6 +105,21 @@ class Child {
     }
     child->out_fd_ = out_pipe[0];
     child->err_fd_ = err_pipe[0];
+    auto close_write_ends = [&] {
+      ::close(out_pipe[1]);
+      ::close(err_pipe[1]);
+    };
+    if (options.stderr_pipe_bytes > 0 &&
+        ::fcntl(err_pipe[1], F_SETPIPE_SZ, options.stderr_pipe_bytes) < 0) {
+      close_write_ends();
+      return testing::AssertionFailure() << "F_SETPIPE_SZ: " << std::strerror(errno);
+    }
+    // The ends are separate open files: this makes the child's end blocking, not ours.
+    if (options.blocking_stderr &&
+        ::fcntl(err_pipe[1], F_SETFL, ::fcntl(err_pipe[1], F_GETFL) & ~O_NONBLOCK) < 0) {
+      close_write_ends();
+      return testing::AssertionFailure() << "F_SETFL: " << std::strerror(errno);
+    }
 
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
@@ -125,8 +152,7 @@ class Child {
     const int rc = ::posix_spawn(&child->pid_, path.c_str(), &actions, &attr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
-    ::close(out_pipe[1]);
-    ::close(err_pipe[1]);
+    close_write_ends();
     if (rc != 0) {
       child->pid_ = -1;
       return testing::AssertionFailure() << "posix_spawn " << path << ": " << std::strerror(rc);
@@ -151,12 +177,21 @@ class Child {
     if (pid_ > 0 && !status_) ::kill(pid_, sig);
   }
 
+  // Stops reading stderr for good, like a reader that hangs: what the child writes from now on
+  // stays in the pipe, and once the pipe is full its writes wait (blocking_stderr) or fail with
+  // EAGAIN. The pipe stays open. wait_stderr() fails from now on; wait_exit() still reads stdout.
+  void stall_stderr() { stderr_stalled_ = true; }
+
   // Reads stderr until pred(stderr so far) holds. Fails at the deadline or when the child
   // closes its stderr (it exited) first.
   testing::AssertionResult wait_stderr(const std::function<bool(std::string_view)>& pred,
                                        std::chrono::milliseconds deadline = kDeadline) {
     const auto until = std::chrono::steady_clock::now() + deadline;
     while (!pred(err_)) {
+      if (stderr_stalled_) {
+        return testing::AssertionFailure() << "stderr is stalled (stall_stderr()); stderr so far:\n"
+                                           << err_;
+      }
       if (err_fd_ < 0) {
         return testing::AssertionFailure() << "sluice closed its stderr (exited?) first; stderr:\n"
                                            << err_;
@@ -186,7 +221,7 @@ class Child {
       pump(20ms);
     }
     // Whatever it wrote just before exiting.
-    while (out_fd_ >= 0 || err_fd_ >= 0)
+    while (out_fd_ >= 0 || (err_fd_ >= 0 && !stderr_stalled_))
       pump(100ms);
     status = *status_;
     return testing::AssertionSuccess();
@@ -210,7 +245,7 @@ class Child {
       owners[n] = &out_fd_;
       sinks[n++] = &out_;
     }
-    if (err_fd_ >= 0) {
+    if (err_fd_ >= 0 && !stderr_stalled_) {
       fds[n] = {err_fd_, POLLIN, 0};
       owners[n] = &err_fd_;
       sinks[n++] = &err_;
@@ -248,6 +283,7 @@ class Child {
   std::string out_;
   std::string err_;
   std::optional<int> status_;
+  bool stderr_stalled_ = false;
 };
 
 struct RunResult {
@@ -280,7 +316,8 @@ inline testing::AssertionResult exited_with(const RunResult& r, int code) {
 inline testing::AssertionResult start_sluice(const std::vector<std::string>& args,
                                              std::unique_ptr<Child>& child, std::uint16_t& port,
                                              std::string& startup_line,
-                                             std::string_view scheme = "http") {
+                                             std::string_view scheme = "http",
+                                             const SpawnOptions& options = {}) {
   std::string last_err;
   for (int attempt = 0; attempt < 3; ++attempt) {
     port = free_port();
@@ -289,7 +326,7 @@ inline testing::AssertionResult start_sluice(const std::vector<std::string>& arg
     full.push_back("--listen");
     full.push_back("127.0.0.1:" + std::to_string(port));
     child.reset();
-    if (auto spawned = Child::spawn(full, child); !spawned) return spawned;
+    if (auto spawned = Child::spawn(full, child, options); !spawned) return spawned;
     const std::string prefix =
         "sluice: listening on " + std::string(scheme) + "://127.0.0.1:" + std::to_string(port);
     const auto started = child->wait_stderr([&](std::string_view err) {
