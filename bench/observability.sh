@@ -97,7 +97,8 @@ done
 # ---- 3. The dashboard: scrapes every 0.5 s over a load in phases.
 SCRAPES=$TMP/log/scrapes; mkdir -p "$SCRAPES"
 ON_ADMIN=http://127.0.0.1:$P_OBS_ON_ADMIN/metrics
-( for i in $(seq -w 0 59); do
+# 2 s quiet, 8 s of API calls, 8 s of API calls beside 8 downloads (at most 12 s), then quiet.
+( for i in $(seq -w 0 49); do
     python3 "$BENCH/promhist.py" scrape "$ON_ADMIN" "$SCRAPES/$i" || true
     sleep 0.5
   done ) &
@@ -116,7 +117,7 @@ for pid in "${downloads[@]}"; do wait "$pid" 2>/dev/null || true; done
 python3 "$BENCH/promhist.py" series "$SCRAPES" "$OUT/dashboard.tsv"
 if command -v gnuplot >/dev/null; then
   gnuplot <<GP || log "warning: dashboard plot failed"
-set terminal pngcairo size 900,720 font ",10"
+set terminal pngcairo size 900,720 font ",10" noenhanced
 set output "$OUT/dashboard.png"
 set multiplot layout 3,1 title "sluice /metrics scraped every 0.5 s (bench/observability.sh)"
 set grid

@@ -199,7 +199,8 @@ void MetricShards::write(std::string& out) const {
 
   append_metric_header(out, "sluice_added_latency_seconds", "histogram",
                        "For each forwarded body chunk: from its read from the upstream to the "
-                       "end of the client write that carried it.");
+                       "end of the client write that carried it (bodies moved by splice(2) are "
+                       "not sampled).");
   write_histogram(out, "sluice_added_latency_seconds", added_latency_, 0, "");
 
   append_metric_header(out, "sluice_upstream_first_byte_seconds", "histogram",
@@ -215,7 +216,7 @@ void MetricShards::write(std::string& out) const {
                     "upstream=\"" + escape_label_value(layout_.upstreams[u].name) + "\"");
 
   append_metric_header(out, "sluice_upstream_requests_total", "counter",
-                       "Requests sent to each upstream server.");
+                       "Round trips to each upstream server, failed connects included.");
   for (std::size_t u = 0; u < layout_.upstreams.size(); ++u) {
     const auto& up = layout_.upstreams[u];
     for (std::size_t s = 0; s < up.servers.size(); ++s) {
