@@ -25,9 +25,8 @@ ServerOptions admin_options(boost::asio::ip::tcp::endpoint listen) {
 AdminListener::AdminListener(boost::asio::ip::tcp::endpoint listen,
                              std::shared_ptr<Metrics> metrics)
     : server_(admin_options(listen),
-              make_admin_handler(AdminOptions{std::move(metrics), [s = stopping_] {
-                                                return !s->load();
-                                              }})) {}
+              make_admin_handler(
+                  AdminOptions{std::move(metrics), [s = stopping_] { return !s->load(); }})) {}
 
 void AdminListener::start() { server_.start(); }
 

@@ -256,8 +256,8 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
   app.footer(
       "Durations: 250ms, 5s, 1m, 1m30s, 1.5s (units ns, us, ms, s, m, h).\n"
       "Timeouts must be positive; 0 and -1 are for --flush-interval only.\n"
-      "SIGINT or SIGTERM stops gracefully: /ready answers 503 at once, and\n"
-      "in-flight responses get 5s to finish.\n"
+      "SIGINT or SIGTERM stops gracefully: /ready (--admin-listen) answers 503 at\n"
+      "once, and in-flight responses get 5s to finish.\n"
       "SIGHUP re-reads the --tls-cert/--tls-key files (a bad one keeps the old).\n"
       "Errors in flags or values exit with status 2.");
 

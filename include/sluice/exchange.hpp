@@ -109,16 +109,15 @@ class Exchange : public RequestContext {
   // ---- For the access log and the metrics: what the handler reports (a ReverseProxy fills
   // it; another handler may leave it as it is), and what the exchange counted itself.
   struct Report {
-    // Index of the route in the MetricsLayout, and the names the log shows. The views must
-    // outlive the exchange (a ReverseProxy's own strings do).
+    // Index of the route in the MetricsLayout (the Server counts requests under it).
     std::size_t route = static_cast<std::size_t>(-1);  // none
-    std::string_view route_name;
-    std::string_view upstream_name;
-    // The upstream server's URL ("http://10.0.0.7:9000"), filled only when `want_server`
-    // (the JSON access log names it): a log line may allocate, a metric may not. Error
-    // lines name the server whatever this says.
-    bool want_server = false;
-    std::string server;
+    // The names the JSON access log shows, filled only when `want_names` (the server sets it
+    // when that log is on): a log line may allocate, a metric may not. Copies, so that they
+    // outlive whoever served the request. Error lines name the server whatever this says.
+    bool want_names = false;
+    std::string route_name;
+    std::string upstream_name;
+    std::string server;  // the upstream server's URL, "http://10.0.0.7:9000"
     std::optional<std::chrono::nanoseconds> upstream_connect;     // a new connection's
     std::optional<std::chrono::nanoseconds> upstream_first_byte;  // request sent -> head
     std::optional<std::chrono::nanoseconds> upstream_total;       // request sent -> body end

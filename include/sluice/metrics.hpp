@@ -28,13 +28,14 @@ struct MetricsLayout {
     std::vector<std::string> servers;  // the `server` label: each server's URL
   };
   struct Route {
-    std::string name;           // the `route` label
-    std::size_t upstream = 0;   // index into `upstreams`
+    std::string name;          // the `route` label
+    std::size_t upstream = 0;  // index into `upstreams`
   };
   std::vector<Upstream> upstreams;
   std::vector<Route> routes;
-  // Threads that record (the Server's workers): one shard each. Other threads (a stop()
-  // tearing down late responses) share one more.
+  // Threads that record (the Server's workers): one shard each; make it at least
+  // ServerOptions::threads. Other threads (a stop() tearing down late responses, workers past
+  // this count) share one more, correctly but with contention.
   unsigned workers = 1;
 };
 
@@ -44,7 +45,9 @@ MetricsLayout single_route_layout(std::string server_url, unsigned workers);
 
 class Metrics {
  public:
-  // Throws std::invalid_argument for a route whose upstream index is out of range.
+  // Throws std::invalid_argument for a route whose upstream index is out of range, and for two
+  // routes, two upstreams or two servers of one upstream with the same name (their series
+  // would collide).
   explicit Metrics(MetricsLayout layout);
   ~Metrics();
   Metrics(const Metrics&) = delete;
@@ -58,7 +61,8 @@ class Metrics {
 
   // Appends whole metric families (# HELP, # TYPE, samples) to every exposition: for gauges
   // read from live objects (a Transport's pooled connections, a Server's connections). Add
-  // them before serving; each runs on the scraping thread.
+  // them before serving; each runs on the scraping thread. A family must come from one
+  // collector only (a HELP/TYPE pair twice makes the exposition invalid).
   void add_collector(std::function<void(std::string& out)> collect);
 
   // sluice_config_reloads_total{result="success"|"failure"}.
@@ -81,8 +85,7 @@ class Metrics {
 // `labels` is pre-rendered (`a="x",b="y"`, values escaped with escape_label_value), or empty.
 void append_metric_header(std::string& out, std::string_view name, std::string_view type,
                           std::string_view help);
-void append_sample(std::string& out, std::string_view name, std::string_view labels,
-                   double value);
+void append_sample(std::string& out, std::string_view name, std::string_view labels, double value);
 std::string escape_label_value(std::string_view value);
 
 }  // namespace sluice

@@ -1,6 +1,8 @@
 #include "common/metric_shards.hpp"
 
+#include <set>
 #include <stdexcept>
+#include <string_view>
 
 #include "common/histogram_buckets.hpp"
 #include "common/worker_slot.hpp"
@@ -13,8 +15,8 @@ namespace {
 constexpr std::size_t kPadCells = 64 / sizeof(std::uint64_t);
 
 constexpr ResponseOutcome kEndingOrder[] = {
-    ResponseOutcome::complete,  ResponseOutcome::error_response, ResponseOutcome::truncated,
-    ResponseOutcome::client_gone, ResponseOutcome::shutdown,     ResponseOutcome::upgraded,
+    ResponseOutcome::complete,    ResponseOutcome::error_response, ResponseOutcome::truncated,
+    ResponseOutcome::client_gone, ResponseOutcome::shutdown,       ResponseOutcome::upgraded,
 };
 
 std::string seconds_text(std::int64_t ns) {
@@ -32,12 +34,30 @@ std::string seconds_text(std::int64_t ns) {
 }  // namespace
 
 MetricShards::MetricShards(MetricsLayout layout) : layout_(std::move(layout)) {
+  // Two series with one label set would make the whole exposition invalid.
+  auto refuse_duplicates = [](const std::vector<std::string>& names, const std::string& what) {
+    std::set<std::string_view> seen;
+    for (const auto& n : names) {
+      if (!seen.insert(n).second) {
+        throw std::invalid_argument("metrics: two " + what + " named \"" + n + "\"");
+      }
+    }
+  };
+  std::vector<std::string> names;
   for (const auto& r : layout_.routes) {
     if (r.upstream >= layout_.upstreams.size()) {
       throw std::invalid_argument("metrics: route \"" + r.name + "\" names upstream " +
                                   std::to_string(r.upstream) + ", which does not exist");
     }
+    names.push_back(r.name);
   }
+  refuse_duplicates(names, "routes");
+  names.clear();
+  for (const auto& u : layout_.upstreams) {
+    names.push_back(u.name);
+    refuse_duplicates(u.servers, "servers of upstream " + u.name);
+  }
+  refuse_duplicates(names, "upstreams");
   if (layout_.workers == 0) layout_.workers = 1;
   const std::size_t routes = layout_.routes.size();
   const std::size_t upstreams = layout_.upstreams.size();
@@ -173,7 +193,8 @@ void MetricShards::write(std::string& out) const {
 
   append_metric_header(out, "sluice_requests_total", "counter",
                        "Requests answered, by route, upstream and status code (route=\"\": "
-                       "refused before any route, e.g. 400, 408, 431).");
+                       "no route took it: refused by the server, e.g. 400, 408, 431, or "
+                       "answered by a handler that is not a proxy).");
   for (std::size_t slot = 0; slot <= routes; ++slot) {
     const std::string labels = route_labels(slot);
     for (unsigned s = 0; s < kStatuses; ++s) {
@@ -206,8 +227,7 @@ void MetricShards::write(std::string& out) const {
   append_metric_header(out, "sluice_upstream_first_byte_seconds", "histogram",
                        "From the request sent upstream to the response head read, by route.");
   for (std::size_t r = 0; r < routes; ++r)
-    write_histogram(out, "sluice_upstream_first_byte_seconds", first_byte_, r,
-                    route_labels(r + 1));
+    write_histogram(out, "sluice_upstream_first_byte_seconds", first_byte_, r, route_labels(r + 1));
 
   append_metric_header(out, "sluice_upstream_connect_seconds", "histogram",
                        "New upstream connections: TCP connect (and TLS handshake), by upstream.");

@@ -80,8 +80,7 @@ void append_metric_header(std::string& out, std::string_view name, std::string_v
   out += '\n';
 }
 
-void append_sample(std::string& out, std::string_view name, std::string_view labels,
-                   double value) {
+void append_sample(std::string& out, std::string_view name, std::string_view labels, double value) {
   out += name;
   if (!labels.empty()) {
     out += '{';

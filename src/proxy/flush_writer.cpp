@@ -44,8 +44,10 @@ asio::awaitable<std::error_code> FlushWriter::start() {
 asio::awaitable<std::error_code> FlushWriter::write(asio::const_buffer data,
                                                     Clock::time_point read_at) {
   if (stopped_) co_return aborted_error();
+  const std::uint64_t before = ex_.body_bytes_sent();
   auto ec = co_await ex_.write_body(data);
-  if (!ec && metrics_) note_written(read_at);
+  // (Bytes a bodiless response drops, HEAD or 204, are no chunk the client gets.)
+  if (!ec && metrics_ && ex_.body_bytes_sent() > before) note_written(read_at);
   if (!ec && started_) {
     if (interval_.count() < 0) {
       ec = co_await ex_.flush();

@@ -71,6 +71,8 @@ class FlushWriter {
   // Samples the added latency of the chunks the client has now received (after a write the
   // exchange made outside this writer: the splice relay's flush, end_response).
   void settle();
+  // Forgets the chunks not yet delivered: the response they belonged to was discarded.
+  void discard_pending() { pending_count_ = 0; }
 
  private:
   // Chunks written and not yet known to be delivered, oldest first. More than fit are folded

@@ -50,8 +50,10 @@ class ResponseScope {
     ex_.set_observer(&observer_);
     auto& report = ex_.report();
     report.route = p.metrics_route;
-    report.route_name = p.route_name;
-    report.upstream_name = p.upstream_name;
+    if (report.want_names) {
+      report.route_name = p.route_name;
+      report.upstream_name = p.upstream_name;
+    }
   }
   ~ResponseScope() {
     --in_flight_;
@@ -327,6 +329,7 @@ asio::awaitable<ResponseOutcome> end_upstream_failed(const ReverseProxy& p, Exch
   ex.report().error = upstream_failure(pumped.ec, out, {});
   if (!ex.head_sent()) {
     ex.discard_response();
+    flush.discard_pending();  // its chunks were never sent: the error response is not them
     const auto outcome = co_await answer_error(p, ex, pumped.ec);
     flush.stop(stop_reason(pumped.end));
     co_return outcome;
@@ -387,7 +390,7 @@ void note_round_trip(const ReverseProxy& p, Exchange& ex, const Request& out,
   auto& report = ex.report();
   report.upstream_connect = up.connect_time;
   if (!up.ec) report.upstream_first_byte = waited;
-  if (report.want_server) report.server = server_of(out);
+  if (report.want_names) report.server = server_of(out);
   const bool upstream_failed = up.ec && up.ec != errc::client_gone &&
                                up.ec != errc::client_body_failed && up.ec != aborted_error() &&
                                up.ec != errc::client_body_invalid &&

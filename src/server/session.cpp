@@ -212,7 +212,7 @@ void record_served(const SessionEnv& env, const Exchange& ex, Clock::time_point 
   const Exchange::Report& report = ex.report();
   if (opts.metrics) {
     opts.metrics->shards().request_done(report.route, ex.status(), took, ex.body_bytes_received(),
-                                        ex.body_bytes_sent());
+                                        ex.body_bytes_delivered());
   }
   if (opts.access_log == AccessLog::off) return;
   const Request& r = ex.request();
@@ -224,7 +224,7 @@ void record_served(const SessionEnv& env, const Exchange& ex, Clock::time_point 
   e.target = target;
   e.protocol = protocol_of(r.version);
   e.status = ex.status();
-  e.bytes_sent = ex.body_bytes_sent();
+  e.bytes_sent = ex.body_bytes_delivered();  // what reached the client, not what was queued
   e.bytes_received = ex.body_bytes_received();
   e.route = report.route_name;
   e.upstream = report.upstream_name;
@@ -294,7 +294,7 @@ asio::awaitable<RequestEnd> serve_request(SessionIo& io, SessionEnv& env,
   Request request = request_from_parser(*io.parser, remote);
   request.tls = io.tls;
   Http1Exchange ex(io, std::move(request));
-  ex.report().want_server = opts.access_log == AccessLog::json;  // the text line has no server
+  ex.report().want_names = opts.access_log == AccessLog::json;  // the text line has none
   const auto start = Clock::now();
   ActiveRequest active(opts.metrics.get());
 

@@ -85,12 +85,12 @@ asio::awaitable<WaitResult> wait_and_read(UpstreamConnection& up, RequestContext
 asio::awaitable<ConnectResult> connect_upstream(RequestContext& ctx, std::string host,
                                                 std::string port, std::chrono::nanoseconds timeout,
                                                 UpstreamTls* tls, std::string key) {
-  // What the error log names: "connect 127.0.0.1:9: Connection refused".
-  const std::string where = host + ":" + port;
-  auto failed = [&where](std::error_code ec, std::string_view step, const std::string& reason) {
-    return ConnectResult{ec, nullptr, std::string(step) + " " + where + ": " + reason};
+  // What the error log names: "connect 127.0.0.1:9: Connection refused". Built on failure only.
+  auto failed = [&host, &port](std::error_code ec, std::string_view step,
+                               const std::string& reason) {
+    return ConnectResult{ec, nullptr, std::string(step) + " " + host + ":" + port + ": " + reason};
   };
-  const std::string timed_out = "timed out after " + format_duration(timeout);
+  auto timed_out = [timeout] { return "timed out after " + format_duration(timeout); };
   auto executor = co_await asio::this_coro::executor;
   std::string bare = host;
   if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']') {
@@ -119,7 +119,7 @@ asio::awaitable<ConnectResult> connect_upstream(RequestContext& ctx, std::string
     auto [order, rec, found, tec, sec] =
         co_await race(timer, ctx.stop_signal(), resolver.async_resolve(bare, port, asio::deferred));
     const Winner w = winner_of(order);
-    if (w.deadline()) co_return failed(errc::upstream_connect_timeout, "resolve", timed_out);
+    if (w.deadline()) co_return failed(errc::upstream_connect_timeout, "resolve", timed_out());
     if (w.stop()) co_return ConnectResult{aborted_error(), nullptr, {}};
     if (rec) co_return failed(errc::upstream_connect_failed, "resolve", rec.message());
     endpoints = std::move(found);
@@ -157,7 +157,7 @@ asio::awaitable<ConnectResult> connect_upstream(RequestContext& ctx, std::string
     if (w.is(0) && cec) failure = errc::upstream_connect_failed;
     if (w.is(0) && cec) reason = cec.message();
   }
-  if (failure == errc::upstream_connect_timeout) reason = timed_out;
+  if (failure == errc::upstream_connect_timeout) reason = timed_out();
   if (failure == errc::client_gone) reason = "the client left first";
   if (failure) co_return failed(failure, "connect", reason);
 
@@ -177,7 +177,7 @@ asio::awaitable<ConnectResult> connect_upstream(RequestContext& ctx, std::string
       co_await race(timer, ctx.stop_signal(), stream->async_handshake(asio::deferred));
   const Winner w = winner_of(order);
   if (w.deadline())
-    co_return failed(errc::upstream_connect_timeout, "TLS handshake with", timed_out);
+    co_return failed(errc::upstream_connect_timeout, "TLS handshake with", timed_out());
   if (w.stop()) co_return ConnectResult{aborted_error(), nullptr, {}};
   if (hec) co_return failed(to_std(hec), "TLS handshake with", hec.message());
   if (stream->session_reused()) tls->impl().resumed.fetch_add(1);
