@@ -437,6 +437,37 @@ TEST(Metrics, AddedLatencyCountsEachForwardedChunkOnce) {
   EXPECT_EQ(histogram_count(s, "sluice_added_latency_seconds"), kChunks) << summary(s);
 }
 
+// Body bytes that were buffered and then discarded, because the upstream failed before the
+// head went out and an error response replaced them, are no chunk the client got: no sample,
+// even when the error response's body is longer than they were.
+TEST(Metrics, ChunksOfADiscardedResponseAreNoSamples) {
+  FakeUpstream upstream;
+  const auto metrics = metrics_for(upstream.url());
+  const auto h = make_proxy(upstream.url(), metrics, {}, [](ReverseProxy& p) {
+    p.error_handler = [](const Request&, std::error_code) {
+      return SimpleResponse{502, {}, std::string(64, 'e')};
+    };
+  });
+  std::unique_ptr<TestClient> client;
+  ASSERT_TRUE(TestClient::connect(h->port(), client));
+  ASSERT_TRUE(client->send("GET /cut HTTP/1.1\r\nHost: t\r\n\r\n"));
+  std::shared_ptr<UpstreamConn> conn;
+  ASSERT_TRUE(upstream.accept(conn));
+  RecordedRequest req;
+  ASSERT_TRUE(conn->read_request(req));
+  // Flush interval 0: ten body bytes stay buffered with the head, then the upstream resets.
+  ASSERT_TRUE(conn->send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789"));
+  conn->reset();
+  ParsedResponse res;
+  ASSERT_TRUE(client->read_response(res));
+  EXPECT_EQ(res.status, 502u);
+  EXPECT_EQ(res.body, std::string(64, 'e'));
+  Scrape s;
+  ASSERT_TRUE(scrape_until(*metrics, requests_total_is(1), "the 502 counted", &s));
+  EXPECT_EQ(histogram_count(s, "sluice_added_latency_seconds"), 0) << summary(s);
+  EXPECT_EQ(value(s, "sluice_responses_total", with(kRoute, "ending", "error_response")), 1);
+}
+
 // ---- Log lines --------------------------------------------------------------------------------
 
 // An upstream that refuses the connection: the error line names the address and the OS reason,
