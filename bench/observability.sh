@@ -97,8 +97,9 @@ done
 # ---- 3. The dashboard: scrapes every 0.5 s over a load in phases.
 SCRAPES=$TMP/log/scrapes; mkdir -p "$SCRAPES"
 ON_ADMIN=http://127.0.0.1:$P_OBS_ON_ADMIN/metrics
-# 2 s quiet, 8 s of API calls, 8 s of API calls beside 8 downloads (at most 12 s), then quiet.
-( for i in $(seq -w 0 49); do
+# 2 s quiet, 8 s of API calls, 8 s of API calls beside 8 downloads (at most 12 s), then quiet;
+# scraped about once a second.
+( for i in $(seq -w 0 23); do   # about 1 s apart: a scrape is a python start plus 0.5 s
     python3 "$BENCH/promhist.py" scrape "$ON_ADMIN" "$SCRAPES/$i" || true
     sleep 0.5
   done ) &
@@ -119,7 +120,7 @@ if command -v gnuplot >/dev/null; then
   gnuplot <<GP || log "warning: dashboard plot failed"
 set terminal pngcairo size 900,720 font ",10" noenhanced
 set output "$OUT/dashboard.png"
-set multiplot layout 3,1 title "sluice /metrics scraped every 0.5 s (bench/observability.sh)"
+set multiplot layout 3,1 title "sluice /metrics scraped about once a second (bench/observability.sh)"
 set grid
 set key top left
 set xlabel ""
