@@ -157,6 +157,21 @@ testing::AssertionResult wait_for_line(const ProxyHarness& h,
   }
 }
 
+// A client of `h` whose GET `target` the upstream has accepted and read: the test answers on
+// `conn`.
+testing::AssertionResult open_request(ProxyHarness& h, FakeUpstream& upstream,
+                                      std::string_view target, std::unique_ptr<TestClient>& client,
+                                      std::shared_ptr<UpstreamConn>& conn) {
+  if (!TestClient::connect(h.port(), client)) return testing::AssertionFailure() << "connect";
+  if (!client->send("GET " + std::string(target) + " HTTP/1.1\r\nHost: t\r\n\r\n")) {
+    return testing::AssertionFailure() << "send";
+  }
+  if (!upstream.accept(conn)) return testing::AssertionFailure() << "upstream accept";
+  RecordedRequest req;
+  if (!conn->read_request(req)) return testing::AssertionFailure() << "upstream read";
+  return testing::AssertionSuccess();
+}
+
 bool contains(std::string_view line, std::string_view text) {
   return line.find(text) != std::string_view::npos;
 }
@@ -325,12 +340,8 @@ TEST_P(StreamGauges, OneWhileTheStreamIsOpenZeroAfter) {
     }
   });
   std::unique_ptr<TestClient> client;
-  ASSERT_TRUE(TestClient::connect(h->port(), client));
-  ASSERT_TRUE(client->send("GET /events HTTP/1.1\r\nHost: t\r\n\r\n"));
   std::shared_ptr<UpstreamConn> conn;
-  ASSERT_TRUE(upstream.accept(conn));
-  RecordedRequest req;
-  ASSERT_TRUE(conn->read_request(req));
+  ASSERT_TRUE(open_request(*h, upstream, "/events", client, conn));
   ASSERT_TRUE(conn->send(std::string(kSseHead) + chunk("data: one\n\n")));
   ASSERT_TRUE(client->read_until([](std::string_view got) { return contains(got, "data: one"); }));
 
@@ -391,12 +402,8 @@ TEST(Metrics, AddedLatencyCountsEachForwardedChunkOnce) {
   const auto metrics = metrics_for(upstream.url());
   const auto h = make_proxy(upstream.url(), metrics);
   std::unique_ptr<TestClient> client;
-  ASSERT_TRUE(TestClient::connect(h->port(), client));
-  ASSERT_TRUE(client->send("GET /events HTTP/1.1\r\nHost: t\r\n\r\n"));
   std::shared_ptr<UpstreamConn> conn;
-  ASSERT_TRUE(upstream.accept(conn));
-  RecordedRequest req;
-  ASSERT_TRUE(conn->read_request(req));
+  ASSERT_TRUE(open_request(*h, upstream, "/events", client, conn));
   ASSERT_TRUE(conn->send(kSseHead));
   ASSERT_TRUE(client->read_until([](std::string_view got) { return contains(got, "\r\n\r\n"); }));
 
@@ -449,12 +456,8 @@ TEST(Metrics, ChunksOfADiscardedResponseAreNoSamples) {
     };
   });
   std::unique_ptr<TestClient> client;
-  ASSERT_TRUE(TestClient::connect(h->port(), client));
-  ASSERT_TRUE(client->send("GET /cut HTTP/1.1\r\nHost: t\r\n\r\n"));
   std::shared_ptr<UpstreamConn> conn;
-  ASSERT_TRUE(upstream.accept(conn));
-  RecordedRequest req;
-  ASSERT_TRUE(conn->read_request(req));
+  ASSERT_TRUE(open_request(*h, upstream, "/cut", client, conn));
   // Flush interval 0: ten body bytes stay buffered with the head, then the upstream resets.
   ASSERT_TRUE(conn->send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789"));
   conn->reset();
