@@ -24,6 +24,7 @@
 
 #include "sluice/events.hpp"
 #include "sluice/message.hpp"
+#include "sluice/metrics.hpp"
 #include "sluice/request_context.hpp"
 
 namespace sluice {
@@ -110,7 +111,7 @@ class Exchange : public RequestContext {
   // it; another handler may leave it as it is), and what the exchange counted itself.
   struct Report {
     // Index of the route in the MetricsLayout (the Server counts requests under it).
-    std::size_t route = static_cast<std::size_t>(-1);  // none
+    std::size_t route = kNoRoute;
     // The names the JSON access log shows, filled only when `want_names` (the server sets it
     // when that log is on): a log line may allocate, a metric may not. Copies, so that they
     // outlive whoever served the request. Error lines name the server whatever this says.

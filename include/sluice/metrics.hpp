@@ -22,6 +22,10 @@ namespace detail {
 class MetricShards;
 }
 
+// The route of a request no route took (refused by the server, or served by a handler that is
+// not a ReverseProxy): its requests count under route="" and upstream="".
+inline constexpr std::size_t kNoRoute = static_cast<std::size_t>(-1);
+
 struct MetricsLayout {
   struct Upstream {
     std::string name;                  // the `upstream` label

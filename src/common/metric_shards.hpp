@@ -17,9 +17,6 @@
 
 namespace sluice::detail {
 
-// A request no route took (refused before any handler, or served by a non-proxy handler).
-inline constexpr std::size_t kNoRoute = static_cast<std::size_t>(-1);
-
 class MetricShards {
  public:
   explicit MetricShards(MetricsLayout layout);

@@ -63,8 +63,7 @@ struct Server::Impl {
   struct alignas(64) Count {
     std::atomic<std::uint64_t> n{0};
   };
-  std::unique_ptr<Count[]> accepted;
-  unsigned accepted_slots = 0;
+  std::unique_ptr<Count[]> accepted;  // options.threads of them, from start()
   mutable std::mutex mu;
   mutable std::condition_variable cv;
   bool started = false;
@@ -169,7 +168,6 @@ void Server::start() {
     }
   }
   impl_->accepted = std::make_unique<Impl::Count[]>(opts.threads);
-  impl_->accepted_slots = opts.threads;
   for (unsigned i = 0; i < opts.threads; ++i) {
     auto w = std::make_unique<Worker>();
     w->accepted = &impl_->accepted[i].n;
@@ -219,7 +217,8 @@ std::int64_t Server::live_sessions() const { return impl_->live.load(); }
 
 std::uint64_t Server::accepted_connections() const {
   std::uint64_t n = 0;
-  for (unsigned i = 0; i < impl_->accepted_slots; ++i)
+  if (!impl_->accepted) return 0;  // not started
+  for (unsigned i = 0; i < impl_->options.threads; ++i)
     n += impl_->accepted[i].n.load(std::memory_order_relaxed);
   return n;
 }

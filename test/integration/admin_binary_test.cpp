@@ -30,16 +30,13 @@
 #include "support/json_check.hpp"
 #include "support/sluice_process.hpp"
 #include "support/test_client.hpp"
+#include "support/text.hpp"
 
 namespace sluice::test {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-bool contains(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
-}
 
 // The lines of `text` that a '\n' ended (a line still being written is left out).
 std::vector<std::string> complete_lines(std::string_view text) {

@@ -31,6 +31,7 @@
 #include "support/proxy_harness.hpp"
 #include "support/refusing_port.hpp"
 #include "support/test_client.hpp"
+#include "support/text.hpp"
 
 namespace sluice::test {
 namespace {
@@ -170,10 +171,6 @@ testing::AssertionResult open_request(ProxyHarness& h, FakeUpstream& upstream,
   RecordedRequest req;
   if (!conn->read_request(req)) return testing::AssertionFailure() << "upstream read";
   return testing::AssertionSuccess();
-}
-
-bool contains(std::string_view line, std::string_view text) {
-  return line.find(text) != std::string_view::npos;
 }
 
 constexpr std::string_view kSseHead =

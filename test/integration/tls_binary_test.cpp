@@ -35,6 +35,7 @@
 #include "support/sluice_process.hpp"
 #include "support/test_certs.hpp"
 #include "support/test_client.hpp"
+#include "support/text.hpp"
 #include "support/tls_client.hpp"
 #include "support/tls_upstream.hpp"
 
@@ -45,10 +46,6 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 // ---- Files that cannot be used: exit 2, naming the file ------------------------------------
-
-bool contains(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
-}
 
 // This binary knows the TLS flags (a stale build of app/sluice would fail every test below
 // with "unknown flag").

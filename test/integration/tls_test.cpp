@@ -31,6 +31,7 @@
 #include "support/proxy_harness.hpp"
 #include "support/test_certs.hpp"
 #include "support/test_client.hpp"
+#include "support/text.hpp"
 #include "support/tls_client.hpp"
 #include "support/tls_upstream.hpp"
 
@@ -56,10 +57,6 @@ using Clock = std::chrono::steady_clock;
 std::string get(std::string_view target, std::string_view extra = "") {
   return "GET " + std::string(target) + " HTTP/1.1\r\nHost: localhost\r\n" + std::string(extra) +
          "\r\n";
-}
-
-bool contains(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
 }
 
 // Answers every request on the connection with 200 and a body naming what the upstream saw.

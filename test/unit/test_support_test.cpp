@@ -13,6 +13,7 @@
 #include "support/event_log.hpp"
 #include "support/fake_upstream.hpp"
 #include "support/test_client.hpp"
+#include "support/text.hpp"
 
 namespace sluice::test {
 namespace {
@@ -29,10 +30,6 @@ struct Pair {
 testing::AssertionResult connect_pair(Pair& pair) {
   if (auto r = TestClient::connect(pair.upstream.port(), pair.client); !r) return r;
   return pair.upstream.accept(pair.conn);
-}
-
-bool contains(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
 }
 
 TEST(FakeUpstreamTest, UrlNamesTheLoopbackPort) {
