@@ -1,10 +1,7 @@
 #include "admin_listener.hpp"
 
 #include "sluice/admin.hpp"
-
-#ifndef SLUICE_VERSION
-#error "SLUICE_VERSION must be defined by the build (app/CMakeLists.txt)"
-#endif
+#include "sluice/version.hpp"
 
 namespace sluice::app {
 

@@ -9,10 +9,7 @@
 #include <system_error>
 
 #include "common/duration.hpp"
-
-#ifndef SLUICE_VERSION
-#error "SLUICE_VERSION must be defined by the build (app/CMakeLists.txt)"
-#endif
+#include "sluice/version.hpp"
 
 namespace sluice::app {
 

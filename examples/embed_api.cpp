@@ -14,8 +14,10 @@
 //      coroutine that a handler can co_await for some requests and not for others.
 //   3. Graceful shutdown on SIGINT/SIGTERM with sigwait().
 //
-// Build: part of the sluice build (target embed_api); link your own program with the `sluice`
-// CMake target the same way.
+// Build: part of the sluice build (target embed_api). A program of your own links an installed
+// sluice (`cmake --install`, README "Install") with find_package(sluice) and the sluice::sluice
+// target, or with `pkg-config --cflags --libs sluice`; test/ship/install_check.sh builds this
+// file both ways.
 #include <pthread.h>
 
 #include <boost/asio/awaitable.hpp>

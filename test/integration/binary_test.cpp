@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "sluice/version.hpp"
 #include "support/deadline.hpp"
 #include "support/fake_upstream.hpp"
 #include "support/sluice_process.hpp"
