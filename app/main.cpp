@@ -13,6 +13,7 @@
 #include "admin_listener.hpp"
 #include "config.hpp"
 #include "demo_upstream.hpp"
+#include "service_notify.hpp"
 #include "sluice/sluice.hpp"
 
 namespace {
@@ -84,10 +85,14 @@ int run(sluice::app::Config& config) {
           " (/metrics, /healthz, /ready)");
     }
     if (demo) say(sluice::app::demo_usage(here));
+    // Every listener is bound and accepting: a systemd unit (Type=notify) becomes active now.
+    const std::string status = "listening on " + here;
+    sluice::app::notify_ready(status);
 
     int sig = 0;
     // SIGHUP re-reads the certificates, here on the main thread: no file is read by a worker.
     while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) {
+      sluice::app::notify_reloading();
       if (!tls) {
         say("sluice: SIGHUP: nothing to reload (no --tls-cert)");
       } else if (auto failed = tls->reload()) {
@@ -97,7 +102,9 @@ int run(sluice::app::Config& config) {
         if (metrics) metrics->count_config_reload(true);
         say("sluice: SIGHUP: certificates reloaded; new connections use them");
       }
+      sluice::app::notify_ready(status);
     }
+    sluice::app::notify_stopping();
     say(std::string("sluice: ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
         ", stopping (in-flight responses get up to 5s)");
     if (admin) admin->begin_stop();  // /ready: 503 while the in-flight responses finish

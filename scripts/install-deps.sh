@@ -6,6 +6,7 @@
 #   scripts/install-deps.sh bench      also the load tools and peers (wrk, nginx, haproxy)
 #   scripts/install-deps.sh fuzz       also clang 14 + its runtimes (libFuzzer, ASan, UBSan) for `make fuzz`
 #   scripts/install-deps.sh lint       also clang-format 14 and clang-tidy 14 (make format, tidy)
+#   scripts/install-deps.sh package    also what make package / package-check / install-check use
 set -euo pipefail
 
 packages=(
@@ -17,6 +18,9 @@ packages=(
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
   curl                  # used by the binary's own test and by `make run`'s hints
+  libsystemd-dev        # sd_notify: the binary tells a Type=notify systemd unit it is ready
+  groff-base            # the man page test renders docs/sluice.1 (test/ship/check_man.sh)
+  python3 python3-yaml  # the deploy examples' static check (test/ship/check_deploy.py)
 )
 if [[ "${1:-}" == "bench" ]]; then
   packages+=(wrk nginx-light haproxy gnuplot-nox)   # gnuplot: the CPU chart of bench/chart.sh
@@ -27,6 +31,10 @@ if [[ "${1:-}" == "bench" ]]; then
 fi
 if [[ "${1:-}" == "lint" ]]; then
   packages+=(clang-format-14 clang-tidy-14)
+fi
+if [[ "${1:-}" == "package" ]]; then
+  # dpkg-shlibdeps (CPack's Depends), dpkg-deb; systemd-analyze verify for the unit
+  packages+=(dpkg-dev systemd)
 fi
 if [[ "${1:-}" == "fuzz" ]]; then
   packages+=(clang-14 libclang-rt-14-dev)

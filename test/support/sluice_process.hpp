@@ -81,6 +81,9 @@ struct SpawnOptions {
   // The child's end blocks, as a terminal's or a shell pipe's does: a write to a full pipe waits
   // for the reader instead of failing with EAGAIN.
   bool blocking_stderr = false;
+  // NAME=VALUE entries for the child's environment, over this process's (which it inherits
+  // otherwise), e.g. NOTIFY_SOCKET for the systemd notification test.
+  std::vector<std::string> env;
 };
 
 // One sluice process with stdout and stderr on pipes. Every wait is bounded; the destructor
@@ -149,7 +152,21 @@ class Child {
     for (auto& s : storage)
       argv.push_back(s.data());
     argv.push_back(nullptr);
-    const int rc = ::posix_spawn(&child->pid_, path.c_str(), &actions, &attr, argv.data(), environ);
+    std::vector<std::string> env_storage = options.env;
+    std::vector<char*> envp;
+    const auto overridden = [&](std::string_view entry) {
+      const std::string_view name = entry.substr(0, entry.find('=') + 1);  // "NAME="
+      return std::any_of(env_storage.begin(), env_storage.end(),
+                         [&](const std::string& e) { return e.starts_with(name); });
+    };
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (!overridden(*e)) envp.push_back(*e);
+    }
+    for (auto& e : env_storage)
+      envp.push_back(e.data());
+    envp.push_back(nullptr);
+    const int rc =
+        ::posix_spawn(&child->pid_, path.c_str(), &actions, &attr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
     close_write_ends();
