@@ -5,10 +5,14 @@
 #   make fuzz        the libFuzzer targets of fuzz/ (clang 14), each for FUZZ_SECONDS (default 30)
 #   make bench-micro Google Benchmark micro-benchmarks of the per-request functions (ns/op, allocs/op)
 #   make format / format-check / tidy   clang-format (applied / checked) and clang-tidy (.clang-tidy)
+#   make package     the Debian package build/package/sluice_<version>_<arch>.deb (CPack)
+#   make package-check / install-check   the package's contents and unit; cmake --install +
+#                    find_package/pkg-config builds of examples/embed_api.cpp (test/ship/)
 JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: run test test-tsan fuzz build deps clean bench bench-quick bench-micro format format-check tidy
+.PHONY: run test test-tsan fuzz build deps clean bench bench-quick bench-micro format format-check tidy \
+	package package-check install-check
 
 deps:
 	@scripts/install-deps.sh
@@ -121,6 +125,29 @@ tidy:
 	@scripts/install-deps.sh lint
 	cmake -S . -B build/tidy -DCMAKE_BUILD_TYPE=Debug -DSLUICE_TESTS=OFF >/dev/null
 	run-clang-tidy-14 -p build/tidy -quiet -j $(JOBS) '$(CURDIR)/src/.*\.cpp$$'
+
+# The Debian package (cmake/package.cmake): Release, installed under /usr plus the system files of
+# packaging/ (SLUICE_PACKAGE=ON), Depends from dpkg-shlibdeps.
+package:
+	@scripts/install-deps.sh package
+	cmake -S . -B build/package -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=OFF -DSLUICE_WERROR=OFF \
+		-DSLUICE_PACKAGE=ON -DCMAKE_INSTALL_PREFIX=/usr
+	cmake --build build/package -j $(JOBS) --target sluice sluice_bin sluice_man
+	rm -f build/package/sluice_*.deb
+	cd build/package && cpack -G DEB
+	@echo "package: $$(ls build/package/sluice_*.deb) -- install with: sudo apt install ./$$(ls build/package/sluice_*.deb)"
+
+# The package's metadata, file list, binary and unit; the deploy examples against it.
+package-check: package
+	test/ship/package_check.sh build/package
+	test/ship/check_deploy.py --package-dir build/package --sluice build/package/app/sluice
+
+# cmake --install into a temporary prefix, then embed_api built through find_package(sluice)
+# and through pkg-config; with the static library (the default), then with a shared one.
+install-check:
+	@scripts/install-deps.sh package
+	test/ship/install_check.sh
+	test/ship/install_check.sh --shared
 
 clean:
 	rm -rf build
