@@ -19,9 +19,8 @@ set(CPACK_PACKAGE_NAME sluice)
 set(CPACK_PACKAGE_VENDOR "the sluice developers")
 set(CPACK_PACKAGE_CONTACT "sluice developers <sluice@localhost>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "streaming HTTP reverse proxy")
-# The control file's Description: the summary line, then the extended text.
-set(CPACK_DEBIAN_RUNTIME_DESCRIPTION "streaming HTTP reverse proxy
-sluice is a reverse proxy for backends that stream: Server-Sent Events, LLM token
+# The control file's Description: the summary above is its first line, this the extended text.
+set(CPACK_DEBIAN_RUNTIME_DESCRIPTION "sluice is a reverse proxy for backends that stream: Server-Sent Events, LLM token
 streams, long polling, chunked downloads and WebSockets. Bytes that leave the
 backend reach the client within a flush interval the operator chooses. TLS on
 both sides, Prometheus metrics, a systemd unit with a graceful reload and stop.")
