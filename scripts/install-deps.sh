@@ -13,6 +13,7 @@ packages=(
   build-essential cmake make pkg-config
   libboost1.81-dev      # Boost.Asio + Boost.Beast (header-only parts are all sluice uses)
   libcli11-dev          # command line of the sluice binary
+  libyaml-cpp-dev       # the fleet configuration file (app/fleet_config.cpp)
   libssl-dev            # OpenSSL 3: TLS on both sides
   openssl ca-certificates   # the system CA bundle upstreams are verified against; `openssl` CLI in docs
   libgtest-dev libgmock-dev googletest

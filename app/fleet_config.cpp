@@ -1,0 +1,492 @@
+#include "fleet_config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <limits>
+#include <utility>
+
+#include "config_yaml.hpp"
+
+namespace sluice::app {
+
+namespace {
+
+using std::chrono::nanoseconds;
+
+constexpr std::uint64_t kU32 = std::numeric_limits<std::uint32_t>::max();
+constexpr std::uint64_t kU64 = std::numeric_limits<std::uint64_t>::max();
+constexpr std::uint64_t kMaxThreads = 1024;
+constexpr std::uint64_t kMaxWeight = 1000;
+constexpr std::uint64_t kMaxRetries = 10;
+constexpr std::uint64_t kMaxHealthCount = 100;
+
+std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+// Assigns what a reader returned, leaving `out` alone after an error (already reported).
+template <typename T, typename U>
+void take(T& out, std::optional<U> value) {
+  if (value) out = static_cast<T>(*value);
+}
+
+std::optional<std::string> read_nonempty(const Field& f, ConfigErrors& e) {
+  auto text = read_string(f, e);
+  if (text && text->empty()) {
+    e.add(f.value_at(), f.name + " is empty");
+    return std::nullopt;
+  }
+  return text;
+}
+
+// The settings a route may override, read from `m` (the settings: mapping, or a route).
+void read_route_settings(MapReader& m, RouteSettings& s, ConfigErrors& e) {
+  if (auto f = m.field("flush_interval"); f.present())
+    take(s.flush_interval, read_flush_interval(f, e));
+  for (auto [key, out] : {std::pair{"connect_timeout", &s.connect_timeout},
+                          std::pair{"response_header_timeout", &s.response_header_timeout},
+                          std::pair{"upstream_idle_timeout", &s.upstream_idle_timeout},
+                          std::pair{"write_timeout", &s.write_timeout},
+                          std::pair{"tunnel_idle_timeout", &s.tunnel_idle_timeout}}) {
+    if (auto f = m.field(key); f.present()) take(*out, read_timeout(f, e));
+  }
+  if (auto f = m.field("max_body_bytes"); f.present())
+    take(s.max_body_bytes, read_uint(f, 0, kU64, e));
+  if (auto f = m.field("max_response_header_bytes"); f.present()) {
+    take(s.max_response_header_bytes, read_uint(f, 1, kU32, e));
+  }
+}
+
+// Settings that act before a route is chosen: a route naming one is told where it belongs.
+constexpr const char* kListenerWide[] = {"header_timeout", "idle_timeout",     "max_header_bytes",
+                                         "max_uri_bytes",  "max_header_count", "max_idle_upstream",
+                                         "threads",        "access_log"};
+
+void read_settings(const Field& field, Settings& s, ConfigErrors& e) {
+  MapReader m(field.value, field.key_at, "settings", e);
+  read_route_settings(m, s, e);
+  if (auto f = m.field("header_timeout"); f.present()) take(s.header_timeout, read_timeout(f, e));
+  if (auto f = m.field("idle_timeout"); f.present()) take(s.idle_timeout, read_timeout(f, e));
+  for (auto [key, out] : {std::pair{"max_header_bytes", &s.max_header_bytes},
+                          std::pair{"max_uri_bytes", &s.max_uri_bytes},
+                          std::pair{"max_header_count", &s.max_header_count}}) {
+    if (auto f = m.field(key); f.present()) take(*out, read_uint(f, 1, kU32, e));
+  }
+  if (auto f = m.field("max_idle_upstream"); f.present())
+    take(s.max_idle_upstream, read_uint(f, 0, kU32, e));
+  if (auto f = m.field("threads"); f.present()) take(s.threads, read_uint(f, 1, kMaxThreads, e));
+  if (auto f = m.field("access_log"); f.present()) {
+    if (auto text = read_string(f, e)) {
+      if (*text == "off") {
+        s.access_log = AccessLog::off;
+      } else if (*text == "text") {
+        s.access_log = AccessLog::text;
+      } else if (*text == "json") {
+        s.access_log = AccessLog::json;
+      } else {
+        e.add(f.value_at(), "access_log: " + quoted(*text) + " is not one of off, text, json");
+      }
+    }
+  }
+  m.finish();
+}
+
+TlsPairSpec read_tls_pair(const YAML::Node& node, Position fallback, ConfigErrors& e) {
+  TlsPairSpec pair;
+  pair.at = position_of(node, fallback);
+  MapReader m(node, pair.at, "tls certificate", e);
+  if (auto f = m.required("cert"); f.present()) take(pair.cert, read_nonempty(f, e));
+  if (auto f = m.required("key"); f.present()) take(pair.key, read_nonempty(f, e));
+  m.finish();
+  return pair;
+}
+
+ListenerSpec read_listener(const YAML::Node& node, Position fallback, ConfigErrors& e) {
+  ListenerSpec l;
+  l.at = position_of(node, fallback);
+  MapReader m(node, l.at, "listener", e);
+  if (auto f = m.required("listen"); f.present()) take(l.listen, read_endpoint(f, e));
+  if (auto f = m.field("tls"); f.present() && is_sequence(f, e)) {
+    if (f.value.size() == 0)
+      e.add(f.value_at(), "tls: the list is empty (leave tls out for cleartext)");
+    for (const auto& item : f.value)
+      l.tls.push_back(read_tls_pair(item, f.value_at(), e));
+  }
+  if (auto f = m.field("max_connections"); f.present())
+    take(l.max_connections, read_uint(f, 1, kU32, e));
+  m.finish();
+  return l;
+}
+
+// "api.internal:9000": a name and a port (an IP literal is a url: server, not a dns: one).
+bool split_dns(std::string_view text, std::string& host, std::uint16_t& port) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  host = std::string(text.substr(0, colon));
+  const std::string_view digits = text.substr(colon + 1);
+  unsigned n = 0;
+  const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  if (digits.empty() || ec != std::errc{} || ptr != digits.data() + digits.size() || n == 0 ||
+      n > 65535) {
+    return false;
+  }
+  port = static_cast<std::uint16_t>(n);
+  return std::all_of(host.begin(), host.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.';
+  });
+}
+
+ServerSpec read_server(const YAML::Node& node, Position fallback, ConfigErrors& e) {
+  ServerSpec s;
+  s.at = position_of(node, fallback);
+  MapReader m(node, s.at, "server", e);
+  const Field url = m.field("url");
+  const Field dns = m.field("dns");
+  if (m.ok() && url.present() == dns.present()) {
+    e.add(s.at, "server: give exactly one of url and dns");
+  }
+  if (url.present()) {
+    if (auto text = read_nonempty(url, e)) {
+      s.url = Url::parse(*text);
+      if (!s.url) {
+        e.add(url.value_at(),
+              "url: " + quoted(*text) + " is not an http or https URL (use http://host[:port])");
+      } else if ((!s.url->raw_path.empty() && s.url->raw_path != "/") ||
+                 !s.url->raw_query.empty()) {
+        // Paths belong to routes (path_prefix, strip_prefix); a pool's servers are peers.
+        e.add(url.value_at(),
+              "url: " + quoted(*text) + " has a path or query; a server is scheme://host:port");
+        s.url.reset();
+      }
+    }
+  }
+  if (dns.present()) {
+    if (auto text = read_nonempty(dns, e); text && !split_dns(*text, s.dns_host, s.dns_port)) {
+      e.add(dns.value_at(), "dns: " + quoted(*text) + " is not NAME:PORT (e.g. api.internal:9000)");
+    }
+  }
+  if (auto f = m.field("resolve_every"); f.present()) {
+    if (!dns.present()) e.add(f.key_at, "resolve_every is for dns: servers only");
+    take(s.resolve_every, read_timeout(f, e));
+  }
+  if (auto f = m.field("weight"); f.present()) take(s.weight, read_uint(f, 1, kMaxWeight, e));
+  m.finish();
+  return s;
+}
+
+std::optional<HashKeySpec> read_hash_key(const Field& f, ConfigErrors& e) {
+  const auto text = read_nonempty(f, e);
+  if (!text) return std::nullopt;
+  HashKeySpec key;
+  if (*text == "client_ip") {
+    key.kind = HashKeySpec::Kind::client_ip;
+    return key;
+  }
+  for (auto [prefix, kind] : {std::pair{std::string_view("header:"), HashKeySpec::Kind::header},
+                              std::pair{std::string_view("cookie:"), HashKeySpec::Kind::cookie}}) {
+    if (text->starts_with(prefix) && text->size() > prefix.size()) {
+      key.kind = kind;
+      key.name = text->substr(prefix.size());
+      return key;
+    }
+  }
+  e.add(f.value_at(),
+        "hash_key: " + quoted(*text) + " is not header:NAME, cookie:NAME or client_ip");
+  return std::nullopt;
+}
+
+HealthCheckSpec read_health_check(const Field& field, ConfigErrors& e) {
+  HealthCheckSpec h;
+  MapReader m(field.value, field.key_at, "health_check", e);
+  if (auto f = m.field("path"); f.present()) {
+    if (auto text = read_nonempty(f, e)) {
+      if (text->front() != '/')
+        e.add(f.value_at(), "path: " + quoted(*text) + " must start with /");
+      h.path = *text;
+    }
+  }
+  if (auto f = m.field("interval"); f.present()) take(h.interval, read_timeout(f, e));
+  const Field timeout = m.field("timeout");
+  if (timeout.present()) take(h.timeout, read_timeout(timeout, e));
+  if (auto f = m.field("healthy_after"); f.present())
+    take(h.healthy_after, read_uint(f, 1, kMaxHealthCount, e));
+  if (auto f = m.field("unhealthy_after"); f.present()) {
+    take(h.unhealthy_after, read_uint(f, 1, kMaxHealthCount, e));
+  }
+  if (h.timeout >= h.interval) {
+    e.add(timeout.present() ? timeout.value_at() : position_of(field.value, field.key_at),
+          "health_check: timeout must be shorter than interval");
+  }
+  m.finish();
+  return h;
+}
+
+PassiveSpec read_passive(const Field& field, ConfigErrors& e) {
+  PassiveSpec p;
+  MapReader m(field.value, field.key_at, "passive", e);
+  if (auto f = m.field("max_fails"); f.present()) take(p.max_fails, read_uint(f, 1, kU32, e));
+  if (auto f = m.field("fail_timeout"); f.present()) take(p.fail_timeout, read_timeout(f, e));
+  m.finish();
+  return p;
+}
+
+UpstreamTlsSpec read_upstream_tls(const Field& field, ConfigErrors& e) {
+  UpstreamTlsSpec t;
+  MapReader m(field.value, field.key_at, "tls", e);
+  if (auto f = m.field("ca"); f.present()) take(t.ca, read_nonempty(f, e));
+  if (auto f = m.field("server_name"); f.present()) take(t.server_name, read_nonempty(f, e));
+  if (auto f = m.field("insecure"); f.present()) take(t.insecure, read_bool(f, e));
+  m.finish();
+  return t;
+}
+
+UpstreamSpec read_upstream(std::string name, Position key_at, const YAML::Node& node,
+                           ConfigErrors& e) {
+  UpstreamSpec u;
+  u.name = std::move(name);
+  u.at = key_at;
+  MapReader m(node, key_at, "upstream " + quoted(u.name), e);
+  if (auto f = m.required("servers"); f.present() && is_sequence(f, e)) {
+    if (f.value.size() == 0) e.add(f.value_at(), "servers: the list is empty");
+    for (const auto& item : f.value)
+      u.servers.push_back(read_server(item, f.value_at(), e));
+  }
+  const Field balance = m.field("balance");
+  if (balance.present()) {
+    if (auto text = read_string(balance, e)) {
+      if (*text == "round_robin") {
+        u.balance = Balance::round_robin;
+      } else if (*text == "least_conn") {
+        u.balance = Balance::least_conn;
+      } else if (*text == "random_two") {
+        u.balance = Balance::random_two;
+      } else if (*text == "hash") {
+        u.balance = Balance::hash;
+      } else {
+        e.add(balance.value_at(), "balance: " + quoted(*text) +
+                                      " is not one of round_robin, least_conn, random_two, hash");
+      }
+    }
+  }
+  const Field hash_key = m.field("hash_key");
+  if (hash_key.present()) u.hash_key = read_hash_key(hash_key, e);
+  if (balance.present() && u.balance == Balance::hash && !hash_key.present()) {
+    e.add(balance.value_at(),
+          "balance: hash needs hash_key (header:NAME, cookie:NAME or client_ip)");
+  }
+  if (hash_key.present() && u.balance != Balance::hash) {
+    e.add(hash_key.key_at, "hash_key is used only with balance: hash");
+  }
+  if (auto f = m.field("health_check"); f.present()) u.health_check = read_health_check(f, e);
+  if (auto f = m.field("passive"); f.present()) u.passive = read_passive(f, e);
+  if (auto f = m.field("retries"); f.present()) take(u.retries, read_uint(f, 0, kMaxRetries, e));
+  if (auto f = m.field("max_requests"); f.present()) take(u.max_requests, read_uint(f, 0, kU32, e));
+  if (auto f = m.field("protocol"); f.present()) {
+    if (auto text = read_string(f, e)) {
+      if (*text == "auto") {
+        u.protocol = UpstreamProtocol::automatic;
+      } else if (*text == "h1") {
+        u.protocol = UpstreamProtocol::h1;
+      } else if (*text == "h2") {
+        // The key is the HTTP/2 issue's; until it lands, accepting h2 would promise a protocol
+        // this build cannot speak.
+        e.add(f.value_at(), "protocol: \"h2\" is not supported by this build (use auto or h1)");
+      } else {
+        e.add(f.value_at(), "protocol: " + quoted(*text) + " is not one of auto, h1, h2");
+      }
+    }
+  }
+  if (auto f = m.field("tls"); f.present()) {
+    u.tls = read_upstream_tls(f, e);
+    const bool plain_only =
+        !u.servers.empty() && std::all_of(u.servers.begin(), u.servers.end(), [](const auto& s) {
+          return s.url && s.url->scheme == "http";
+        });
+    if (plain_only) e.add(f.key_at, "tls: every server of this upstream is http://");
+  }
+  m.finish();
+  return u;
+}
+
+bool valid_route_host(std::string_view host) {
+  if (host.starts_with("*.")) host.remove_prefix(2);
+  return !host.empty() && host.front() != '.' && host.back() != '.' &&
+         std::all_of(host.begin(), host.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '.';
+         });
+}
+
+RouteSpec read_route(const YAML::Node& node, Position fallback, std::size_t index,
+                     ConfigErrors& e) {
+  RouteSpec r;
+  r.at = position_of(node, fallback);
+  r.name = std::to_string(index);
+  MapReader m(node, r.at, "route " + std::to_string(index), e);
+  if (auto f = m.field("name"); f.present()) take(r.name, read_nonempty(f, e));
+  if (auto f = m.field("host"); f.present()) {
+    if (auto text = read_nonempty(f, e)) {
+      if (!valid_route_host(*text)) {
+        e.add(f.value_at(), "host: " + quoted(*text) + " is not a host name or *.domain");
+      }
+      r.host = *text;
+      std::transform(r.host.begin(), r.host.end(), r.host.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    }
+  }
+  const Field prefix = m.field("path_prefix");
+  if (prefix.present()) {
+    if (auto text = read_nonempty(prefix, e)) {
+      if (text->front() != '/')
+        e.add(prefix.value_at(), "path_prefix: " + quoted(*text) + " must start with /");
+      r.path_prefix = *text;
+    }
+  }
+  if (auto f = m.field("strip_prefix"); f.present()) {
+    take(r.strip_prefix, read_bool(f, e));
+    if (r.strip_prefix && !prefix.present()) e.add(f.key_at, "strip_prefix needs a path_prefix");
+  }
+  if (auto f = m.required("upstream"); f.present()) take(r.upstream, read_nonempty(f, e));
+  read_route_settings(m, r.settings, e);
+  for (const char* key : kListenerWide) {
+    if (auto f = m.field(key); f.present()) {
+      e.add(f.key_at,
+            std::string(key) + " applies before a route is chosen: set it under settings");
+    }
+  }
+  m.finish();
+  return r;
+}
+
+std::string endpoint_text(const boost::asio::ip::tcp::endpoint& ep) {
+  const auto addr = ep.address();
+  return (addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string()) + ":" +
+         std::to_string(ep.port());
+}
+
+// Across sections: every address bound once, every route's upstream defined, route names
+// unique (they are the metrics' labels).
+void cross_check(const FleetConfig& c, Position admin_at, ConfigErrors& e) {
+  std::vector<std::pair<boost::asio::ip::tcp::endpoint, Position>> bound;
+  const auto bind = [&](const boost::asio::ip::tcp::endpoint& ep, Position at) {
+    if (ep.port() == 0) return;  // the kernel picks a distinct port for each
+    const auto same =
+        std::find_if(bound.begin(), bound.end(), [&](const auto& b) { return b.first == ep; });
+    if (same != bound.end()) {
+      e.add(at, "listen: " + endpoint_text(ep) + " is already used at line " +
+                    std::to_string(same->second.line));
+    } else {
+      bound.emplace_back(ep, at);
+    }
+  };
+  for (const auto& l : c.listeners)
+    bind(l.listen, l.at);
+  if (c.admin_listen) bind(*c.admin_listen, admin_at);
+
+  std::vector<const RouteSpec*> seen;
+  for (const auto& r : c.routes) {
+    const bool defined = std::any_of(c.upstreams.begin(), c.upstreams.end(),
+                                     [&](const auto& u) { return u.name == r.upstream; });
+    if (!r.upstream.empty() && !defined) {
+      std::string names;
+      for (const auto& u : c.upstreams)
+        names += (names.empty() ? "" : ", ") + u.name;
+      e.add(r.at, "route " + quoted(r.name) + ": upstream " + quoted(r.upstream) +
+                      " is not defined (upstreams: " + (names.empty() ? "none" : names) + ")");
+    }
+    const auto twin =
+        std::find_if(seen.begin(), seen.end(), [&](const auto* s) { return s->name == r.name; });
+    if (twin != seen.end()) {
+      e.add(r.at, "route name " + quoted(r.name) + " is already used at line " +
+                      std::to_string((*twin)->at.line));
+    }
+    seen.push_back(&r);
+  }
+}
+
+void read_document(const YAML::Node& root, FleetConfig& c, ConfigErrors& e) {
+  MapReader top(root, {1, 1}, "the configuration", e);
+  if (!top.ok()) return;
+  if (auto f = top.required("listeners"); f.present() && is_sequence(f, e)) {
+    if (f.value.size() == 0) e.add(f.value_at(), "listeners: the list is empty");
+    for (const auto& item : f.value)
+      c.listeners.push_back(read_listener(item, f.value_at(), e));
+  }
+  Position admin_at;
+  if (auto f = top.field("admin"); f.present()) {
+    MapReader admin(f.value, f.key_at, "admin", e);
+    if (auto l = admin.required("listen"); l.present()) {
+      admin_at = l.value_at();
+      c.admin_listen = read_endpoint(l, e);
+    }
+    admin.finish();
+  }
+  if (auto f = top.field("settings"); f.present()) read_settings(f, c.settings, e);
+  if (auto f = top.required("upstreams"); f.present()) {
+    MapReader ups(f.value, f.key_at, "upstreams", e);
+    ups.allow_any_key();  // its keys are the upstreams' names
+    if (ups.ok()) {
+      if (f.value.size() == 0) e.add(f.value_at(), "upstreams: none is defined");
+      for (auto it = f.value.begin(); it != f.value.end(); ++it) {
+        const YAML::Node key = it->first;  // copies: *it is a temporary
+        const YAML::Node value = it->second;
+        if (!key.IsScalar()) continue;  // reported by MapReader
+        const std::string name = key.Scalar();
+        const Position at = position_of(key);
+        // Names are metric label values and appear in logs: keep them plain.
+        const bool plain_name = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+          return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '-' || ch == '_' || ch == '.';
+        });
+        if (!plain_name)
+          e.add(at, "upstream name " + quoted(name) + " may use only letters, digits, - _ .");
+        const bool repeated = std::any_of(c.upstreams.begin(), c.upstreams.end(),
+                                          [&](const auto& u) { return u.name == name; });
+        if (repeated) continue;  // the duplicate key is already reported
+        c.upstreams.push_back(read_upstream(name, at, value, e));
+      }
+    }
+    ups.finish();
+  }
+  if (auto f = top.required("routes"); f.present() && is_sequence(f, e)) {
+    if (f.value.size() == 0) e.add(f.value_at(), "routes: the list is empty");
+    std::size_t index = 0;
+    for (const auto& item : f.value)
+      c.routes.push_back(read_route(item, f.value_at(), index++, e));
+  }
+  top.finish();
+  cross_check(c, admin_at, e);
+}
+
+}  // namespace
+
+std::variant<FleetConfig, std::vector<ConfigError>> load_fleet_config(std::string_view text) {
+  ConfigErrors errors;
+  FleetConfig config;
+  try {
+    const std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
+    if (docs.empty() || docs.front().IsNull()) {
+      errors.add({1, 1},
+                 "the configuration is empty (listeners, upstreams and routes are required)");
+    } else {
+      if (docs.size() > 1) {
+        errors.add(position_of(docs[1]),
+                   "only one YAML document is allowed (a second starts here)");
+      }
+      read_document(docs.front(), config, errors);
+    }
+  } catch (const YAML::Exception& ex) {
+    const Position at =
+        ex.mark.is_null() ? Position{1, 1} : Position{ex.mark.line + 1, ex.mark.column + 1};
+    errors.add(at, "YAML: " + ex.msg);
+  }
+  if (!errors.empty()) return errors.take();
+  return config;
+}
+
+std::string format_config_error(std::string_view file, const ConfigError& error) {
+  return std::string(file) + ":" + std::to_string(error.at.line) + ":" +
+         std::to_string(error.at.column) + ": " + error.message;
+}
+
+}  // namespace sluice::app
