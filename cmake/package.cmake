@@ -6,12 +6,17 @@
 #   /usr/share/man/man1/sluice.1.gz       sluice(1)
 #   /etc/default/sluice                   SLUICE_OPTS, the flags the unit runs with (conffile)
 #   /lib/systemd/system/sluice.service    Type=notify, own user, hardened (packaging/)
+#   /usr/lib/modules-load.d/sluice.conf   loads the kernel TLS module at boot (kTLS)
 #
 # The system files have absolute destinations, so they are installed only when asked for:
 # `cmake --install build --prefix P` of an ordinary build never writes to /etc or /lib.
 if(SLUICE_PACKAGE)
   install(FILES packaging/sluice.service DESTINATION /lib/systemd/system COMPONENT runtime)
   install(FILES packaging/sluice.default DESTINATION /etc/default RENAME sluice
+    COMPONENT runtime)
+  # The unit has no CAP_NET_ADMIN, without which the kernel does not load the TLS module on
+  # sluice's first setsockopt(TCP_ULP, "tls"): load it at boot instead.
+  install(FILES packaging/sluice-modules.conf DESTINATION /usr/lib/modules-load.d RENAME sluice.conf
     COMPONENT runtime)
 endif()
 

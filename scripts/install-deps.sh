@@ -34,8 +34,9 @@ if [[ "${1:-}" == "lint" ]]; then
   packages+=(clang-format-14 clang-tidy-14)
 fi
 if [[ "${1:-}" == "package" ]]; then
-  # dpkg-shlibdeps (CPack's Depends), dpkg-deb; systemd-analyze verify for the unit
-  packages+=(dpkg-dev systemd)
+  # dpkg-shlibdeps (CPack's Depends), dpkg-deb, and `file`, which CPack's DEB generator requires
+  # for its shlibdeps step; systemd-analyze verify for the unit
+  packages+=(dpkg-dev file systemd)
 fi
 if [[ "${1:-}" == "fuzz" ]]; then
   packages+=(clang-14 libclang-rt-14-dev)
