@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstddef>
+#include <sstream>
 #include <unordered_map>
 #include <utility>
 
@@ -94,6 +95,55 @@ MapReader::MapReader(const YAML::Node& node, Position at, std::string what, Conf
                               std::to_string(first->second.line) + ")");
     }
   }
+}
+
+namespace {
+
+// Records where documents start, and nothing else.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  std::vector<YAML::Mark> starts;
+};
+
+}  // namespace
+
+std::optional<Position> second_document(std::string_view text) {
+  std::istringstream in{std::string(text)};
+  YAML::Parser parser(in);
+  DocumentStarts documents;
+  if (!parser.HandleNextDocument(documents) || !parser.HandleNextDocument(documents)) {
+    return std::nullopt;
+  }
+  if (documents.starts.size() < 2 || documents.starts[1].is_null()) return Position{1, 1};
+  return Position{documents.starts[1].line + 1, documents.starts[1].column + 1};
+}
+
+std::optional<Position> first_content(std::string_view text) {
+  int line = 1;
+  for (std::size_t at = 0; at < text.size(); ++line) {
+    const std::size_t end = std::min(text.find('\n', at), text.size());
+    const std::string_view row = text.substr(at, end - at);
+    const std::size_t first = row.find_first_not_of(" \t\r");
+    if (first != std::string_view::npos && row[first] != '#' && row.substr(first) != "---" &&
+        row.substr(first) != "...") {
+      return Position{line, static_cast<int>(first) + 1};
+    }
+    at = end + 1;
+  }
+  return std::nullopt;
 }
 
 Field MapReader::field(std::string_view key) {

@@ -5,6 +5,7 @@
 // converts `yes`, `on` and `y` to true, and has no notion of an unknown key. Every problem is
 // appended to an error list with the node's position, and reading goes on, so that one pass
 // reports every error in the file.
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -68,6 +69,16 @@ class MapReader {
   bool any_key_ = false;
   std::vector<std::string> known_;
 };
+
+// The position of a second YAML document in `text`, if it has one. YAML::LoadAll is not used: on
+// some inputs (a stray ',' at the top level) yaml-cpp 0.7 returns an empty document again and
+// again without consuming anything, and LoadAll never ends. This asks for two documents at most.
+// May throw YAML::Exception, as parsing does.
+std::optional<Position> second_document(std::string_view text);
+
+// The first character of `text` that is not blank, a comment or a document marker ("---",
+// "..."): where a file that parsed as empty has content yaml-cpp ignored.
+std::optional<Position> first_content(std::string_view text);
 
 // Scalar readers: each reports what is wrong with the value, naming the field, and returns
 // nullopt then. Plain (unquoted) scalars only for numbers and booleans.

@@ -463,17 +463,34 @@ void read_document(const YAML::Node& root, FleetConfig& c, ConfigErrors& e) {
 std::variant<FleetConfig, std::vector<ConfigError>> load_fleet_config(std::string_view text) {
   ConfigErrors errors;
   FleetConfig config;
+  // yaml-cpp takes a NUL byte or a UTF-16/32 byte-order mark as a sign of UTF-16 or UTF-32 and
+  // decodes the whole file so: its positions would no longer be lines and columns of the file.
+  if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
+    int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + nul, '\n'));
+    const auto line_start = text.rfind('\n', nul);
+    const int column =
+        static_cast<int>(nul - (line_start == std::string_view::npos ? 0 : line_start + 1)) + 1;
+    errors.add({line, column}, "the file has a NUL byte: a configuration is UTF-8 text");
+    return errors.take();
+  }
+  if (text.starts_with("\xFE\xFF") || text.starts_with("\xFF\xFE")) {
+    errors.add({1, 1}, "the file is UTF-16 or UTF-32: a configuration is UTF-8 text");
+    return errors.take();
+  }
   try {
-    const std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
-    if (docs.empty() || docs.front().IsNull()) {
-      errors.add({1, 1},
-                 "the configuration is empty (listeners, upstreams and routes are required)");
-    } else {
-      if (docs.size() > 1) {
-        errors.add(position_of(docs[1]),
-                   "only one YAML document is allowed (a second starts here)");
+    const YAML::Node root = YAML::Load(std::string(text));
+    if (const auto second = second_document(text)) {
+      errors.add(*second, "only one YAML document is allowed (a second starts here)");
+    }
+    if (root.IsNull()) {
+      if (const auto stray = first_content(text)) {
+        errors.add(*stray, "YAML: nothing here could be read (a stray character?)");
+      } else {
+        errors.add({1, 1},
+                   "the configuration is empty (listeners, upstreams and routes are required)");
       }
-      read_document(docs.front(), config, errors);
+    } else {
+      read_document(root, config, errors);
     }
   } catch (const YAML::Exception& ex) {
     const Position at =
