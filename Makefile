@@ -54,7 +54,7 @@ test-tsan: deps
 # are never written). A crash, leak, timeout or failed invariant leaves crash-*/leak-*/timeout-*
 # files in build/fuzz/artifacts/<target>/ and fails the target.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := fuzz_request_head fuzz_chunked_body fuzz_response_head
+FUZZ_TARGETS := fuzz_request_head fuzz_chunked_body fuzz_response_head fuzz_config
 FUZZ_CC ?= clang-14
 FUZZ_CXX ?= clang++-14
 
