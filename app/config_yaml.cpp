@@ -33,18 +33,6 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-// A value's text as a message quotes it: long values are cut, control bytes shown as '?'.
-std::string quoted(std::string_view text) {
-  constexpr std::size_t kMax = 60;
-  std::string out = "\"";
-  for (std::size_t i = 0; i < text.size() && i < kMax; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
-  }
-  if (text.size() > kMax) out += "...";
-  return out + "\"";
-}
-
 // A scalar written without quotes: yaml-cpp tags it "?" (quoted ones get "!").
 bool plain(const YAML::Node& node) { return node.Tag() == "?"; }
 
@@ -58,6 +46,17 @@ const char* kind_of(const YAML::Node& node) {
 }
 
 }  // namespace
+
+std::string quote_value(std::string_view text) {
+  constexpr std::size_t kMax = 60;
+  std::string out = "\"";
+  for (std::size_t i = 0; i < text.size() && i < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
+  }
+  if (text.size() > kMax) out += "...";
+  return out + "\"";
+}
 
 std::vector<ConfigError> ConfigErrors::take() {
   std::stable_sort(list_.begin(), list_.end(), [](const ConfigError& a, const ConfigError& b) {
@@ -91,8 +90,8 @@ MapReader::MapReader(const YAML::Node& node, Position at, std::string what, Conf
     }
     const auto [first, inserted] = seen.emplace(key.Scalar(), key_at);
     if (!inserted) {
-      errors_.add(key_at, what_ + ": duplicate key " + quoted(key.Scalar()) + " (first at line " +
-                              std::to_string(first->second.line) + ")");
+      errors_.add(key_at, what_ + ": duplicate key " + quote_value(key.Scalar()) +
+                              " (first at line " + std::to_string(first->second.line) + ")");
     }
   }
 }
@@ -174,7 +173,7 @@ void MapReader::finish() {
     if (!key.IsScalar()) continue;
     const std::string name = key.Scalar();
     if (std::find(known_.begin(), known_.end(), name) != known_.end()) continue;
-    std::string message = what_ + ": unknown key " + quoted(name);
+    std::string message = what_ + ": unknown key " + quote_value(name);
     const std::string* nearest = nullptr;
     std::size_t best = 3;  // suggest only a near miss: at most two edits
     for (const auto& k : known_) {
@@ -202,7 +201,8 @@ std::optional<bool> read_bool(const Field& f, ConfigErrors& errors) {
   if (!text) return std::nullopt;
   if (plain(f.value) && *text == "true") return true;
   if (plain(f.value) && *text == "false") return false;
-  errors.add(f.value_at(), f.name + ": " + quoted(*text) + " is not a boolean (use true or false)");
+  errors.add(f.value_at(),
+             f.name + ": " + quote_value(*text) + " is not a boolean (use true or false)");
   return std::nullopt;
 }
 
@@ -214,11 +214,11 @@ std::optional<std::uint64_t> read_uint(const Field& f, std::uint64_t min, std::u
   const char* last = text->data() + text->size();
   const auto [ptr, ec] = std::from_chars(text->data(), last, n);
   if (!plain(f.value) || text->empty() || ec != std::errc{} || ptr != last) {
-    errors.add(f.value_at(), f.name + ": " + quoted(*text) + " is not a whole number");
+    errors.add(f.value_at(), f.name + ": " + quote_value(*text) + " is not a whole number");
     return std::nullopt;
   }
   if (n < min || n > max) {
-    errors.add(f.value_at(), f.name + ": " + quoted(*text) + " is out of range (" +
+    errors.add(f.value_at(), f.name + ": " + quote_value(*text) + " is out of range (" +
                                  std::to_string(min) + " to " + std::to_string(max) + ")");
     return std::nullopt;
   }
@@ -239,18 +239,18 @@ std::optional<std::chrono::nanoseconds> read_timeout(const Field& f, ConfigError
   if (!text) return std::nullopt;
   if (all_digits(*text) && *text != "0") {
     errors.add(f.value_at(),
-               f.name + ": " + quoted(*text) + " has no unit " + std::string(kDurationHint));
+               f.name + ": " + quote_value(*text) + " has no unit " + std::string(kDurationHint));
     return std::nullopt;
   }
   const auto d = parse_duration(*text);
   if (!d) {
-    errors.add(f.value_at(),
-               f.name + ": " + quoted(*text) + " is not a duration " + std::string(kDurationHint));
+    errors.add(f.value_at(), f.name + ": " + quote_value(*text) + " is not a duration " +
+                                 std::string(kDurationHint));
     return std::nullopt;
   }
   if (d->count() <= 0) {
-    errors.add(f.value_at(),
-               f.name + ": " + quoted(*text) + " must be positive " + std::string(kDurationHint));
+    errors.add(f.value_at(), f.name + ": " + quote_value(*text) + " must be positive " +
+                                 std::string(kDurationHint));
     return std::nullopt;
   }
   return *d;
@@ -261,12 +261,12 @@ std::optional<std::chrono::nanoseconds> read_flush_interval(const Field& f, Conf
   if (!text) return std::nullopt;
   if (all_digits(*text) && *text != "0") {
     errors.add(f.value_at(),
-               f.name + ": " + quoted(*text) + " has no unit (use 0, -1, or e.g. 100ms)");
+               f.name + ": " + quote_value(*text) + " has no unit (use 0, -1, or e.g. 100ms)");
     return std::nullopt;
   }
   const auto d = parse_duration(*text);
   if (!d || (d->count() < 0 && *text != "-1")) {
-    errors.add(f.value_at(), f.name + ": " + quoted(*text) +
+    errors.add(f.value_at(), f.name + ": " + quote_value(*text) +
                                  " is not a flush interval (use 0, -1, or e.g. 100ms)");
     return std::nullopt;
   }
@@ -278,7 +278,7 @@ std::optional<boost::asio::ip::tcp::endpoint> read_endpoint(const Field& f, Conf
   if (!text) return std::nullopt;
   auto ep = parse_listen(*text);
   if (!ep) {
-    errors.add(f.value_at(), f.name + ": " + quoted(*text) +
+    errors.add(f.value_at(), f.name + ": " + quote_value(*text) +
                                  " is not an address (use 127.0.0.1:8080 or [::1]:8080)");
   }
   return ep;

@@ -11,9 +11,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "fleet_config.hpp"
@@ -80,6 +82,9 @@ std::optional<Position> second_document(std::string_view text);
 // "..."): where a file that parsed as empty has content yaml-cpp ignored.
 std::optional<Position> first_content(std::string_view text);
 
+// A value as a message quotes it: cut when long, control bytes shown as '?'.
+std::string quote_value(std::string_view text);
+
 // Scalar readers: each reports what is wrong with the value, naming the field, and returns
 // nullopt then. Plain (unquoted) scalars only for numbers and booleans.
 std::optional<std::string> read_string(const Field& f, ConfigErrors& errors);
@@ -91,6 +96,22 @@ std::optional<std::chrono::nanoseconds> read_timeout(const Field& f, ConfigError
 // The flush interval: 0, -1 or a positive duration.
 std::optional<std::chrono::nanoseconds> read_flush_interval(const Field& f, ConfigErrors& errors);
 std::optional<boost::asio::ip::tcp::endpoint> read_endpoint(const Field& f, ConfigErrors& errors);
+// One of a fixed set of words, e.g. balance: least_conn.
+template <typename T>
+std::optional<T> read_choice(const Field& f,
+                             std::initializer_list<std::pair<std::string_view, T>> choices,
+                             ConfigErrors& errors) {
+  const auto text = read_string(f, errors);
+  if (!text) return std::nullopt;
+  std::string names;
+  for (const auto& [name, value] : choices) {
+    if (*text == name) return value;
+    names += (names.empty() ? "" : ", ") + std::string(name);
+  }
+  errors.add(f.value_at(), f.name + ": " + quote_value(*text) + " is not one of " + names);
+  return std::nullopt;
+}
+
 // A sequence; a mapping or scalar in its place is reported.
 bool is_sequence(const Field& f, ConfigErrors& errors);
 

@@ -21,8 +21,6 @@ constexpr std::uint64_t kMaxWeight = 1000;
 constexpr std::uint64_t kMaxRetries = 10;
 constexpr std::uint64_t kMaxHealthCount = 100;
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
 // Assigns what a reader returned, leaving `out` alone after an error (already reported).
 template <typename T, typename U>
 void take(T& out, std::optional<U> value) {
@@ -75,17 +73,10 @@ void read_settings(const Field& field, Settings& s, ConfigErrors& e) {
     take(s.max_idle_upstream, read_uint(f, 0, kU32, e));
   if (auto f = m.field("threads"); f.present()) take(s.threads, read_uint(f, 1, kMaxThreads, e));
   if (auto f = m.field("access_log"); f.present()) {
-    if (auto text = read_string(f, e)) {
-      if (*text == "off") {
-        s.access_log = AccessLog::off;
-      } else if (*text == "text") {
-        s.access_log = AccessLog::text;
-      } else if (*text == "json") {
-        s.access_log = AccessLog::json;
-      } else {
-        e.add(f.value_at(), "access_log: " + quoted(*text) + " is not one of off, text, json");
-      }
-    }
+    take(
+        s.access_log,
+        read_choice<AccessLog>(
+            f, {{"off", AccessLog::off}, {"text", AccessLog::text}, {"json", AccessLog::json}}, e));
   }
   m.finish();
 }
@@ -149,20 +140,21 @@ ServerSpec read_server(const YAML::Node& node, Position fallback, ConfigErrors& 
     if (auto text = read_nonempty(url, e)) {
       s.url = Url::parse(*text);
       if (!s.url) {
-        e.add(url.value_at(),
-              "url: " + quoted(*text) + " is not an http or https URL (use http://host[:port])");
+        e.add(url.value_at(), "url: " + quote_value(*text) +
+                                  " is not an http or https URL (use http://host[:port])");
       } else if ((!s.url->raw_path.empty() && s.url->raw_path != "/") ||
                  !s.url->raw_query.empty()) {
         // Paths belong to routes (path_prefix, strip_prefix); a pool's servers are peers.
-        e.add(url.value_at(),
-              "url: " + quoted(*text) + " has a path or query; a server is scheme://host:port");
+        e.add(url.value_at(), "url: " + quote_value(*text) +
+                                  " has a path or query; a server is scheme://host:port");
         s.url.reset();
       }
     }
   }
   if (dns.present()) {
     if (auto text = read_nonempty(dns, e); text && !split_dns(*text, s.dns_host, s.dns_port)) {
-      e.add(dns.value_at(), "dns: " + quoted(*text) + " is not NAME:PORT (e.g. api.internal:9000)");
+      e.add(dns.value_at(),
+            "dns: " + quote_value(*text) + " is not NAME:PORT (e.g. api.internal:9000)");
     }
   }
   if (auto f = m.field("resolve_every"); f.present()) {
@@ -191,7 +183,7 @@ std::optional<HashKeySpec> read_hash_key(const Field& f, ConfigErrors& e) {
     }
   }
   e.add(f.value_at(),
-        "hash_key: " + quoted(*text) + " is not header:NAME, cookie:NAME or client_ip");
+        "hash_key: " + quote_value(*text) + " is not header:NAME, cookie:NAME or client_ip");
   return std::nullopt;
 }
 
@@ -201,7 +193,7 @@ HealthCheckSpec read_health_check(const Field& field, ConfigErrors& e) {
   if (auto f = m.field("path"); f.present()) {
     if (auto text = read_nonempty(f, e)) {
       if (text->front() != '/')
-        e.add(f.value_at(), "path: " + quoted(*text) + " must start with /");
+        e.add(f.value_at(), "path: " + quote_value(*text) + " must start with /");
       h.path = *text;
     }
   }
@@ -245,7 +237,7 @@ UpstreamSpec read_upstream(std::string name, Position key_at, const YAML::Node& 
   UpstreamSpec u;
   u.name = std::move(name);
   u.at = key_at;
-  MapReader m(node, key_at, "upstream " + quoted(u.name), e);
+  MapReader m(node, key_at, "upstream " + quote_value(u.name), e);
   if (auto f = m.required("servers"); f.present() && is_sequence(f, e)) {
     if (f.value.size() == 0) e.add(f.value_at(), "servers: the list is empty");
     for (const auto& item : f.value)
@@ -253,20 +245,12 @@ UpstreamSpec read_upstream(std::string name, Position key_at, const YAML::Node& 
   }
   const Field balance = m.field("balance");
   if (balance.present()) {
-    if (auto text = read_string(balance, e)) {
-      if (*text == "round_robin") {
-        u.balance = Balance::round_robin;
-      } else if (*text == "least_conn") {
-        u.balance = Balance::least_conn;
-      } else if (*text == "random_two") {
-        u.balance = Balance::random_two;
-      } else if (*text == "hash") {
-        u.balance = Balance::hash;
-      } else {
-        e.add(balance.value_at(), "balance: " + quoted(*text) +
-                                      " is not one of round_robin, least_conn, random_two, hash");
-      }
-    }
+    take(u.balance, read_choice<Balance>(balance,
+                                         {{"round_robin", Balance::round_robin},
+                                          {"least_conn", Balance::least_conn},
+                                          {"random_two", Balance::random_two},
+                                          {"hash", Balance::hash}},
+                                         e));
   }
   const Field hash_key = m.field("hash_key");
   if (hash_key.present()) u.hash_key = read_hash_key(hash_key, e);
@@ -282,18 +266,16 @@ UpstreamSpec read_upstream(std::string name, Position key_at, const YAML::Node& 
   if (auto f = m.field("retries"); f.present()) take(u.retries, read_uint(f, 0, kMaxRetries, e));
   if (auto f = m.field("max_requests"); f.present()) take(u.max_requests, read_uint(f, 0, kU32, e));
   if (auto f = m.field("protocol"); f.present()) {
-    if (auto text = read_string(f, e)) {
-      if (*text == "auto") {
-        u.protocol = UpstreamProtocol::automatic;
-      } else if (*text == "h1") {
-        u.protocol = UpstreamProtocol::h1;
-      } else if (*text == "h2") {
-        // The key is the HTTP/2 issue's; until it lands, accepting h2 would promise a protocol
-        // this build cannot speak.
-        e.add(f.value_at(), "protocol: \"h2\" is not supported by this build (use auto or h1)");
-      } else {
-        e.add(f.value_at(), "protocol: " + quoted(*text) + " is not one of auto, h1, h2");
-      }
+    take(u.protocol, read_choice<UpstreamProtocol>(f,
+                                                   {{"auto", UpstreamProtocol::automatic},
+                                                    {"h1", UpstreamProtocol::h1},
+                                                    {"h2", UpstreamProtocol::h2}},
+                                                   e));
+    // The key is the HTTP/2 issue's; until it lands, accepting h2 would promise a protocol this
+    // build cannot speak.
+    if (u.protocol == UpstreamProtocol::h2) {
+      e.add(f.value_at(), "protocol: \"h2\" is not supported by this build (use auto or h1)");
+      u.protocol = UpstreamProtocol::automatic;
     }
   }
   if (auto f = m.field("tls"); f.present()) {
@@ -327,7 +309,7 @@ RouteSpec read_route(const YAML::Node& node, Position fallback, std::size_t inde
   if (auto f = m.field("host"); f.present()) {
     if (auto text = read_nonempty(f, e)) {
       if (!valid_route_host(*text)) {
-        e.add(f.value_at(), "host: " + quoted(*text) + " is not a host name or *.domain");
+        e.add(f.value_at(), "host: " + quote_value(*text) + " is not a host name or *.domain");
       }
       r.host = *text;
       std::transform(r.host.begin(), r.host.end(), r.host.begin(),
@@ -338,7 +320,7 @@ RouteSpec read_route(const YAML::Node& node, Position fallback, std::size_t inde
   if (prefix.present()) {
     if (auto text = read_nonempty(prefix, e)) {
       if (text->front() != '/')
-        e.add(prefix.value_at(), "path_prefix: " + quoted(*text) + " must start with /");
+        e.add(prefix.value_at(), "path_prefix: " + quote_value(*text) + " must start with /");
       r.path_prefix = *text;
     }
   }
@@ -391,13 +373,13 @@ void cross_check(const FleetConfig& c, Position admin_at, ConfigErrors& e) {
       std::string names;
       for (const auto& u : c.upstreams)
         names += (names.empty() ? "" : ", ") + u.name;
-      e.add(r.at, "route " + quoted(r.name) + ": upstream " + quoted(r.upstream) +
+      e.add(r.at, "route " + quote_value(r.name) + ": upstream " + quote_value(r.upstream) +
                       " is not defined (upstreams: " + (names.empty() ? "none" : names) + ")");
     }
     const auto twin =
         std::find_if(seen.begin(), seen.end(), [&](const auto* s) { return s->name == r.name; });
     if (twin != seen.end()) {
-      e.add(r.at, "route name " + quoted(r.name) + " is already used at line " +
+      e.add(r.at, "route name " + quote_value(r.name) + " is already used at line " +
                       std::to_string((*twin)->at.line));
     }
     seen.push_back(&r);
@@ -439,7 +421,7 @@ void read_document(const YAML::Node& root, FleetConfig& c, ConfigErrors& e) {
                  ch == '-' || ch == '_' || ch == '.';
         });
         if (!plain_name)
-          e.add(at, "upstream name " + quoted(name) + " may use only letters, digits, - _ .");
+          e.add(at, "upstream name " + quote_value(name) + " may use only letters, digits, - _ .");
         const bool repeated = std::any_of(c.upstreams.begin(), c.upstreams.end(),
                                           [&](const auto& u) { return u.name == name; });
         if (repeated) continue;  // the duplicate key is already reported

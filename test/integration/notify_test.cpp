@@ -136,6 +136,30 @@ testing::AssertionResult start(NotifySocket& notify, std::unique_ptr<Child>& chi
   return Child::spawn({"demo", "--listen", "127.0.0.1:0", "--access-log", "off"}, child, options);
 }
 
+// The next notification must carry `field` (e.g. "READY=1"); it is left in `message`.
+testing::AssertionResult next_has(NotifySocket& notify, Child& child, std::string_view field,
+                                  std::string& message) {
+  if (auto got = notify.receive(message, kDeadline); !got)
+    return got << "; stderr:\n" << child.err();
+  if (!has_field(message, field)) {
+    return testing::AssertionFailure() << "no " << field << " in:\n" << message;
+  }
+  return testing::AssertionSuccess();
+}
+
+// SIGTERM: STOPPING=1 comes, then exit status 0.
+testing::AssertionResult stops_cleanly(NotifySocket& notify, Child& child) {
+  child.send_signal(SIGTERM);
+  std::string stopping;
+  if (auto got = next_has(notify, child, "STOPPING=1", stopping); !got) return got;
+  int status = 0;
+  if (auto exited = child.wait_exit(status, kExitDeadline); !exited) return exited;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return testing::AssertionFailure() << describe_status(status) << "; stderr:\n" << child.err();
+  }
+  return testing::AssertionSuccess();
+}
+
 TEST(Notify, ReadyComesOnceTheListenerAnswers) {
   NotifySocket notify;
   ASSERT_TRUE(notify.ok()) << std::strerror(errno);
@@ -143,8 +167,7 @@ TEST(Notify, ReadyComesOnceTheListenerAnswers) {
   ASSERT_TRUE(start(notify, child));
 
   std::string ready;
-  ASSERT_TRUE(notify.receive(ready, kDeadline)) << child->err();
-  EXPECT_TRUE(has_field(ready, "READY=1")) << ready;
+  ASSERT_TRUE(next_has(notify, *child, "READY=1", ready));
   const std::uint16_t port = status_port(ready);
   ASSERT_NE(port, 0) << ready;
   // No retry: the listener must already be accepting when READY=1 arrives.
@@ -152,13 +175,7 @@ TEST(Notify, ReadyComesOnceTheListenerAnswers) {
   ASSERT_TRUE(http_get(port, "/", res));
   EXPECT_EQ(res.status, 200);
 
-  child->send_signal(SIGTERM);
-  std::string stopping;
-  ASSERT_TRUE(notify.receive(stopping, kDeadline)) << child->err();
-  EXPECT_TRUE(has_field(stopping, "STOPPING=1")) << stopping;
-  int status = 0;
-  ASSERT_TRUE(child->wait_exit(status, kExitDeadline));
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe_status(status);
+  ASSERT_TRUE(stops_cleanly(notify, *child));
   EXPECT_TRUE(notify.empty_now()) << "a notification after STOPPING=1";
 }
 
@@ -168,33 +185,25 @@ TEST(Notify, ReloadIsBracketedByReloadingAndReady) {
   std::unique_ptr<Child> child;
   ASSERT_TRUE(start(notify, child));
   std::string message;
-  ASSERT_TRUE(notify.receive(message, kDeadline)) << child->err();
-  ASSERT_TRUE(has_field(message, "READY=1")) << message;
+  ASSERT_TRUE(next_has(notify, *child, "READY=1", message));
   const std::uint16_t port = status_port(message);
 
   child->send_signal(SIGHUP);
   std::string reloading;
-  ASSERT_TRUE(notify.receive(reloading, kDeadline)) << child->err();
-  EXPECT_TRUE(has_field(reloading, "RELOADING=1")) << reloading;
+  ASSERT_TRUE(next_has(notify, *child, "RELOADING=1", reloading));
   bool has_timestamp = false;
   for (const auto& f : fields(reloading))
     has_timestamp = has_timestamp || f.starts_with("MONOTONIC_USEC=");
   EXPECT_TRUE(has_timestamp) << reloading;
   std::string ready;
-  ASSERT_TRUE(notify.receive(ready, kDeadline)) << child->err();
-  EXPECT_TRUE(has_field(ready, "READY=1")) << ready;
+  ASSERT_TRUE(next_has(notify, *child, "READY=1", ready));
   EXPECT_EQ(status_port(ready), port) << ready;
   // Still serving after the reload.
   ParsedResponse res;
   ASSERT_TRUE(http_get(port, "/", res));
   EXPECT_EQ(res.status, 200);
 
-  child->send_signal(SIGTERM);
-  ASSERT_TRUE(notify.receive(message, kDeadline)) << child->err();
-  EXPECT_TRUE(has_field(message, "STOPPING=1")) << message;
-  int status = 0;
-  ASSERT_TRUE(child->wait_exit(status, kExitDeadline));
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe_status(status);
+  ASSERT_TRUE(stops_cleanly(notify, *child));
 }
 
 // A process that cannot start (its address is taken) never says READY=1.
@@ -204,7 +213,7 @@ TEST(Notify, NoReadyWhenTheListenerCannotBind) {
   std::unique_ptr<Child> first;
   ASSERT_TRUE(start(notify, first));
   std::string message;
-  ASSERT_TRUE(notify.receive(message, kDeadline)) << first->err();
+  ASSERT_TRUE(next_has(notify, *first, "READY=1", message));
   const std::uint16_t port = status_port(message);
   ASSERT_NE(port, 0) << message;
 
