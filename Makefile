@@ -5,7 +5,7 @@
 #   make fuzz        the libFuzzer targets of fuzz/ (clang 14), each for FUZZ_SECONDS (default 30)
 #   make bench-micro Google Benchmark micro-benchmarks of the per-request functions (ns/op, allocs/op)
 #   make format / format-check / tidy   clang-format (applied / checked) and clang-tidy (.clang-tidy)
-#   make package     the Debian package build/package/sluice_<version>_<arch>.deb (CPack)
+#   make package     the Debian package build/sluice_<version>_<arch>.deb (CPack)
 #   make package-check / install-check   the package's contents and unit; cmake --install +
 #                    find_package/pkg-config builds of examples/embed_api.cpp (test/ship/)
 JOBS ?= $(shell nproc)
@@ -133,13 +133,16 @@ package:
 	cmake -S . -B build/package -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=OFF -DSLUICE_WERROR=OFF \
 		-DSLUICE_PACKAGE=ON -DCMAKE_INSTALL_PREFIX=/usr
 	cmake --build build/package -j $(JOBS) --target sluice sluice_bin sluice_man
-	rm -f build/package/sluice_*.deb
+	rm -f build/package/sluice_*.deb build/sluice_*.deb
 	cd build/package && cpack -G DEB
-	@echo "package: $$(ls build/package/sluice_*.deb) -- install with: sudo apt install ./$$(ls build/package/sluice_*.deb)"
+	@# A copy where the README's install command finds it (build/package holds CPack's own).
+	cp build/package/sluice_*.deb build/
+	@echo "package: $$(ls build/sluice_*.deb) -- install with: sudo apt install ./$$(ls build/sluice_*.deb)"
 
 # The package's metadata, file list, binary and unit; the deploy examples against it.
 package-check: package
 	test/ship/package_check.sh build/package
+	cmp build/package/sluice_*.deb build/sluice_*.deb  # the README's `apt install ./build/sluice_*.deb`
 	test/ship/check_deploy.py --package-dir build/package --sluice build/package/app/sluice
 
 # cmake --install into a temporary prefix, then embed_api built through find_package(sluice)
