@@ -1,8 +1,9 @@
-// Route matching (src/proxy/route_match.*): host patterns, segment-aware path prefixes, and the
-// path left after strip_prefix.
+// Route matching (src/proxy/route_match.*, route_table.*): host patterns, segment-aware path
+// prefixes, the path left after strip_prefix, and the first-match-wins table.
 #include <gtest/gtest.h>
 
 #include "proxy/route_match.hpp"
+#include "proxy/route_table.hpp"
 
 namespace sluice {
 namespace {
@@ -68,6 +69,39 @@ TEST(RouteMatch, StripPrefixLeavesARootedPath) {
   EXPECT_EQ(strip_route_prefix("/v1/", "/v1/users/7"), "/users/7");
   EXPECT_EQ(strip_route_prefix("/a/b", "/a/b/c%2Fd"), "/c%2Fd");
   EXPECT_EQ(strip_route_prefix("/", "/x"), "/x");
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// A table like the example: an API host with a versioned prefix, a wildcard site, and a
+// catch-all at the end.
+RouteTable example_table() {
+  return RouteTable({{"api.example.com", "/v1/"},
+                     {"api.example.com", "/v1/admin"},  // shadowed by the rule above
+                     {"*.example.com", ""},
+                     {"", "/static"},
+                     {"", ""}});
+}
+
+TEST(RouteTable, TheFirstMatchWins) {
+  const RouteTable t = example_table();
+  EXPECT_EQ(t.match("api.example.com", "/v1/users"), 0u);
+  EXPECT_EQ(t.match("api.example.com", "/v1/admin"), 0u) << "rule 1 comes after rule 0";
+  EXPECT_EQ(t.match("api.example.com", "/v2/users"), 2u) << "host matches the wildcard too";
+  EXPECT_EQ(t.match("www.example.com:8443", "/v1/users"), 2u);
+  EXPECT_EQ(t.match("other.org", "/static/app.js"), 3u);
+  EXPECT_EQ(t.match("other.org", "/staticfiles"), 4u) << "segment-aware prefix";
+}
+
+TEST(RouteTable, NoMatchIsNoRoute) {
+  const RouteTable t({{"api.example.com", ""}, {"", "/v1"}});
+  EXPECT_EQ(t.match("api.example.com", "/"), 0u);
+  EXPECT_FALSE(t.match("web.example.com", "/v2"));
+  EXPECT_FALSE(RouteTable({}).match("any", "/"));
 }
 
 }  // namespace
