@@ -29,12 +29,6 @@ int usage_error(std::ostream& err, std::string_view flag, std::string_view value
   return kUsageError;
 }
 
-std::string endpoint_text(const asio::ip::tcp::endpoint& ep) {
-  const auto addr = ep.address();
-  const std::string host = addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string();
-  return host + ":" + std::to_string(ep.port());
-}
-
 // A timeout: a duration > 0. "0" and "-1" are flush-interval spellings, meaningless here.
 // Returns the exit status on error.
 std::optional<int> parse_timeout(std::ostream& err, std::string_view flag, const std::string& text,
@@ -69,6 +63,12 @@ std::optional<asio::ip::tcp::endpoint> parse_listen(std::string_view text) {
   const auto [ptr, perr] = std::from_chars(first, last, port);
   if (port_text.empty() || perr != std::errc{} || ptr != last || port > 65535) return std::nullopt;
   return asio::ip::tcp::endpoint(addr, static_cast<std::uint16_t>(port));
+}
+
+std::string endpoint_text(const asio::ip::tcp::endpoint& ep) {
+  const auto addr = ep.address();
+  const std::string host = addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string();
+  return host + ":" + std::to_string(ep.port());
 }
 
 std::string listen_url(const asio::ip::tcp::endpoint& ep, bool tls) {

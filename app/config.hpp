@@ -41,6 +41,9 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv,
 // resolve names). Port 0 asks the kernel for a free port.
 std::optional<boost::asio::ip::tcp::endpoint> parse_listen(std::string_view text);
 
+// "127.0.0.1:8080", "[::1]:8443": an address as --listen and the config file write it.
+std::string endpoint_text(const boost::asio::ip::tcp::endpoint& ep);
+
 // "http://127.0.0.1:8080", "https://[::1]:8443": how the startup line names a listener.
 std::string listen_url(const boost::asio::ip::tcp::endpoint& ep, bool tls = false);
 

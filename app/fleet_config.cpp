@@ -6,6 +6,7 @@
 #include <limits>
 #include <utility>
 
+#include "config.hpp"
 #include "config_yaml.hpp"
 
 namespace sluice::app {
@@ -108,6 +109,12 @@ ListenerSpec read_listener(const YAML::Node& node, Position fallback, ConfigErro
   return l;
 }
 
+// A letter, digit, '-' or '.': what host names (and, with '_', upstream names) are made of.
+bool name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.';
+}
+
 // "api.internal:9000": a name and a port (an IP literal is a url: server, not a dns: one).
 bool split_dns(std::string_view text, std::string& host, std::uint16_t& port) {
   const auto colon = text.rfind(':');
@@ -121,10 +128,7 @@ bool split_dns(std::string_view text, std::string& host, std::uint16_t& port) {
     return false;
   }
   port = static_cast<std::uint16_t>(n);
-  return std::all_of(host.begin(), host.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.';
-  });
+  return std::all_of(host.begin(), host.end(), name_char);
 }
 
 ServerSpec read_server(const YAML::Node& node, Position fallback, ConfigErrors& e) {
@@ -293,10 +297,7 @@ UpstreamSpec read_upstream(std::string name, Position key_at, const YAML::Node& 
 bool valid_route_host(std::string_view host) {
   if (host.starts_with("*.")) host.remove_prefix(2);
   return !host.empty() && host.front() != '.' && host.back() != '.' &&
-         std::all_of(host.begin(), host.end(), [](char c) {
-           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '-' || c == '.';
-         });
+         std::all_of(host.begin(), host.end(), name_char);
 }
 
 RouteSpec read_route(const YAML::Node& node, Position fallback, std::size_t index,
@@ -338,12 +339,6 @@ RouteSpec read_route(const YAML::Node& node, Position fallback, std::size_t inde
   }
   m.finish();
   return r;
-}
-
-std::string endpoint_text(const boost::asio::ip::tcp::endpoint& ep) {
-  const auto addr = ep.address();
-  return (addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string()) + ":" +
-         std::to_string(ep.port());
 }
 
 // Across sections: every address bound once, every route's upstream defined, route names
@@ -417,8 +412,7 @@ void read_document(const YAML::Node& root, FleetConfig& c, ConfigErrors& e) {
         const Position at = position_of(key);
         // Names are metric label values and appear in logs: keep them plain.
         const bool plain_name = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
-          return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                 ch == '-' || ch == '_' || ch == '.';
+          return name_char(ch) || ch == '_';
         });
         if (!plain_name)
           e.add(at, "upstream name " + quote_value(name) + " may use only letters, digits, - _ .");
