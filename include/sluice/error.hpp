@@ -22,6 +22,7 @@ enum class errc {
   hook_threw,                // rewrite/director threw
   upstream_idle_timeout,  // no upstream byte within idle_read_timeout (-> 504 if nothing was sent)
   upstream_body_invalid,  // the upstream's body framing is malformed (SPEC R37)
+  no_upstream_available,  // every server of the upstream pool is down, ejected or at its limit
 };
 
 const std::error_category& error_category();

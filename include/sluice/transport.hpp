@@ -121,7 +121,10 @@ using InformationalHandler =
     std::function<boost::asio::awaitable<std::error_code>(unsigned status, Fields fields)>;
 
 struct RoundTripRequest {
-  const Request& out;          // scheme/host/port of out.url name the upstream
+  // scheme/host/port of out.url name the upstream. A transport that chooses among servers (the
+  // fleet's balancing one) sets them to the server it sent the request to, so that what the
+  // access log names is the server that answered; nothing else of `out` is changed.
+  Request& out;
   BodySource* body = nullptr;  // null: none (out.content_length == 0)
   InformationalHandler on_informational;
   RequestContext& context;

@@ -57,6 +57,7 @@ class Category : public std::error_category {
       case errc::upstream_idle_timeout:
         return "upstream idle timeout: no byte within the upstream idle timeout";
       case errc::upstream_body_invalid: return "upstream sent a malformed response body";
+      case errc::no_upstream_available: return "no server of the upstream is available";
     }
     return "unknown sluice error";
   }

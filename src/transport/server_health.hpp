@@ -29,6 +29,14 @@ class ServerHealth {
 
   explicit ServerHealth(Options options) : options_(options) {}
 
+  // A reload's new options; the up/down state and an ejection in progress are kept.
+  void reconfigure(Options options) { options_ = options; }
+  // Active checks were turned off: nothing can bring the server up again, so it is up now.
+  void mark_up() {
+    up_ = true;
+    streak_ = 0;
+  }
+
   // One active check's result.
   void check_passed();
   void check_failed();
@@ -40,6 +48,7 @@ class ServerHealth {
   // Passively ejected at `now`.
   bool ejected(Clock::time_point now) const { return ejected_until_ && now < *ejected_until_; }
   bool available(Clock::time_point now) const { return up_ && !ejected(now); }
+  const std::optional<Clock::time_point>& ejected_until() const { return ejected_until_; }
 
  private:
   Options options_;

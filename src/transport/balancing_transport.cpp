@@ -1,0 +1,259 @@
+#include "transport/balancing_transport.hpp"
+
+#include <array>
+#include <string_view>
+#include <utility>
+
+#include "sluice/error.hpp"
+#include "transport/retry_budget.hpp"
+
+namespace sluice {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// At most 1 + the config's largest `retries` (10) servers are tried for one request.
+constexpr std::size_t kMaxAttempts = 11;
+
+std::uint64_t hash_text(std::string_view text) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a; the balancer mixes it further
+  for (const char c : text) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
+std::optional<std::string_view> cookie_value(const Fields& header, std::string_view name) {
+  const auto [first, last] = header.equal_range(boost::beast::http::field::cookie);
+  for (auto it = first; it != last; ++it) {
+    std::string_view rest = it->value();
+    while (!rest.empty()) {
+      const std::size_t semi = rest.find(';');
+      const std::string_view pair = trim(rest.substr(0, semi));
+      rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
+      const std::size_t eq = pair.find('=');
+      if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
+    }
+  }
+  return std::nullopt;
+}
+
+// Failures that say the server is at fault (passive ejection): not the client's, not a stop.
+bool blames_server(std::error_code ec) {
+  return ec == errc::upstream_connect_failed || ec == errc::upstream_connect_timeout ||
+         ec == errc::upstream_header_timeout || ec == errc::upstream_closed ||
+         ec == errc::upstream_bad_response || ec == errc::upstream_write_failed;
+}
+
+bool idempotent(std::string_view method) {  // RFC 9110 §9.2.2
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+         method == "PUT" || method == "DELETE";
+}
+
+// The request body as the chosen server's transport reads it, noting whether any of it was
+// read: from then on the request can never be sent to another server.
+class WatchedBody final : public BodySource {
+ public:
+  explicit WatchedBody(BodySource* inner) : inner_(inner) {}
+  asio::awaitable<std::pair<std::error_code, std::size_t>> read(asio::mutable_buffer buf) override {
+    started_ = true;
+    co_return co_await inner_->read(buf);
+  }
+  bool started() const { return started_; }
+
+ private:
+  BodySource* inner_;
+  bool started_ = false;
+};
+
+// The response body of the chosen server, which counts as an active request on it until the
+// body is destroyed (the stream, the tunnel or the download is over).
+class CountedBody final : public ResponseBody {
+ public:
+  CountedBody(std::unique_ptr<ResponseBody> inner, std::shared_ptr<UpstreamServer> server)
+      : inner_(std::move(inner)), server_(std::move(server)) {}
+  ~CountedBody() override {
+    inner_.reset();  // closes or pools the connection first
+    server_->end_request();
+  }
+  std::size_t read_some(asio::mutable_buffer into, std::error_code& ec) override {
+    return inner_->read_some(into, ec);
+  }
+  std::size_t buffered_bytes() const override { return inner_->buffered_bytes(); }
+  bool done() const override { return inner_->done(); }
+  Fields trailers() override { return inner_->trailers(); }
+  void finish(bool reusable) override { inner_->finish(reusable); }
+  detail::SpliceSource* splice_source() override { return inner_->splice_source(); }
+  Upgraded upgraded() override { return inner_->upgraded(); }
+
+ protected:
+  void start_read_some(asio::mutable_buffer into, ReadHandler handler) override {
+    inner_->async_read_some(into, std::move(handler));
+  }
+
+ private:
+  std::unique_ptr<ResponseBody> inner_;
+  std::shared_ptr<UpstreamServer> server_;
+};
+
+// Holds one count up for a scope.
+class Counted {
+ public:
+  explicit Counted(std::atomic<std::uint64_t>& n) : n_(&n) { n_->fetch_add(1); }
+  ~Counted() {
+    if (n_) n_->fetch_sub(1);
+  }
+  Counted(const Counted&) = delete;
+  Counted& operator=(const Counted&) = delete;
+
+ private:
+  std::atomic<std::uint64_t>* n_;
+};
+
+}  // namespace
+
+std::optional<std::uint64_t> request_hash_key(const HashKey& key, const Request& out) {
+  switch (key.kind) {
+    case HashKey::Kind::header: {
+      const auto it = out.header.find(key.name);
+      if (it == out.header.end()) return std::nullopt;
+      return hash_text(it->value());
+    }
+    case HashKey::Kind::cookie: {
+      const auto value = cookie_value(out.header, key.name);
+      if (!value) return std::nullopt;
+      return hash_text(*value);
+    }
+    case HashKey::Kind::client_ip: {
+      const auto [first, last] = out.header.equal_range("X-Forwarded-For");
+      if (first == last) return std::nullopt;
+      std::string_view all;
+      for (auto it = first; it != last; ++it)
+        all = it->value();  // the last line
+      const std::size_t comma = all.rfind(',');
+      const std::string_view ip =
+          trim(comma == std::string_view::npos ? all : all.substr(comma + 1));
+      if (ip.empty()) return std::nullopt;
+      return hash_text(ip);
+    }
+  }
+  return std::nullopt;
+}
+
+BalancingTransport::BalancingTransport(BalancingOptions options, std::vector<PoolMember> members)
+    : options_(std::move(options)),
+      members_(std::move(members)),
+      balancer_(options_.policy),
+      fallback_(BalancePolicy::round_robin) {
+  if (!options_.counters) options_.counters = std::make_shared<PoolCounters>();
+}
+
+const TransportOptions& BalancingTransport::options() const {
+  return members_.front().transport->options();
+}
+
+TransportCounts BalancingTransport::counts() const {
+  TransportCounts sum;
+  for (const PoolMember& m : members_) {
+    const TransportCounts c = m.transport->counts();
+    sum.busy += c.busy;
+    sum.idle += c.idle;
+  }
+  return sum;
+}
+
+std::optional<std::size_t> BalancingTransport::pick(const Request& out, std::uint64_t tried) {
+  // Reused per thread: no allocation per request once a thread saw its largest pool.
+  thread_local std::vector<BalancerServer> view;
+  view.clear();
+  const auto now = Clock::now();
+  for (std::size_t i = 0; i < members_.size(); ++i) {
+    const PoolMember& m = members_[i];
+    const bool was_tried = i < 64 && (tried >> i & 1) != 0;
+    view.push_back(BalancerServer{m.server->id(), m.weight, m.server->active(),
+                                  !was_tried && m.server->available(now)});
+  }
+  std::optional<std::uint64_t> key;
+  if (options_.policy == BalancePolicy::hash) key = request_hash_key(options_.hash_key, out);
+  std::lock_guard lock(balancer_mutex_);
+  if (options_.policy == BalancePolicy::hash && !key) return fallback_.pick(view);
+  return balancer_.pick(view, key.value_or(0));
+}
+
+asio::awaitable<UpstreamResponse> BalancingTransport::round_trip(RoundTripRequest rq) {
+  PoolCounters& counters = *options_.counters;
+  Counted active(counters.active);
+  Request& out = rq.out;
+  std::optional<WatchedBody> body;
+  if (rq.body) body.emplace(rq.body);
+  // A 1xx forwarded to the client is a response byte that reached it: no retry after one.
+  bool informed = false;
+  InformationalHandler on_informational;
+  if (rq.on_informational) {
+    on_informational = [&informed, &rq](unsigned status, Fields fields) {
+      informed = true;
+      return rq.on_informational(status, std::move(fields));
+    };
+  }
+
+  std::uint64_t tried = 0;
+  std::optional<Counted> retrying;
+  UpstreamResponse last;
+  for (std::size_t attempt = 0; attempt <= options_.retries && attempt < kMaxAttempts; ++attempt) {
+    const auto chosen = pick(out, tried);
+    if (!chosen) {
+      if (attempt > 0) break;  // every server was tried: the last failure stands
+      counters.unavailable.fetch_add(1, std::memory_order_relaxed);
+      UpstreamResponse none;
+      none.ec = errc::no_upstream_available;
+      none.error_detail = "upstream " + options_.upstream + ": no server is available";
+      co_return none;
+    }
+    if (attempt > 0) {
+      if (!retry_allowed(counters.active.load(), counters.active_retries.load())) {
+        counters.retries_refused.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      counters.retries.fetch_add(1, std::memory_order_relaxed);
+      if (!retrying) retrying.emplace(counters.active_retries);
+    }
+    if (*chosen < 64) tried |= std::uint64_t{1} << *chosen;
+    const PoolMember& member = members_[*chosen];
+    out.url.scheme = member.url.scheme;
+    out.url.host = member.url.host;
+    out.url.port = member.url.port;
+    member.server->begin_request();
+    UpstreamResponse up = co_await member.transport->round_trip(RoundTripRequest{
+        out, body ? &*body : nullptr,
+        rq.on_informational ? on_informational : InformationalHandler{}, rq.context});
+    up.server = member.metrics_server;
+    if (!up.ec) {
+      up.body = std::make_unique<CountedBody>(std::move(up.body), member.server);
+      co_return up;
+    }
+    member.server->end_request();
+    if (blames_server(up.ec)) member.server->request_failed(Clock::now());
+    const bool connect_failure =
+        up.ec == errc::upstream_connect_failed || up.ec == errc::upstream_connect_timeout;
+    const bool body_read = body && body->started();
+    const bool replayable =
+        blames_server(up.ec) && !informed && !body_read &&
+        (connect_failure || (idempotent(out.method) && out.content_length == 0));
+    last = std::move(up);
+    if (!replayable) break;
+  }
+  co_return last;
+}
+
+}  // namespace sluice

@@ -1,0 +1,96 @@
+#pragma once
+// A Transport over an upstream pool (the fleet's `upstreams:`): each round trip picks one
+// server with the pool's Balancer among those available (up, not ejected, under max_requests),
+// sends the request through that server's own transport (its own keep-alive pools), and counts
+// the request as active on the server until its response body is destroyed, so that streams
+// and tunnels count for as long as they last.
+//
+// Failures:
+//   - a connect error, a reset or a timeout before the response head counts against the server
+//     (passive ejection, UpstreamServer::request_failed);
+//   - a failed attempt is retried, up to `retries` times, on a server not tried yet, only when
+//     nothing reached the client (no 1xx forwarded) and the request is safe to send again: a
+//     connect failure of any request whose body was not read, or any failure of an idempotent
+//     request without a body. A POST whose body started flowing is never replayed. Retries in
+//     flight are bounded by the retry budget (retry_budget.hpp);
+//   - no server available: errc::no_upstream_available at once (502), never a wait.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sluice/transport.hpp"
+#include "sluice/url.hpp"
+#include "transport/balancer.hpp"
+#include "transport/upstream_server.hpp"
+
+namespace sluice {
+
+// For `balance: hash`: what a request is hashed on.
+struct HashKey {
+  enum class Kind { header, cookie, client_ip };
+  Kind kind = Kind::client_ip;
+  std::string name;  // header or cookie name
+};
+
+struct PoolMember {
+  std::shared_ptr<UpstreamServer> server;
+  std::shared_ptr<Transport> transport;  // reaches this server only
+  Url url;                               // scheme, host and port of the server
+  std::uint32_t weight = 1;
+  // The server's index in the metrics layout's upstream (UpstreamResponse::server); past its
+  // end (kNoRoute) when the layout does not list it: its requests are not recorded.
+  std::size_t metrics_server = static_cast<std::size_t>(-1);
+};
+
+// What every balancing transport of one upstream shares, across routes and reloads: the retry
+// budget's counts and the counters of the metrics (monotonic for the process's life).
+struct PoolCounters {
+  std::atomic<std::uint64_t> active{0};           // requests in flight (the budget's base)
+  std::atomic<std::uint64_t> active_retries{0};   // retries in flight
+  std::atomic<std::uint64_t> retries{0};          // retries started
+  std::atomic<std::uint64_t> retries_refused{0};  // retries the budget refused
+  std::atomic<std::uint64_t> unavailable{0};      // requests answered no_upstream_available
+};
+
+struct BalancingOptions {
+  std::string upstream;  // the pool's name, for error details
+  BalancePolicy policy = BalancePolicy::round_robin;
+  HashKey hash_key;  // policy hash only
+  std::uint32_t retries = 0;
+  std::shared_ptr<PoolCounters> counters;  // null: a pool of its own
+};
+
+class BalancingTransport final : public Transport {
+ public:
+  // `members` must not be empty; the transport options (idle and tunnel bounds the proxy
+  // applies) are the first member's.
+  BalancingTransport(BalancingOptions options, std::vector<PoolMember> members);
+
+  boost::asio::awaitable<UpstreamResponse> round_trip(RoundTripRequest request) override;
+  const TransportOptions& options() const override;
+  TransportCounts counts() const override;
+
+  const std::vector<PoolMember>& members() const { return members_; }
+  const BalancingOptions& balancing() const { return options_; }
+  const PoolCounters& pool_counters() const { return *options_.counters; }
+
+ private:
+  std::optional<std::size_t> pick(const Request& out, std::uint64_t tried);
+
+  BalancingOptions options_;
+  std::vector<PoolMember> members_;
+  std::mutex balancer_mutex_;  // held for one pick: a few comparisons per server
+  Balancer balancer_;
+  Balancer fallback_;  // round robin, for hash requests without a key
+};
+
+// The hash balancer's key of a request: the named header's value, the named cookie's value, or
+// the client's address (the last X-Forwarded-For entry, which the proxy appended). Nullopt
+// when the request has none.
+std::optional<std::uint64_t> request_hash_key(const HashKey& key, const Request& out);
+
+}  // namespace sluice
