@@ -21,6 +21,10 @@ namespace sluice::app {
 inline constexpr int kUsageError = 2;
 
 struct Config {
+  // `sluice check FILE`: check that file and exit; nothing else is set.
+  std::optional<std::string> check_file;
+  // `sluice --config FILE`: run from that file; nothing else is set.
+  std::optional<std::string> config_file;
   bool demo = false;            // `sluice demo`: the upstream is built in
   std::optional<Url> upstream;  // set unless demo
   ServerOptions server;         // listen, threads, header/idle timeouts, access log, TLS

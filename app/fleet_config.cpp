@@ -44,27 +44,28 @@ void read_route_settings(MapReader& m, RouteSettings& s, ConfigErrors& e) {
   for (auto [key, out] : {std::pair{"connect_timeout", &s.connect_timeout},
                           std::pair{"response_header_timeout", &s.response_header_timeout},
                           std::pair{"upstream_idle_timeout", &s.upstream_idle_timeout},
-                          std::pair{"write_timeout", &s.write_timeout},
                           std::pair{"tunnel_idle_timeout", &s.tunnel_idle_timeout}}) {
     if (auto f = m.field(key); f.present()) take(*out, read_timeout(f, e));
   }
-  if (auto f = m.field("max_body_bytes"); f.present())
-    take(s.max_body_bytes, read_uint(f, 0, kU64, e));
   if (auto f = m.field("max_response_header_bytes"); f.present()) {
     take(s.max_response_header_bytes, read_uint(f, 1, kU32, e));
   }
 }
 
-// Settings that act before a route is chosen: a route naming one is told where it belongs.
-constexpr const char* kListenerWide[] = {"header_timeout", "idle_timeout",     "max_header_bytes",
-                                         "max_uri_bytes",  "max_header_count", "max_idle_upstream",
-                                         "threads",        "access_log"};
+// Settings of the client connection (they act before a route is chosen, or the connection
+// enforces them for every request on it): a route naming one is told where it belongs.
+constexpr const char* kListenerWide[] = {
+    "header_timeout", "idle_timeout",     "write_timeout",     "max_body_bytes", "max_header_bytes",
+    "max_uri_bytes",  "max_header_count", "max_idle_upstream", "threads",        "access_log"};
 
 void read_settings(const Field& field, Settings& s, ConfigErrors& e) {
   MapReader m(field.value, field.key_at, "settings", e);
   read_route_settings(m, s, e);
   if (auto f = m.field("header_timeout"); f.present()) take(s.header_timeout, read_timeout(f, e));
   if (auto f = m.field("idle_timeout"); f.present()) take(s.idle_timeout, read_timeout(f, e));
+  if (auto f = m.field("write_timeout"); f.present()) take(s.write_timeout, read_timeout(f, e));
+  if (auto f = m.field("max_body_bytes"); f.present())
+    take(s.max_body_bytes, read_uint(f, 0, kU64, e));
   for (auto [key, out] : {std::pair{"max_header_bytes", &s.max_header_bytes},
                           std::pair{"max_uri_bytes", &s.max_uri_bytes},
                           std::pair{"max_header_count", &s.max_header_count}}) {
@@ -334,7 +335,7 @@ RouteSpec read_route(const YAML::Node& node, Position fallback, std::size_t inde
   for (const char* key : kListenerWide) {
     if (auto f = m.field(key); f.present()) {
       e.add(f.key_at,
-            std::string(key) + " applies before a route is chosen: set it under settings");
+            std::string(key) + " applies to the whole client connection: set it under settings");
     }
   }
   m.finish();

@@ -54,17 +54,18 @@ struct RouteSettings {
   std::optional<std::chrono::nanoseconds> connect_timeout;
   std::optional<std::chrono::nanoseconds> response_header_timeout;
   std::optional<std::chrono::nanoseconds> upstream_idle_timeout;
-  std::optional<std::chrono::nanoseconds> write_timeout;
   std::optional<std::chrono::nanoseconds> tunnel_idle_timeout;
-  std::optional<std::uint64_t> max_body_bytes;
   std::optional<std::uint32_t> max_response_header_bytes;
 };
 
 // `settings:`: every command-line timeout and limit, snake_case. Unset: the command line's
-// default. The listener-wide ones act before any route is known.
+// default. The listener-wide ones belong to the client connection: they act before any route
+// is known, or on every request of the connection.
 struct Settings : RouteSettings {
   std::optional<std::chrono::nanoseconds> header_timeout;
   std::optional<std::chrono::nanoseconds> idle_timeout;
+  std::optional<std::chrono::nanoseconds> write_timeout;
+  std::optional<std::uint64_t> max_body_bytes;
   std::optional<std::uint32_t> max_header_bytes;
   std::optional<std::uint32_t> max_uri_bytes;
   std::optional<std::uint32_t> max_header_count;

@@ -1,11 +1,14 @@
 // The sluice binary: parse the command line (config.cpp), start the proxy (and, for `sluice
-// demo`, the built-in upstream of demo_upstream.cpp), then wait for SIGINT/SIGTERM and stop
-// gracefully.
+// demo`, the built-in upstream of demo_upstream.cpp; for `--config`, the fleet of
+// fleet_service.cpp), then wait for SIGINT/SIGTERM and stop gracefully. `sluice check FILE`
+// checks a configuration file and exits.
 #include <pthread.h>
 
 #include <chrono>
 #include <csignal>
 #include <exception>
+#include <filesystem>
+#include <iostream>
 #include <optional>
 #include <string>
 #include <variant>
@@ -13,6 +16,7 @@
 #include "admin_listener.hpp"
 #include "config.hpp"
 #include "demo_upstream.hpp"
+#include "fleet_service.hpp"
 #include "service_notify.hpp"
 #include "sluice/sluice.hpp"
 
@@ -30,17 +34,81 @@ constexpr auto kLogFlushLimit = 1s;
 // its lines never interleave with the workers' and keep their order.
 void say(const std::string& text) { sluice::write_log_line({}, text); }
 
-int run(sluice::app::Config& config) {
-  // Blocked before any thread exists: every worker inherits the mask, so SIGINT/SIGTERM stay
-  // pending until the sigwait() below takes them, on this thread, outside any signal handler.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+// Blocked before any thread exists: every worker inherits the mask, so SIGINT/SIGTERM/SIGHUP
+// stay pending until a sigwait() takes them, on the main thread, outside any signal handler.
+sigset_t block_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // A reader of stderr that goes away must not kill the proxy in the middle of a log line.
   std::signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
+
+// `sluice check FILE`: the start-up checks, nothing bound. Exit 0 with "ok", else 1 with one
+// FILE:LINE:COL: message line per error.
+int check(const std::string& file) {
+  auto text = sluice::app::read_config_file(file);
+  if (text.index() == 1) {
+    std::cerr << "sluice: " << std::get<1>(text) << "\n";
+    return 1;
+  }
+  const auto checked =
+      sluice::app::check_fleet_config(std::get<0>(text), std::filesystem::path(file).parent_path());
+  if (const auto* errors = std::get_if<std::vector<sluice::app::ConfigError>>(&checked)) {
+    for (const auto& e : *errors)
+      std::cerr << sluice::app::format_config_error(file, e) << "\n";
+    return 1;
+  }
+  std::cout << "ok\n";
+  return 0;
+}
+
+// `sluice --config FILE`: the fleet, until SIGINT/SIGTERM; SIGHUP reloads the file.
+int run_fleet(const std::string& file) {
+  sigset_t signals = block_signals();
+  try {
+    sluice::app::FleetService fleet(file);
+    try {
+      fleet.start();
+    } catch (const sluice::app::FleetStartError& e) {
+      for (const auto& line : e.lines())
+        say(line);
+      say("sluice: " + file + ": not started");
+      sluice::flush_log(kLogFlushLimit);
+      return 1;
+    }
+    const std::string status = "listening on " + fleet.listening();
+    say("sluice: " + status + " (" + file + ")");
+    if (auto admin = fleet.admin_url())
+      say("sluice: admin on " + *admin + " (/metrics, /healthz, /ready)");
+    sluice::app::notify_ready(status);
+    int sig = 0;
+    while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+      sluice::app::notify_reloading();
+      for (const auto& line : fleet.reload())
+        say(line);
+      sluice::app::notify_ready("listening on " + fleet.listening());
+    }
+    sluice::app::notify_stopping();
+    say(std::string("sluice: ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+        ", stopping (in-flight responses get up to 5s)");
+    fleet.begin_stop();
+    fleet.stop(kStopGrace);
+    sluice::flush_log(kLogFlushLimit);
+    return 0;
+  } catch (const std::exception& e) {
+    say(std::string("sluice: ") + e.what());
+    sluice::flush_log(kLogFlushLimit);
+    return 1;
+  }
+}
+
+int run(sluice::app::Config& config) {
+  sigset_t stop_signals = block_signals();
 
   try {
     // Declared first, destroyed last: the proxy server in front must be gone before it.
@@ -127,5 +195,8 @@ int run(sluice::app::Config& config) {
 int main(int argc, char** argv) {
   auto parsed = sluice::app::parse_config(argc, argv);
   if (const int* status = std::get_if<int>(&parsed)) return *status;
-  return run(std::get<sluice::app::Config>(parsed));
+  auto& config = std::get<sluice::app::Config>(parsed);
+  if (config.check_file) return check(*config.check_file);
+  if (config.config_file) return run_fleet(*config.config_file);
+  return run(config);
 }

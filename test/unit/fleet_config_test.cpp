@@ -269,7 +269,7 @@ const std::vector<Invalid>& invalid_files() {
        "out of range (0 to 10)", 1},
       {"a listener-wide setting on a route",
        with("  - upstream: api\n", "  - upstream: api\n    idle_timeout: 5s\n"), 9, "idle_timeout",
-       "applies before a route is chosen: set it under settings", 1},
+       "applies to the whole client connection: set it under settings", 1},
       {"strip_prefix without a prefix",
        with("  - upstream: api\n", "  - upstream: api\n    strip_prefix: true\n"), 9,
        "strip_prefix", "strip_prefix needs a path_prefix", 1},

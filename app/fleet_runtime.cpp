@@ -1,0 +1,320 @@
+#include "fleet_runtime.hpp"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include "config.hpp"
+#include "proxy/route_match.hpp"
+#include "sluice/proxy_request.hpp"
+#include "sluice/tls.hpp"
+
+namespace sluice::app {
+
+namespace {
+
+using std::chrono::nanoseconds;
+
+std::string route_label(const RouteSpec& route, std::size_t index) {
+  return route.name.empty() ? std::to_string(index) : route.name;
+}
+
+// "http://127.0.0.1:9001": what names a server (its registry key and its metrics label).
+std::string server_key(const Url& url) { return url.scheme + "://" + url.authority(); }
+
+const UpstreamSpec& upstream_named(const FleetConfig& config, const std::string& name) {
+  return *std::find_if(config.upstreams.begin(), config.upstreams.end(),
+                       [&](const UpstreamSpec& u) { return u.name == name; });
+}
+
+std::filesystem::path file_at(const std::filesystem::path& base, const std::string& name) {
+  const std::filesystem::path p(name);
+  return p.is_absolute() ? p : base / p;
+}
+
+BalancePolicy policy_of(Balance b) {
+  switch (b) {
+    case Balance::round_robin: return BalancePolicy::round_robin;
+    case Balance::least_conn: return BalancePolicy::least_conn;
+    case Balance::random_two: return BalancePolicy::random_two;
+    case Balance::hash: return BalancePolicy::hash;
+  }
+  return BalancePolicy::round_robin;
+}
+
+HashKey hash_key_of(const std::optional<HashKeySpec>& spec) {
+  HashKey key;
+  if (!spec) return key;
+  key.name = spec->name;
+  switch (spec->kind) {
+    case HashKeySpec::Kind::header: key.kind = HashKey::Kind::header; break;
+    case HashKeySpec::Kind::cookie: key.kind = HashKey::Kind::cookie; break;
+    case HashKeySpec::Kind::client_ip: key.kind = HashKey::Kind::client_ip; break;
+  }
+  return key;
+}
+
+// The transport options of a route: the settings' values, then the route's own.
+TransportOptions transport_options(const Settings& settings, const RouteSettings& route) {
+  TransportOptions o;
+  const auto pick = [](const auto& own, const auto& shared, auto& out) {
+    if (own) {
+      out = *own;
+    } else if (shared) {
+      out = *shared;
+    }
+  };
+  pick(route.connect_timeout, settings.connect_timeout, o.connect_timeout);
+  pick(route.response_header_timeout, settings.response_header_timeout, o.response_header_timeout);
+  pick(route.upstream_idle_timeout, settings.upstream_idle_timeout, o.idle_read_timeout);
+  pick(route.tunnel_idle_timeout, settings.tunnel_idle_timeout, o.tunnel_idle_timeout);
+  pick(route.max_response_header_bytes, settings.max_response_header_bytes,
+       o.max_response_header_bytes);
+  if (settings.max_idle_upstream) o.max_idle_connections = *settings.max_idle_upstream;
+  return o;
+}
+
+// A text that differs whenever two routes' transports to one server would differ.
+std::string options_key(const TransportOptions& o, const std::optional<UpstreamTlsSpec>& tls) {
+  std::string key = std::to_string(o.connect_timeout.count()) + ' ' +
+                    std::to_string(o.response_header_timeout.count()) + ' ' +
+                    std::to_string(o.idle_read_timeout.count()) + ' ' +
+                    std::to_string(o.tunnel_idle_timeout.count()) + ' ' +
+                    std::to_string(o.max_response_header_bytes) + ' ' +
+                    std::to_string(o.max_idle_connections);
+  if (tls) key += " tls " + tls->ca + '\n' + tls->server_name + (tls->insecure ? " insecure" : "");
+  return key;
+}
+
+std::size_t index_in(const std::vector<std::string>& names, const std::string& name) {
+  const auto it = std::find(names.begin(), names.end(), name);
+  return it == names.end() ? kNoRoute : static_cast<std::size_t>(it - names.begin());
+}
+
+class Builder {
+ public:
+  Builder(const FleetConfig& config, ServerRegistry& registry,
+          const std::shared_ptr<Metrics>& metrics, const std::filesystem::path& base)
+      : config_(config), registry_(registry), metrics_(metrics), base_(base) {}
+
+  FleetGeneration build() {
+    std::vector<RouteRule> rules;
+    std::vector<std::unique_ptr<ReverseProxy>> proxies;
+    for (std::size_t i = 0; i < config_.routes.size(); ++i) {
+      const RouteSpec& route = config_.routes[i];
+      rules.push_back(RouteRule{route.host, route.path_prefix});
+      proxies.push_back(make_proxy(route, i));
+    }
+    if (!errors_.empty()) throw FleetBuildError(std::move(errors_));
+    FleetGeneration generation;
+    generation.routes = std::make_shared<FleetRoutes>(std::move(rules), std::move(proxies));
+    for (auto& [key, pool] : pools_)
+      generation.pools.push_back(pool);
+    return generation;
+  }
+
+ private:
+  std::unique_ptr<ReverseProxy> make_proxy(const RouteSpec& route, std::size_t index) {
+    const UpstreamSpec& upstream = upstream_named(config_, route.upstream);
+    auto pool = pool_for(upstream, transport_options(config_.settings, route.settings));
+    auto proxy = std::make_unique<ReverseProxy>();
+    Url target = pool->members().front().url;  // the transport puts the chosen server in
+    proxy->director = [target = std::move(target), prefix = route.path_prefix,
+                       strip = route.strip_prefix](Request& out) {
+      if (strip) out.url.raw_path = strip_route_prefix(prefix, out.url.raw_path);
+      direct_to(target, out);  // the inbound Host is kept, as on the command line
+    };
+    proxy->flush_interval = route.settings.flush_interval.value_or(
+        config_.settings.flush_interval.value_or(nanoseconds{0}));
+    proxy->transport = std::move(pool);
+    proxy->route_name = route_label(route, index);
+    proxy->upstream_name = upstream.name;
+    if (metrics_) {
+      proxy->metrics = metrics_;
+      proxy->metrics_route = metrics_route(proxy->route_name, upstream.name);
+    }
+    return proxy;
+  }
+
+  // The layout's route of that name, if it goes to the same upstream there.
+  std::size_t metrics_route(const std::string& route, const std::string& upstream) const {
+    const MetricsLayout& layout = metrics_->layout();
+    for (std::size_t r = 0; r < layout.routes.size(); ++r) {
+      if (layout.routes[r].name == route &&
+          layout.upstreams[layout.routes[r].upstream].name == upstream) {
+        return r;
+      }
+    }
+    return kNoRoute;
+  }
+
+  std::shared_ptr<BalancingTransport> pool_for(const UpstreamSpec& upstream,
+                                               TransportOptions options) {
+    const std::string opts = options_key(options, upstream.tls);
+    auto& pool = pools_[upstream.name + '\n' + opts];
+    if (pool) return pool;
+    if (upstream.tls) options.tls = upstream_tls(upstream);
+
+    std::vector<std::string> layout_servers;
+    if (metrics_) {
+      for (const auto& u : metrics_->layout().upstreams) {
+        if (u.name == upstream.name) layout_servers = u.servers;
+      }
+    }
+    std::vector<PoolMember> members;
+    for (const ServerSpec& spec : upstream.servers) {
+      if (!spec.url) {
+        errors_.push_back({spec.at, "dns: discovery is not built yet; list the servers with url:"});
+        continue;
+      }
+      PoolMember m;
+      m.url = *spec.url;
+      const std::string key = server_key(m.url);
+      m.server = registry_.server(key);
+      m.server->configure(health_options(upstream), upstream.health_check.has_value(),
+                          upstream.max_requests);
+      m.transport = registry_.transport(key, opts, [&] { return make_http1_transport(options); });
+      m.weight = spec.weight;
+      m.metrics_server = index_in(layout_servers, key);
+      members.push_back(std::move(m));
+    }
+    if (members.empty()) {
+      // Only errors above: a placeholder keeps the build going so every error is reported.
+      PoolMember m;
+      m.url = *Url::parse("http://127.0.0.1:9");
+      m.server = registry_.server("(none)");
+      m.transport = make_http1_transport(options);
+      members.push_back(std::move(m));
+    }
+    BalancingOptions balancing;
+    balancing.upstream = upstream.name;
+    balancing.policy = policy_of(upstream.balance);
+    balancing.hash_key = hash_key_of(upstream.hash_key);
+    balancing.retries = upstream.retries;
+    balancing.counters = registry_.counters(upstream.name);
+    pool = std::make_shared<BalancingTransport>(std::move(balancing), std::move(members));
+    return pool;
+  }
+
+  static ServerHealth::Options health_options(const UpstreamSpec& upstream) {
+    ServerHealth::Options o;
+    if (upstream.health_check) {
+      o.healthy_after = upstream.health_check->healthy_after;
+      o.unhealthy_after = upstream.health_check->unhealthy_after;
+    }
+    if (upstream.passive) {
+      o.max_fails = upstream.passive->max_fails;
+      o.fail_timeout = upstream.passive->fail_timeout;
+    }
+    return o;
+  }
+
+  std::shared_ptr<UpstreamTls> upstream_tls(const UpstreamSpec& upstream) {
+    const UpstreamTlsSpec& spec = *upstream.tls;
+    UpstreamTlsOptions o;
+    if (!spec.ca.empty()) o.ca_file = file_at(base_, spec.ca).string();
+    o.server_name = spec.server_name;
+    o.insecure = spec.insecure;
+    try {
+      return UpstreamTls::load(std::move(o));
+    } catch (const TlsConfigError& e) {
+      errors_.push_back({upstream.at, "upstream " + upstream.name + ": " + e.what()});
+      return nullptr;
+    }
+  }
+
+  const FleetConfig& config_;
+  ServerRegistry& registry_;
+  const std::shared_ptr<Metrics>& metrics_;
+  const std::filesystem::path& base_;
+  std::map<std::string, std::shared_ptr<BalancingTransport>> pools_;
+  std::vector<ConfigError> errors_;
+};
+
+}  // namespace
+
+MetricsLayout fleet_metrics_layout(const FleetConfig& config, unsigned workers) {
+  MetricsLayout layout;
+  layout.workers = workers;
+  for (const UpstreamSpec& u : config.upstreams) {
+    MetricsLayout::Upstream entry{u.name, {}};
+    for (const ServerSpec& s : u.servers) {
+      if (s.url) entry.servers.push_back(server_key(*s.url));
+    }
+    // Two url: entries for one server would collide as labels; the balancer sees both.
+    std::sort(entry.servers.begin(), entry.servers.end());
+    entry.servers.erase(std::unique(entry.servers.begin(), entry.servers.end()),
+                        entry.servers.end());
+    layout.upstreams.push_back(std::move(entry));
+  }
+  for (std::size_t i = 0; i < config.routes.size(); ++i) {
+    const RouteSpec& r = config.routes[i];
+    std::size_t upstream = 0;
+    while (config.upstreams[upstream].name != r.upstream)
+      ++upstream;
+    layout.routes.push_back({route_label(r, i), upstream});
+  }
+  return layout;
+}
+
+FleetGeneration build_fleet_generation(const FleetConfig& config, ServerRegistry& registry,
+                                       const std::shared_ptr<Metrics>& metrics,
+                                       const std::filesystem::path& base) {
+  return Builder(config, registry, metrics, base).build();
+}
+
+ServerOptions fleet_listener_options(const FleetConfig& config, const ListenerSpec& listener,
+                                     const std::filesystem::path& base) {
+  ServerOptions o;
+  o.listen = listener.listen;
+  const Settings& s = config.settings;
+  if (s.threads) o.threads = *s.threads;
+  if (s.header_timeout) o.header_timeout = *s.header_timeout;
+  if (s.idle_timeout) o.idle_timeout = *s.idle_timeout;
+  if (s.write_timeout) o.write_timeout = *s.write_timeout;
+  if (s.max_header_bytes) o.max_request_header_bytes = *s.max_header_bytes;
+  if (s.max_uri_bytes) o.max_uri_bytes = *s.max_uri_bytes;
+  if (s.max_header_count) o.max_header_count = *s.max_header_count;
+  if (s.max_body_bytes) o.max_body_bytes = *s.max_body_bytes;
+  if (s.access_log) o.access_log = *s.access_log;
+  if (!listener.tls.empty()) {
+    std::vector<CertificateFiles> pairs;
+    for (const TlsPairSpec& pair : listener.tls) {
+      pairs.push_back({file_at(base, pair.cert).string(), file_at(base, pair.key).string()});
+    }
+    try {
+      o.tls = ServerTls::load(std::move(pairs));
+    } catch (const TlsConfigError& e) {
+      throw FleetBuildError({ConfigError{listener.tls.front().at, e.what()}});
+    }
+  }
+  return o;
+}
+
+std::variant<FleetConfig, std::vector<ConfigError>> check_fleet_config(
+    std::string_view text, const std::filesystem::path& base) {
+  auto loaded = load_fleet_config(text);
+  if (auto* errors = std::get_if<std::vector<ConfigError>>(&loaded)) return std::move(*errors);
+  FleetConfig& config = std::get<FleetConfig>(loaded);
+  std::vector<ConfigError> errors;
+  for (const ListenerSpec& listener : config.listeners) {
+    try {
+      fleet_listener_options(config, listener, base);
+    } catch (const FleetBuildError& e) {
+      errors.insert(errors.end(), e.errors().begin(), e.errors().end());
+    }
+  }
+  try {
+    ServerRegistry registry;
+    build_fleet_generation(config, registry, nullptr, base);
+  } catch (const FleetBuildError& e) {
+    errors.insert(errors.end(), e.errors().begin(), e.errors().end());
+  }
+  if (errors.empty()) return std::move(config);
+  std::stable_sort(errors.begin(), errors.end(), [](const ConfigError& a, const ConfigError& b) {
+    return std::pair(a.at.line, a.at.column) < std::pair(b.at.line, b.at.column);
+  });
+  return errors;
+}
+
+}  // namespace sluice::app

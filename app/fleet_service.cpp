@@ -1,0 +1,365 @@
+#include "fleet_service.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "config.hpp"
+#include "sluice/version.hpp"
+
+namespace sluice::app {
+
+namespace {
+
+// Files larger than this are not configurations (and would be read whole).
+constexpr std::uintmax_t kMaxConfigBytes = 4u << 20;
+
+std::string listener_identity(const ListenerSpec& spec) {
+  std::string id = endpoint_text(spec.listen);
+  for (const TlsPairSpec& pair : spec.tls)
+    id += ' ' + pair.cert + ' ' + pair.key;
+  id += " max_connections=" + std::to_string(spec.max_connections);
+  return id;
+}
+
+std::string server_key(const Url& url) { return url.scheme + "://" + url.authority(); }
+
+// The listener-wide settings a kept listener cannot change without a restart.
+bool same_listener_settings(const Settings& a, const Settings& b) {
+  return a.header_timeout == b.header_timeout && a.idle_timeout == b.idle_timeout &&
+         a.write_timeout == b.write_timeout && a.max_body_bytes == b.max_body_bytes &&
+         a.max_header_bytes == b.max_header_bytes && a.max_uri_bytes == b.max_uri_bytes &&
+         a.max_header_count == b.max_header_count && a.threads == b.threads &&
+         a.access_log == b.access_log;
+}
+
+}  // namespace
+
+std::variant<std::string, std::string> read_config_file(const std::filesystem::path& file) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(file, ec);
+  if (ec) {
+    return std::variant<std::string, std::string>(
+        std::in_place_index<1>, "cannot read " + file.string() + ": " + ec.message());
+  }
+  if (size > kMaxConfigBytes) {
+    return std::variant<std::string, std::string>(
+        std::in_place_index<1>, file.string() + ": larger than 4 MiB, not a configuration file");
+  }
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in.good() && !in.eof()) {
+    return std::variant<std::string, std::string>(std::in_place_index<1>,
+                                                  "cannot read " + file.string());
+  }
+  return std::variant<std::string, std::string>(std::in_place_index<0>, text.str());
+}
+
+FleetService::FleetService(std::filesystem::path file)
+    : file_(std::move(file)), base_(file_.parent_path()) {}
+
+FleetService::~FleetService() { stop(std::chrono::nanoseconds{0}); }
+
+FleetConfig FleetService::load_checked(std::vector<std::string>& lines) {
+  auto text = read_config_file(file_);
+  if (text.index() == 1) {
+    lines.push_back(std::get<1>(text));
+    throw FleetStartError(lines);
+  }
+  auto checked = check_fleet_config(std::get<0>(text), base_);
+  if (auto* errors = std::get_if<std::vector<ConfigError>>(&checked)) {
+    for (const ConfigError& e : *errors)
+      lines.push_back(format_config_error(file_.string(), e));
+    throw FleetStartError(lines);
+  }
+  return std::move(std::get<FleetConfig>(checked));
+}
+
+void FleetService::start() {
+  std::vector<std::string> lines;
+  FleetConfig config = load_checked(lines);
+  if (config.admin_listen) {
+    metrics_ = std::make_shared<Metrics>(
+        fleet_metrics_layout(config, config.settings.threads.value_or(1)));
+  }
+  FleetGeneration generation = build_fleet_generation(config, registry_, metrics_, base_);
+  router_ = std::make_unique<Router>(generation.routes);
+  std::vector<Listener> started;
+  for (const ListenerSpec& spec : config.listeners)
+    started.push_back(start_listener(config, spec));
+  {
+    std::lock_guard lock(mutex_);
+    listeners_ = std::move(started);
+    generation_ = generation;
+  }
+  if (metrics_) {
+    add_collectors();
+    admin_.emplace(*config.admin_listen, metrics_);
+    admin_->start();
+  }
+  health_ = std::make_unique<HealthChecker>(health_targets(config, generation));
+  config_ = std::move(config);
+}
+
+FleetService::Listener FleetService::start_listener(const FleetConfig& config,
+                                                    const ListenerSpec& spec) {
+  ServerOptions options = fleet_listener_options(config, spec, base_);
+  options.metrics = metrics_;
+  Listener l;
+  l.identity = listener_identity(spec);
+  l.tls = options.tls;
+  l.server = std::make_shared<Server>(
+      std::move(options), [router = router_.get()](Exchange& ex) { return router->serve(ex); });
+  l.server->start();
+  l.url = listen_url(l.server->local_endpoint(), l.tls != nullptr);
+  return l;
+}
+
+std::vector<HealthTarget> FleetService::health_targets(const FleetConfig& config,
+                                                       const FleetGeneration& generation) {
+  std::vector<HealthTarget> targets;
+  std::set<std::string> seen;
+  for (const UpstreamSpec& upstream : config.upstreams) {
+    if (!upstream.health_check) continue;
+    std::shared_ptr<UpstreamTls> tls;
+    for (const auto& pool : generation.pools) {
+      if (pool->balancing().upstream == upstream.name) {
+        tls = pool->members().front().transport->options().tls;
+      }
+    }
+    for (const ServerSpec& s : upstream.servers) {
+      if (!s.url || !seen.insert(server_key(*s.url)).second) continue;
+      HealthTarget t;
+      t.server = registry_.server(server_key(*s.url));
+      t.url = *s.url;
+      t.url.raw_path = upstream.health_check->path;
+      t.url.raw_query.clear();
+      t.interval = upstream.health_check->interval;
+      t.timeout = upstream.health_check->timeout;
+      t.tls = tls;
+      targets.push_back(std::move(t));
+    }
+  }
+  return targets;
+}
+
+std::vector<std::string> FleetService::reload() {
+  std::vector<std::string> lines;
+  const auto failed = [&](const std::string& why) {
+    if (metrics_) metrics_->count_config_reload(false);
+    lines.push_back("sluice: SIGHUP: " + why + "; the old configuration keeps serving");
+    return lines;
+  };
+  FleetConfig config;
+  try {
+    config = load_checked(lines);
+  } catch (const FleetStartError&) {
+    return failed(std::to_string(lines.size()) + " error(s) in " + file_.string());
+  }
+  FleetGeneration generation;
+  try {
+    generation = build_fleet_generation(config, registry_, metrics_, base_);
+  } catch (const FleetBuildError& e) {
+    for (const ConfigError& error : e.errors()) {
+      lines.push_back(format_config_error(file_.string(), error));
+    }
+    return failed("the configuration could not be built");
+  }
+
+  // Listeners: bind the new ones first, so a bind failure changes nothing.
+  std::vector<Listener> kept;
+  std::vector<Listener> added;
+  std::vector<Listener> old;
+  {
+    std::lock_guard lock(mutex_);
+    old = listeners_;
+  }
+  for (const ListenerSpec& spec : config.listeners) {
+    const std::string id = listener_identity(spec);
+    const auto it =
+        std::find_if(old.begin(), old.end(), [&](const Listener& l) { return l.identity == id; });
+    if (it != old.end()) {
+      kept.push_back(*it);
+      old.erase(it);
+      continue;
+    }
+    try {
+      added.push_back(start_listener(config, spec));
+    } catch (const std::exception& e) {
+      for (Listener& l : added)
+        l.server->stop(std::chrono::nanoseconds{0});
+      return failed(e.what());
+    }
+  }
+
+  router_->publish(generation.routes);  // new requests take the new routes from here on
+  std::vector<Listener> now_serving = kept;
+  now_serving.insert(now_serving.end(), added.begin(), added.end());
+  {
+    std::lock_guard lock(mutex_);
+    listeners_ = now_serving;
+    generation_ = generation;
+  }
+  health_.reset();  // joins the old checks' thread; the servers keep their state
+  health_ = std::make_unique<HealthChecker>(health_targets(config, generation));
+
+  for (const Listener& l : kept) {
+    if (!l.tls) continue;
+    if (auto why = l.tls->reload()) {
+      lines.push_back("sluice: SIGHUP: " + l.url + ": certificates not reloaded, the old ones " +
+                      "keep serving: " + *why);
+    }
+  }
+  for (const Listener& l : added)
+    lines.push_back("sluice: SIGHUP: now listening on " + l.url);
+  if (!same_listener_settings(config.settings, config_->settings) && !kept.empty()) {
+    lines.push_back(
+        "sluice: SIGHUP: changed listener-wide settings (timeouts, limits, threads, "
+        "access_log) apply to listeners started from now on; restart to apply them to the "
+        "others");
+  }
+  if (config.admin_listen != config_->admin_listen) {
+    lines.push_back("sluice: SIGHUP: admin.listen changed: it takes effect at the next start");
+  }
+  if (metrics_) {
+    for (std::size_t i = 0; i < generation.routes->size(); ++i) {
+      if (generation.routes->proxy(i).metrics_route == kNoRoute) {
+        lines.push_back("sluice: SIGHUP: route " + generation.routes->proxy(i).route_name +
+                        " is new: its requests are served but not in the per-route metrics "
+                        "until the next start");
+      }
+    }
+    metrics_->count_config_reload(true);
+  }
+  config_ = std::move(config);
+  lines.push_back("sluice: SIGHUP: configuration reloaded from " + file_.string() + " (" +
+                  std::to_string(config_->routes.size()) + " routes, " +
+                  std::to_string(config_->upstreams.size()) + " upstreams)");
+  // Listeners the file dropped: no new connections from now on; their in-flight responses get
+  // the grace, as at a stop. The others' connections are not touched.
+  for (Listener& l : old) {
+    l.server->stop(std::chrono::seconds(5));
+    lines.push_back("sluice: SIGHUP: stopped listening on " + l.url);
+  }
+  return lines;
+}
+
+std::string FleetService::listening() const {
+  std::lock_guard lock(mutex_);
+  std::string text;
+  for (const Listener& l : listeners_)
+    text += (text.empty() ? "" : ", ") + l.url;
+  return text;
+}
+
+std::optional<std::string> FleetService::admin_url() const {
+  if (!admin_) return std::nullopt;
+  return listen_url(admin_->local_endpoint());
+}
+
+void FleetService::begin_stop() {
+  if (admin_) admin_->begin_stop();
+}
+
+void FleetService::stop(std::chrono::nanoseconds grace) {
+  health_.reset();
+  std::vector<Listener> listeners;
+  {
+    std::lock_guard lock(mutex_);
+    listeners = listeners_;
+  }
+  for (Listener& l : listeners)
+    l.server->stop(grace);
+  if (admin_) admin_->stop();
+}
+
+void FleetService::add_collectors() {
+  metrics_->add_collector([this](std::string& out) {
+    std::lock_guard lock(mutex_);
+    append_metric_header(out, "sluice_connections_accepted_total", "counter",
+                         "Client connections accepted, by listener.");
+    for (const Listener& l : listeners_) {
+      append_sample(out, "sluice_connections_accepted_total",
+                    "listener=\"" + escape_label_value(l.url) + "\"",
+                    static_cast<double>(l.server->accepted_connections()));
+    }
+    append_metric_header(out, "sluice_connections_open", "gauge",
+                         "Client connections open now (parked ones included), by listener.");
+    for (const Listener& l : listeners_) {
+      append_sample(out, "sluice_connections_open",
+                    "listener=\"" + escape_label_value(l.url) + "\"",
+                    static_cast<double>(l.server->live_sessions()));
+    }
+    append_metric_header(out, "sluice_connections_parked", "gauge",
+                         "Idle keep-alive client connections parked (no session running).");
+    for (const Listener& l : listeners_) {
+      append_sample(out, "sluice_connections_parked",
+                    "listener=\"" + escape_label_value(l.url) + "\"",
+                    static_cast<double>(l.server->parked_sessions()));
+    }
+  });
+  metrics_->add_collector([this](std::string& out) {
+    std::lock_guard lock(mutex_);
+    // By upstream: the pools of the serving generation (routes with equal options share one).
+    std::map<std::string, TransportCounts> connections;
+    std::map<std::string, const PoolCounters*> counters;
+    std::map<std::string, std::map<std::string, bool>> up;
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& pool : generation_.pools) {
+      const std::string& name = pool->balancing().upstream;
+      const TransportCounts c = pool->counts();
+      connections[name].busy += c.busy;
+      connections[name].idle += c.idle;
+      counters[name] = &pool->pool_counters();
+      for (const PoolMember& m : pool->members())
+        up[name][m.server->key()] = m.server->healthy(now);
+    }
+    append_metric_header(out, "sluice_upstream_connections", "gauge",
+                         "Upstream connections: busy (serving a request) or idle (pooled).");
+    for (const auto& [name, c] : connections) {
+      const std::string u = "upstream=\"" + escape_label_value(name) + "\"";
+      append_sample(out, "sluice_upstream_connections", u + ",state=\"busy\"",
+                    static_cast<double>(c.busy));
+      append_sample(out, "sluice_upstream_connections", u + ",state=\"idle\"",
+                    static_cast<double>(c.idle));
+    }
+    append_metric_header(out, "sluice_upstream_server_up", "gauge",
+                         "1 when health lets the server take new requests (active checks up, "
+                         "not passively ejected), else 0.");
+    for (const auto& [name, servers] : up) {
+      for (const auto& [server, is_up] : servers) {
+        append_sample(out, "sluice_upstream_server_up",
+                      "upstream=\"" + escape_label_value(name) + "\",server=\"" +
+                          escape_label_value(server) + "\"",
+                      is_up ? 1 : 0);
+      }
+    }
+    append_metric_header(out, "sluice_upstream_retries_total", "counter",
+                         "Requests sent again to another server after a failure, by upstream "
+                         "and result (refused: the retry budget said no).");
+    for (const auto& [name, c] : counters) {
+      const std::string u = "upstream=\"" + escape_label_value(name) + "\"";
+      append_sample(out, "sluice_upstream_retries_total", u + ",result=\"sent\"",
+                    static_cast<double>(c->retries.load()));
+      append_sample(out, "sluice_upstream_retries_total", u + ",result=\"refused\"",
+                    static_cast<double>(c->retries_refused.load()));
+    }
+    append_metric_header(out, "sluice_upstream_unavailable_total", "counter",
+                         "Requests answered 502 at once because no server of the upstream was "
+                         "available (all down, ejected or at max_requests).");
+    for (const auto& [name, c] : counters) {
+      append_sample(out, "sluice_upstream_unavailable_total",
+                    "upstream=\"" + escape_label_value(name) + "\"",
+                    static_cast<double>(c->unavailable.load()));
+    }
+  });
+  metrics_->add_collector([](std::string& out) {
+    append_metric_header(out, "sluice_build_info", "gauge", "The running sluice's version.");
+    append_sample(out, "sluice_build_info", "version=\"" SLUICE_VERSION "\"", 1);
+  });
+}
+
+}  // namespace sluice::app
