@@ -55,6 +55,11 @@ struct ServerOptions {
   // Content-Length gets 413 before anything is sent upstream; a chunked body that grows past
   // it is cut with 413.
   std::uint64_t max_body_bytes = 0;
+  // Client connections open at once (parked keep-alive ones included); 0 = no limit. A full
+  // listener stops accepting: new clients wait in the kernel's accept backlog until one
+  // closes. Checked before each accept, so with several threads a burst may pass it by up to
+  // threads - 1.
+  std::uint32_t max_connections = 0;
   // TLS listener (HTTPS): the certificates, chosen by SNI. Null: cleartext. The handshake must
   // finish within header_timeout; plain HTTP sent to a TLS listener gets a 400 in clear text.
   std::shared_ptr<ServerTls> tls;

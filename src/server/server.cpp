@@ -39,6 +39,9 @@ struct Worker {
   std::optional<detail::SessionEnv> env;
   asio::io_context ctx{1};
   std::optional<tcp::acceptor> acceptor;
+  // max_connections: the accept loop waits on it while the listener is full; a session that
+  // ends cancels it (posted to this worker), and so does the drain.
+  std::optional<asio::steady_timer> slot_wait;
   std::thread thread;
   std::atomic<std::uint64_t>* accepted = nullptr;  // this worker's count, in Impl
   // Destroyed first (members go in reverse order): the idle timer must go before the context.
@@ -70,9 +73,30 @@ struct Server::Impl {
   std::atomic<bool> stopped{false};
 
   void count_session(int delta) {
-    if (live.fetch_add(delta) + delta == 0) {
+    const std::int64_t now = live.fetch_add(delta) + delta;
+    if (now == 0) {
       std::lock_guard lock(mu);
       cv.notify_all();
+    }
+    // A full listener got a free place: every worker's accept loop looks again (posted: each
+    // timer belongs to its worker's thread).
+    const std::int64_t max = options.max_connections;
+    if (delta < 0 && max > 0 && now < max && now - delta >= max) {
+      for (auto& w : workers) {
+        asio::post(w->ctx, [worker = w.get()] {
+          if (worker->slot_wait) worker->slot_wait->cancel();
+        });
+      }
+    }
+  }
+
+  // max_connections: while the listener is full, new clients wait in the kernel's accept
+  // backlog (and time out there, or get refused once it overflows) instead of being accepted.
+  asio::awaitable<void> wait_for_slot(Worker& w) {
+    const std::int64_t max = options.max_connections;
+    while (max > 0 && live.load() >= max && w.acceptor->is_open()) {
+      w.slot_wait->expires_at(asio::steady_timer::time_point::max());
+      co_await w.slot_wait->async_wait(use_nothrow);
     }
   }
 
@@ -84,6 +108,8 @@ struct Server::Impl {
   asio::awaitable<void> accept_loop(Worker& w) {
     asio::steady_timer backoff(w.ctx);
     for (;;) {
+      co_await wait_for_slot(w);
+      if (!w.acceptor->is_open()) co_return;
       auto [ec, socket] = co_await w.acceptor->async_accept(use_nothrow);
       if (ec) {
         if (ec == asio::error::operation_aborted || !w.acceptor->is_open()) co_return;
@@ -112,6 +138,7 @@ struct Server::Impl {
   static void drain(Worker& w) {
     boost::system::error_code ignored;
     if (w.acceptor) w.acceptor->close(ignored);
+    if (w.slot_wait) w.slot_wait->cancel();
     if (w.idle) w.idle->close_all();
     for (auto* s : w.sessions) {
       s->draining = true;
@@ -176,6 +203,7 @@ void Server::start() {
                                       [impl = impl_.get()](int d) { impl->count_session(d); }});
     w->idle->attach(*w->env);
     w->acceptor.emplace(w->ctx);
+    w->slot_wait.emplace(w->ctx);
     try {
       w->acceptor->open(where.protocol());
       w->acceptor->set_option(tcp::acceptor::reuse_address(true));
