@@ -400,6 +400,17 @@ void read_document(const YAML::Node& root, FleetConfig& c, ConfigErrors& e) {
     admin.finish();
   }
   if (auto f = top.field("settings"); f.present()) read_settings(f, c.settings, e);
+  if (auto f = top.field("resolver"); f.present()) {
+    MapReader resolver(f.value, f.key_at, "resolver", e);
+    if (auto s = resolver.required("servers"); s.present() && is_sequence(s, e)) {
+      if (s.value.size() == 0) e.add(s.value_at(), "resolver servers: the list is empty");
+      for (const auto& item : s.value) {
+        const Field server{"resolver server", item, position_of(item, s.value_at())};
+        if (auto ep = read_endpoint(server, e)) c.resolver_servers.push_back(*ep);
+      }
+    }
+    resolver.finish();
+  }
   if (auto f = top.required("upstreams"); f.present()) {
     MapReader ups(f.value, f.key_at, "upstreams", e);
     ups.allow_any_key();  // its keys are the upstreams' names

@@ -143,6 +143,9 @@ struct FleetConfig {
   std::vector<ListenerSpec> listeners;
   std::optional<boost::asio::ip::tcp::endpoint> admin_listen;
   Settings settings;
+  // `resolver: {servers: [IP:PORT, ...]}`: the DNS servers for `dns:` discovery; empty: the
+  // system's (/etc/resolv.conf).
+  std::vector<boost::asio::ip::tcp::endpoint> resolver_servers;
   std::vector<UpstreamSpec> upstreams;  // in file order
   std::vector<RouteSpec> routes;        // in file order: the first match wins
 };

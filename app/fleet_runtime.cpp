@@ -22,6 +22,11 @@ std::string route_label(const RouteSpec& route, std::size_t index) {
 // "http://127.0.0.1:9001": what names a server (its registry key and its metrics label).
 std::string server_key(const Url& url) { return url.scheme + "://" + url.authority(); }
 
+// The metrics' server label of a `dns:` entry: its addresses come and go, the label stays.
+std::string dns_label(const ServerSpec& spec) {
+  return "dns:" + spec.dns_host + ":" + std::to_string(spec.dns_port);
+}
+
 const UpstreamSpec& upstream_named(const FleetConfig& config, const std::string& name) {
   return *std::find_if(config.upstreams.begin(), config.upstreams.end(),
                        [&](const UpstreamSpec& u) { return u.name == name; });
@@ -91,11 +96,62 @@ std::size_t index_in(const std::vector<std::string>& names, const std::string& n
   return it == names.end() ? kNoRoute : static_cast<std::size_t>(it - names.begin());
 }
 
+// How to make a pool's member list again when DNS answers change: the upstream as configured,
+// its transport options, and the TLS of each DNS name.
+struct PoolRecipe {
+  UpstreamSpec upstream;
+  TransportOptions options;
+  std::string options_key;
+  ServerHealth::Options health;
+  std::map<std::string, std::shared_ptr<UpstreamTls>> dns_tls;  // by DNS name
+  std::vector<std::string> layout_servers;                      // the metrics' server labels
+
+  PoolMember member(ServerRegistry& registry, const Url& url, std::uint32_t weight,
+                    const std::string& metrics_label, const std::string& dns_name) const {
+    PoolMember m;
+    m.url = url;
+    const std::string key = server_key(url);
+    m.server = registry.server(key);
+    m.server->configure(health, upstream.health_check.has_value(), upstream.max_requests);
+    TransportOptions o = options;
+    std::string okey = options_key;
+    if (const auto it = dns_tls.find(dns_name); it != dns_tls.end()) {
+      o.tls = it->second;
+      okey += " sni " + dns_name;
+    }
+    m.transport = registry.transport(key, okey, [&] { return make_http1_transport(o); });
+    m.weight = weight;
+    m.metrics_server = index_in(layout_servers, metrics_label);
+    return m;
+  }
+
+  std::vector<PoolMember> members(ServerRegistry& registry, const DnsLookup& dns) const {
+    std::vector<PoolMember> list;
+    for (const ServerSpec& spec : upstream.servers) {
+      if (spec.url) {
+        list.push_back(member(registry, *spec.url, spec.weight, server_key(*spec.url), ""));
+        continue;
+      }
+      if (!dns) continue;
+      const std::string label = dns_label(spec);
+      for (const auto& address : dns(spec.dns_host, spec.dns_port)) {
+        Url url;
+        url.scheme = upstream.tls ? "https" : "http";
+        url.host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+        url.port = std::to_string(spec.dns_port);
+        list.push_back(member(registry, url, spec.weight, label, spec.dns_host));
+      }
+    }
+    return list;
+  }
+};
+
 class Builder {
  public:
   Builder(const FleetConfig& config, ServerRegistry& registry,
-          const std::shared_ptr<Metrics>& metrics, const std::filesystem::path& base)
-      : config_(config), registry_(registry), metrics_(metrics), base_(base) {}
+          const std::shared_ptr<Metrics>& metrics, const std::filesystem::path& base,
+          const DnsLookup& dns)
+      : config_(config), registry_(registry), metrics_(metrics), base_(base), dns_(dns) {}
 
   FleetGeneration build() {
     std::vector<RouteRule> rules;
@@ -109,7 +165,7 @@ class Builder {
     FleetGeneration generation;
     generation.routes = std::make_shared<FleetRoutes>(std::move(rules), std::move(proxies));
     for (auto& [key, pool] : pools_)
-      generation.pools.push_back(pool);
+      generation.pools.push_back(std::move(pool));
     return generation;
   }
 
@@ -118,7 +174,8 @@ class Builder {
     const UpstreamSpec& upstream = upstream_named(config_, route.upstream);
     auto pool = pool_for(upstream, transport_options(config_.settings, route.settings));
     auto proxy = std::make_unique<ReverseProxy>();
-    Url target = pool->members().front().url;  // the transport puts the chosen server in
+    // The transport puts the chosen server's scheme, host and port in; this sets the path.
+    Url target = *Url::parse(upstream.tls ? "https://0.0.0.0" : "http://0.0.0.0");
     proxy->director = [target = std::move(target), prefix = route.path_prefix,
                        strip = route.strip_prefix](Request& out) {
       if (strip) out.url.raw_path = strip_route_prefix(prefix, out.url.raw_path);
@@ -151,49 +208,43 @@ class Builder {
   std::shared_ptr<BalancingTransport> pool_for(const UpstreamSpec& upstream,
                                                TransportOptions options) {
     const std::string opts = options_key(options, upstream.tls);
-    auto& pool = pools_[upstream.name + '\n' + opts];
-    if (pool) return pool;
-    if (upstream.tls) options.tls = upstream_tls(upstream);
+    FleetPool& pool = pools_[upstream.name + '\n' + opts];
+    if (pool.transport) return pool.transport;
 
-    std::vector<std::string> layout_servers;
+    auto recipe = std::make_shared<PoolRecipe>();
+    recipe->upstream = upstream;
+    recipe->options_key = opts;
+    recipe->health = health_options(upstream);
+    if (upstream.tls) {
+      options.tls = upstream_tls(upstream, "");
+      for (const ServerSpec& spec : upstream.servers) {
+        // An address found by DNS is checked against the name that found it, unless
+        // tls.server_name says otherwise.
+        if (!spec.url && upstream.tls->server_name.empty() && options.tls) {
+          recipe->dns_tls[spec.dns_host] = upstream_tls(upstream, spec.dns_host);
+        }
+      }
+    }
+    recipe->options = options;
     if (metrics_) {
       for (const auto& u : metrics_->layout().upstreams) {
-        if (u.name == upstream.name) layout_servers = u.servers;
+        if (u.name == upstream.name) recipe->layout_servers = u.servers;
       }
     }
-    std::vector<PoolMember> members;
-    for (const ServerSpec& spec : upstream.servers) {
-      if (!spec.url) {
-        errors_.push_back({spec.at, "dns: discovery is not built yet; list the servers with url:"});
-        continue;
-      }
-      PoolMember m;
-      m.url = *spec.url;
-      const std::string key = server_key(m.url);
-      m.server = registry_.server(key);
-      m.server->configure(health_options(upstream), upstream.health_check.has_value(),
-                          upstream.max_requests);
-      m.transport = registry_.transport(key, opts, [&] { return make_http1_transport(options); });
-      m.weight = spec.weight;
-      m.metrics_server = index_in(layout_servers, key);
-      members.push_back(std::move(m));
-    }
-    if (members.empty()) {
-      // Only errors above: a placeholder keeps the build going so every error is reported.
-      PoolMember m;
-      m.url = *Url::parse("http://127.0.0.1:9");
-      m.server = registry_.server("(none)");
-      m.transport = make_http1_transport(options);
-      members.push_back(std::move(m));
-    }
+    pool.uses_dns = std::any_of(upstream.servers.begin(), upstream.servers.end(),
+                                [](const ServerSpec& s) { return !s.url; });
+    pool.members = [recipe, &registry = registry_](const DnsLookup& dns) {
+      return recipe->members(registry, dns);
+    };
     BalancingOptions balancing;
     balancing.upstream = upstream.name;
     balancing.policy = policy_of(upstream.balance);
     balancing.hash_key = hash_key_of(upstream.hash_key);
     balancing.retries = upstream.retries;
     balancing.counters = registry_.counters(upstream.name);
-    pool = std::make_shared<BalancingTransport>(std::move(balancing), std::move(members));
-    return pool;
+    balancing.transport = options;
+    pool.transport = std::make_shared<BalancingTransport>(std::move(balancing), pool.members(dns_));
+    return pool.transport;
   }
 
   static ServerHealth::Options health_options(const UpstreamSpec& upstream) {
@@ -209,16 +260,18 @@ class Builder {
     return o;
   }
 
-  std::shared_ptr<UpstreamTls> upstream_tls(const UpstreamSpec& upstream) {
+  std::shared_ptr<UpstreamTls> upstream_tls(const UpstreamSpec& upstream,
+                                            const std::string& dns_name) {
     const UpstreamTlsSpec& spec = *upstream.tls;
     UpstreamTlsOptions o;
     if (!spec.ca.empty()) o.ca_file = file_at(base_, spec.ca).string();
-    o.server_name = spec.server_name;
+    o.server_name = spec.server_name.empty() ? dns_name : spec.server_name;
     o.insecure = spec.insecure;
     try {
       return UpstreamTls::load(std::move(o));
     } catch (const TlsConfigError& e) {
-      errors_.push_back({upstream.at, "upstream " + upstream.name + ": " + e.what()});
+      if (dns_name.empty())
+        errors_.push_back({upstream.at, "upstream " + upstream.name + ": " + e.what()});
       return nullptr;
     }
   }
@@ -227,7 +280,8 @@ class Builder {
   ServerRegistry& registry_;
   const std::shared_ptr<Metrics>& metrics_;
   const std::filesystem::path& base_;
-  std::map<std::string, std::shared_ptr<BalancingTransport>> pools_;
+  const DnsLookup& dns_;
+  std::map<std::string, FleetPool> pools_;
   std::vector<ConfigError> errors_;
 };
 
@@ -239,7 +293,7 @@ MetricsLayout fleet_metrics_layout(const FleetConfig& config, unsigned workers) 
   for (const UpstreamSpec& u : config.upstreams) {
     MetricsLayout::Upstream entry{u.name, {}};
     for (const ServerSpec& s : u.servers) {
-      if (s.url) entry.servers.push_back(server_key(*s.url));
+      entry.servers.push_back(s.url ? server_key(*s.url) : dns_label(s));
     }
     // Two url: entries for one server would collide as labels; the balancer sees both.
     std::sort(entry.servers.begin(), entry.servers.end());
@@ -259,14 +313,15 @@ MetricsLayout fleet_metrics_layout(const FleetConfig& config, unsigned workers) 
 
 FleetGeneration build_fleet_generation(const FleetConfig& config, ServerRegistry& registry,
                                        const std::shared_ptr<Metrics>& metrics,
-                                       const std::filesystem::path& base) {
-  return Builder(config, registry, metrics, base).build();
+                                       const std::filesystem::path& base, const DnsLookup& dns) {
+  return Builder(config, registry, metrics, base, dns).build();
 }
 
 ServerOptions fleet_listener_options(const FleetConfig& config, const ListenerSpec& listener,
                                      const std::filesystem::path& base) {
   ServerOptions o;
   o.listen = listener.listen;
+  o.max_connections = listener.max_connections;
   const Settings& s = config.settings;
   if (s.threads) o.threads = *s.threads;
   if (s.header_timeout) o.header_timeout = *s.header_timeout;
@@ -306,7 +361,7 @@ std::variant<FleetConfig, std::vector<ConfigError>> check_fleet_config(
   }
   try {
     ServerRegistry registry;
-    build_fleet_generation(config, registry, nullptr, base);
+    build_fleet_generation(config, registry, nullptr, base, DnsLookup{});
   } catch (const FleetBuildError& e) {
     errors.insert(errors.end(), e.errors().begin(), e.errors().end());
   }

@@ -4,8 +4,10 @@
 // options, and the metrics layout. Everything here reads files (certificates, CA bundles) and
 // so runs on the main thread, at start and on SIGHUP, never on a worker; it binds nothing, so
 // `sluice check` runs it too.
+#include <boost/asio/ip/address.hpp>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -32,14 +34,28 @@ class FleetBuildError : public std::runtime_error {
   std::vector<ConfigError> errors_;
 };
 
-struct FleetGeneration {
-  std::shared_ptr<const FleetRoutes> routes;
-  // One per upstream and transport options (routes with the same options share one), for the
-  // metrics collectors, the health checker and the tests.
-  std::vector<std::shared_ptr<BalancingTransport>> pools;
+// The addresses DNS discovery knows for a `dns:` entry (DnsResolver::addresses); empty when
+// none yet. An empty function: DNS entries add no servers (sluice check).
+using DnsLookup = std::function<std::vector<boost::asio::ip::address>(const std::string& host,
+                                                                      std::uint16_t port)>;
+
+// One upstream pool as built for a set of transport options (routes with equal options share
+// one).
+struct FleetPool {
+  std::shared_ptr<BalancingTransport> transport;
+  bool uses_dns = false;
+  // The pool's servers as they are now: the url: ones and every address of its dns: entries.
+  // Called again when DNS answers change, then handed to transport->set_members().
+  std::function<std::vector<PoolMember>(const DnsLookup& dns)> members;
 };
 
-// Route i is "name" or its index; upstream servers are their URLs.
+struct FleetGeneration {
+  std::shared_ptr<const FleetRoutes> routes;
+  std::vector<FleetPool> pools;
+};
+
+// Route i is "name" or its index; upstream servers are their URLs, and "dns:NAME:PORT" for all
+// the addresses of a dns: entry.
 MetricsLayout fleet_metrics_layout(const FleetConfig& config, unsigned workers);
 
 // Builds the routes for `config`. Servers and transports come from `registry`, so those a
@@ -49,7 +65,7 @@ MetricsLayout fleet_metrics_layout(const FleetConfig& config, unsigned workers);
 // Throws FleetBuildError.
 FleetGeneration build_fleet_generation(const FleetConfig& config, ServerRegistry& registry,
                                        const std::shared_ptr<Metrics>& metrics,
-                                       const std::filesystem::path& base);
+                                       const std::filesystem::path& base, const DnsLookup& dns);
 
 // The Server options of one listener: the settings' client-side limits and its TLS pairs
 // (read here). Throws FleetBuildError.

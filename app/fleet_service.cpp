@@ -13,6 +13,9 @@ namespace sluice::app {
 
 namespace {
 
+// How long a start or reload waits for the first DNS answers of new names.
+constexpr auto kFirstAnswerLimit = std::chrono::seconds(5);
+
 // Files larger than this are not configurations (and would be read whole).
 constexpr std::uintmax_t kMaxConfigBytes = 4u << 20;
 
@@ -23,8 +26,6 @@ std::string listener_identity(const ListenerSpec& spec) {
   id += " max_connections=" + std::to_string(spec.max_connections);
   return id;
 }
-
-std::string server_key(const Url& url) { return url.scheme + "://" + url.authority(); }
 
 // The listener-wide settings a kept listener cannot change without a restart.
 bool same_listener_settings(const Settings& a, const Settings& b) {
@@ -85,23 +86,82 @@ void FleetService::start() {
     metrics_ = std::make_shared<Metrics>(
         fleet_metrics_layout(config, config.settings.threads.value_or(1)));
   }
-  FleetGeneration generation = build_fleet_generation(config, registry_, metrics_, base_);
+  std::string servers;
+  for (const auto& ep : config.resolver_servers) {
+    servers += (servers.empty() ? "" : ",") + endpoint_text(ep);
+  }
+  dns_ = std::make_unique<DnsResolver>(
+      servers, [this](const DnsName&, const Addresses&) { on_dns_change(); });
+  for (const std::string& name : watch_dns(config)) {
+    say_later_.push_back("sluice: dns: " + name +
+                         " has no address yet; its servers join when it resolves");
+  }
+  FleetGeneration generation =
+      build_fleet_generation(config, registry_, metrics_, base_, dns_lookup());
   router_ = std::make_unique<Router>(generation.routes);
   std::vector<Listener> started;
   for (const ListenerSpec& spec : config.listeners)
     started.push_back(start_listener(config, spec));
+  auto targets = health_targets(config, generation);
+  const auto admin_listen = config.admin_listen;
   {
     std::lock_guard lock(mutex_);
     listeners_ = std::move(started);
     generation_ = generation;
+    config_ = std::move(config);
   }
   if (metrics_) {
     add_collectors();
-    admin_.emplace(*config.admin_listen, metrics_);
+    admin_.emplace(*admin_listen, metrics_);
     admin_->start();
   }
-  health_ = std::make_unique<HealthChecker>(health_targets(config, generation));
-  config_ = std::move(config);
+  restart_health_checks(std::move(targets));
+}
+
+std::vector<std::string> FleetService::take_start_notes() { return std::exchange(say_later_, {}); }
+
+std::vector<std::string> FleetService::watch_dns(const FleetConfig& config) {
+  std::vector<DnsName> names;
+  for (const UpstreamSpec& u : config.upstreams) {
+    for (const ServerSpec& s : u.servers) {
+      if (!s.url) names.push_back(DnsName{s.dns_host, s.dns_port, s.resolve_every});
+    }
+  }
+  dns_->watch(names);
+  // A bounded wait, on the main thread: a start or reload should come up with the addresses
+  // DNS can give, but never hang on a resolver that does not answer.
+  dns_->wait_first_answers(kFirstAnswerLimit);
+  std::vector<std::string> missing;
+  for (const DnsName& n : names) {
+    if (dns_->addresses(n.host, n.port).empty())
+      missing.push_back(n.host + ":" + std::to_string(n.port));
+  }
+  return missing;
+}
+
+DnsLookup FleetService::dns_lookup() const {
+  return [resolver = dns_.get()](const std::string& host, std::uint16_t port) {
+    return resolver->addresses(host, port);
+  };
+}
+
+void FleetService::on_dns_change() {
+  std::vector<HealthTarget> targets;
+  {
+    std::lock_guard lock(mutex_);
+    if (!config_) return;  // the first answers, before the first generation exists
+    for (FleetPool& pool : generation_.pools) {
+      if (pool.uses_dns) pool.transport->set_members(pool.members(dns_lookup()));
+    }
+    targets = health_targets(*config_, generation_);
+  }
+  restart_health_checks(std::move(targets));
+}
+
+void FleetService::restart_health_checks(std::vector<HealthTarget> targets) {
+  std::lock_guard lock(health_mutex_);
+  health_.reset();  // joins its thread; the servers keep their state
+  if (!stopped_) health_ = std::make_unique<HealthChecker>(std::move(targets));
 }
 
 FleetService::Listener FleetService::start_listener(const FleetConfig& config,
@@ -122,24 +182,22 @@ std::vector<HealthTarget> FleetService::health_targets(const FleetConfig& config
                                                        const FleetGeneration& generation) {
   std::vector<HealthTarget> targets;
   std::set<std::string> seen;
-  for (const UpstreamSpec& upstream : config.upstreams) {
-    if (!upstream.health_check) continue;
-    std::shared_ptr<UpstreamTls> tls;
-    for (const auto& pool : generation.pools) {
-      if (pool->balancing().upstream == upstream.name) {
-        tls = pool->members().front().transport->options().tls;
-      }
-    }
-    for (const ServerSpec& s : upstream.servers) {
-      if (!s.url || !seen.insert(server_key(*s.url)).second) continue;
+  for (const FleetPool& pool : generation.pools) {
+    const auto upstream = std::find_if(
+        config.upstreams.begin(), config.upstreams.end(),
+        [&](const UpstreamSpec& u) { return u.name == pool.transport->balancing().upstream; });
+    if (upstream == config.upstreams.end() || !upstream->health_check) continue;
+    // The pool's servers now: url: ones and the addresses DNS found.
+    for (const PoolMember& m : *pool.transport->members()) {
+      if (!seen.insert(m.server->key()).second) continue;
       HealthTarget t;
-      t.server = registry_.server(server_key(*s.url));
-      t.url = *s.url;
-      t.url.raw_path = upstream.health_check->path;
+      t.server = m.server;
+      t.url = m.url;
+      t.url.raw_path = upstream->health_check->path;
       t.url.raw_query.clear();
-      t.interval = upstream.health_check->interval;
-      t.timeout = upstream.health_check->timeout;
-      t.tls = tls;
+      t.interval = upstream->health_check->interval;
+      t.timeout = upstream->health_check->timeout;
+      t.tls = m.transport->options().tls;
       targets.push_back(std::move(t));
     }
   }
@@ -159,13 +217,23 @@ std::vector<std::string> FleetService::reload() {
   } catch (const FleetStartError&) {
     return failed(std::to_string(lines.size()) + " error(s) in " + file_.string());
   }
+  FleetConfig serving;
+  {
+    std::lock_guard lock(mutex_);
+    serving = *config_;
+  }
+  for (const std::string& name : watch_dns(config)) {
+    lines.push_back("sluice: SIGHUP: dns: " + name +
+                    " has no address yet; its servers join when it resolves");
+  }
   FleetGeneration generation;
   try {
-    generation = build_fleet_generation(config, registry_, metrics_, base_);
+    generation = build_fleet_generation(config, registry_, metrics_, base_, dns_lookup());
   } catch (const FleetBuildError& e) {
     for (const ConfigError& error : e.errors()) {
       lines.push_back(format_config_error(file_.string(), error));
     }
+    watch_dns(serving);
     return failed("the configuration could not be built");
   }
 
@@ -191,6 +259,7 @@ std::vector<std::string> FleetService::reload() {
     } catch (const std::exception& e) {
       for (Listener& l : added)
         l.server->stop(std::chrono::nanoseconds{0});
+      watch_dns(serving);
       return failed(e.what());
     }
   }
@@ -198,13 +267,15 @@ std::vector<std::string> FleetService::reload() {
   router_->publish(generation.routes);  // new requests take the new routes from here on
   std::vector<Listener> now_serving = kept;
   now_serving.insert(now_serving.end(), added.begin(), added.end());
+  std::vector<HealthTarget> targets;
   {
     std::lock_guard lock(mutex_);
     listeners_ = now_serving;
     generation_ = generation;
+    config_ = config;
+    targets = health_targets(config, generation);
   }
-  health_.reset();  // joins the old checks' thread; the servers keep their state
-  health_ = std::make_unique<HealthChecker>(health_targets(config, generation));
+  restart_health_checks(std::move(targets));
 
   for (const Listener& l : kept) {
     if (!l.tls) continue;
@@ -215,14 +286,17 @@ std::vector<std::string> FleetService::reload() {
   }
   for (const Listener& l : added)
     lines.push_back("sluice: SIGHUP: now listening on " + l.url);
-  if (!same_listener_settings(config.settings, config_->settings) && !kept.empty()) {
+  if (!same_listener_settings(config.settings, serving.settings) && !kept.empty()) {
     lines.push_back(
         "sluice: SIGHUP: changed listener-wide settings (timeouts, limits, threads, "
         "access_log) apply to listeners started from now on; restart to apply them to the "
         "others");
   }
-  if (config.admin_listen != config_->admin_listen) {
+  if (config.admin_listen != serving.admin_listen) {
     lines.push_back("sluice: SIGHUP: admin.listen changed: it takes effect at the next start");
+  }
+  if (config.resolver_servers != serving.resolver_servers) {
+    lines.push_back("sluice: SIGHUP: resolver.servers changed: it takes effect at the next start");
   }
   if (metrics_) {
     for (std::size_t i = 0; i < generation.routes->size(); ++i) {
@@ -234,10 +308,9 @@ std::vector<std::string> FleetService::reload() {
     }
     metrics_->count_config_reload(true);
   }
-  config_ = std::move(config);
   lines.push_back("sluice: SIGHUP: configuration reloaded from " + file_.string() + " (" +
-                  std::to_string(config_->routes.size()) + " routes, " +
-                  std::to_string(config_->upstreams.size()) + " upstreams)");
+                  std::to_string(config.routes.size()) + " routes, " +
+                  std::to_string(config.upstreams.size()) + " upstreams)");
   // Listeners the file dropped: no new connections from now on; their in-flight responses get
   // the grace, as at a stop. The others' connections are not touched.
   for (Listener& l : old) {
@@ -265,7 +338,12 @@ void FleetService::begin_stop() {
 }
 
 void FleetService::stop(std::chrono::nanoseconds grace) {
-  health_.reset();
+  dns_.reset();  // first: its updates touch what follows
+  {
+    std::lock_guard lock(health_mutex_);
+    stopped_ = true;
+    health_.reset();
+  }
   std::vector<Listener> listeners;
   {
     std::lock_guard lock(mutex_);
@@ -308,13 +386,14 @@ void FleetService::add_collectors() {
     std::map<std::string, const PoolCounters*> counters;
     std::map<std::string, std::map<std::string, bool>> up;
     const auto now = std::chrono::steady_clock::now();
-    for (const auto& pool : generation_.pools) {
-      const std::string& name = pool->balancing().upstream;
-      const TransportCounts c = pool->counts();
+    for (const FleetPool& pool : generation_.pools) {
+      const BalancingTransport& t = *pool.transport;
+      const std::string& name = t.balancing().upstream;
+      const TransportCounts c = t.counts();
       connections[name].busy += c.busy;
       connections[name].idle += c.idle;
-      counters[name] = &pool->pool_counters();
-      for (const PoolMember& m : pool->members())
+      counters[name] = &t.pool_counters();
+      for (const PoolMember& m : *t.members())
         up[name][m.server->key()] = m.server->healthy(now);
     }
     append_metric_header(out, "sluice_upstream_connections", "gauge",

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "admin_listener.hpp"
+#include "dns_resolver.hpp"
 #include "fleet/health_checker.hpp"
 #include "fleet/router.hpp"
 #include "fleet_config.hpp"
@@ -55,6 +56,9 @@ class FleetService {
   // SIGHUP: the lines to log. Counts the reload in sluice_config_reloads_total.
   std::vector<std::string> reload();
 
+  // Lines start() had to say (DNS names without an address yet), for the caller's log.
+  std::vector<std::string> take_start_notes();
+
   // "listening on http://127.0.0.1:8080, https://127.0.0.1:8443": the start-up line's tail.
   std::string listening() const;
   std::optional<std::string> admin_url() const;
@@ -73,8 +77,15 @@ class FleetService {
   FleetConfig load_checked(std::vector<std::string>& lines);
   std::vector<HealthTarget> health_targets(const FleetConfig& config,
                                            const FleetGeneration& generation);
+  void restart_health_checks(std::vector<HealthTarget> targets);
   Listener start_listener(const FleetConfig& config, const ListenerSpec& spec);
   void add_collectors();
+  // DNS discovery: the names of `config` watched, their first answers awaited (bounded).
+  // Returns the names that have no address yet.
+  std::vector<std::string> watch_dns(const FleetConfig& config);
+  DnsLookup dns_lookup() const;
+  // On the resolver's thread: a name's addresses changed.
+  void on_dns_change();
 
   const std::filesystem::path file_;
   const std::filesystem::path base_;  // relative file names in the config are taken from here
@@ -82,13 +93,19 @@ class FleetService {
   std::shared_ptr<Metrics> metrics_;
   std::unique_ptr<Router> router_;
   std::optional<AdminListener> admin_;
-  std::optional<FleetConfig> config_;  // the one serving
+  std::unique_ptr<DnsResolver> dns_;  // made at start, never replaced
 
-  mutable std::mutex mutex_;  // what the admin thread's scrapes read: listeners_, generation_
+  // What other threads read (the admin thread's scrapes, the resolver's updates).
+  mutable std::mutex mutex_;
+  std::optional<FleetConfig> config_;  // the one serving
   std::vector<Listener> listeners_;
   FleetGeneration generation_;
 
+  std::mutex health_mutex_;  // never taken while holding mutex_
   std::unique_ptr<HealthChecker> health_;
+  bool stopped_ = false;  // under health_mutex_
+
+  std::vector<std::string> say_later_;
 };
 
 }  // namespace sluice::app

@@ -81,6 +81,8 @@ int run_fleet(const std::string& file) {
       sluice::flush_log(kLogFlushLimit);
       return 1;
     }
+    for (const auto& line : fleet.take_start_notes())
+      say(line);
     const std::string status = "listening on " + fleet.listening();
     say("sluice: " + status + " (" + file + ")");
     if (auto admin = fleet.admin_url())

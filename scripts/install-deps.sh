@@ -14,6 +14,7 @@ packages=(
   libboost1.81-dev      # Boost.Asio + Boost.Beast (header-only parts are all sluice uses)
   libcli11-dev          # command line of the sluice binary
   libyaml-cpp-dev       # the fleet configuration file (app/fleet_config.cpp)
+  libc-ares-dev         # DNS discovery of the fleet's dns: servers (app/dns_resolver.cpp)
   libssl-dev            # OpenSSL 3: TLS on both sides
   openssl ca-certificates   # the system CA bundle upstreams are verified against; `openssl` CLI in docs
   libgtest-dev libgmock-dev googletest

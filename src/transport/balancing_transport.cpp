@@ -153,19 +153,23 @@ std::optional<std::uint64_t> request_hash_key(const HashKey& key, const Request&
 
 BalancingTransport::BalancingTransport(BalancingOptions options, std::vector<PoolMember> members)
     : options_(std::move(options)),
-      members_(std::move(members)),
+      transport_options_(options_.transport ? *options_.transport
+                                            : members.at(0).transport->options()),
+      members_(std::make_shared<const std::vector<PoolMember>>(std::move(members))),
       balancer_(options_.policy),
       fallback_(BalancePolicy::round_robin) {
   if (!options_.counters) options_.counters = std::make_shared<PoolCounters>();
 }
 
-const TransportOptions& BalancingTransport::options() const {
-  return members_.front().transport->options();
+void BalancingTransport::set_members(std::vector<PoolMember> members) {
+  members_.store(std::make_shared<const std::vector<PoolMember>>(std::move(members)));
 }
+
+const TransportOptions& BalancingTransport::options() const { return transport_options_; }
 
 TransportCounts BalancingTransport::counts() const {
   TransportCounts sum;
-  for (const PoolMember& m : members_) {
+  for (const PoolMember& m : *members_.load()) {
     const TransportCounts c = m.transport->counts();
     sum.busy += c.busy;
     sum.idle += c.idle;
@@ -173,13 +177,15 @@ TransportCounts BalancingTransport::counts() const {
   return sum;
 }
 
-std::optional<std::size_t> BalancingTransport::pick(const Request& out, std::uint64_t tried) {
+std::optional<std::size_t> BalancingTransport::pick(const std::vector<PoolMember>& members,
+                                                    const Request& out, std::uint64_t tried) {
+  if (members.empty()) return std::nullopt;
   // Reused per thread: no allocation per request once a thread saw its largest pool.
   thread_local std::vector<BalancerServer> view;
   view.clear();
   const auto now = Clock::now();
-  for (std::size_t i = 0; i < members_.size(); ++i) {
-    const PoolMember& m = members_[i];
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    const PoolMember& m = members[i];
     const bool was_tried = i < 64 && (tried >> i & 1) != 0;
     view.push_back(BalancerServer{m.server->id(), m.weight, m.server->active(),
                                   !was_tried && m.server->available(now)});
@@ -194,6 +200,8 @@ std::optional<std::size_t> BalancingTransport::pick(const Request& out, std::uin
 asio::awaitable<UpstreamResponse> BalancingTransport::round_trip(RoundTripRequest rq) {
   PoolCounters& counters = *options_.counters;
   Counted active(counters.active);
+  // This request's servers, kept to its end even if DNS changes the pool meanwhile.
+  const std::shared_ptr<const std::vector<PoolMember>> members = members_.load();
   Request& out = rq.out;
   std::optional<WatchedBody> body;
   if (rq.body) body.emplace(rq.body);
@@ -211,7 +219,7 @@ asio::awaitable<UpstreamResponse> BalancingTransport::round_trip(RoundTripReques
   std::optional<Counted> retrying;
   UpstreamResponse last;
   for (std::size_t attempt = 0; attempt <= options_.retries && attempt < kMaxAttempts; ++attempt) {
-    const auto chosen = pick(out, tried);
+    const auto chosen = pick(*members, out, tried);
     if (!chosen) {
       if (attempt > 0) break;  // every server was tried: the last failure stands
       counters.unavailable.fetch_add(1, std::memory_order_relaxed);
@@ -229,7 +237,7 @@ asio::awaitable<UpstreamResponse> BalancingTransport::round_trip(RoundTripReques
       if (!retrying) retrying.emplace(counters.active_retries);
     }
     if (*chosen < 64) tried |= std::uint64_t{1} << *chosen;
-    const PoolMember& member = members_[*chosen];
+    const PoolMember& member = (*members)[*chosen];
     out.url.scheme = member.url.scheme;
     out.url.host = member.url.host;
     out.url.port = member.url.port;

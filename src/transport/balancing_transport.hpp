@@ -62,27 +62,36 @@ struct BalancingOptions {
   HashKey hash_key;  // policy hash only
   std::uint32_t retries = 0;
   std::shared_ptr<PoolCounters> counters;  // null: a pool of its own
+  // The bounds the proxy applies to bodies and tunnels (idle_read_timeout,
+  // tunnel_idle_timeout). Unset: the first member's transport's.
+  std::optional<TransportOptions> transport;
 };
 
 class BalancingTransport final : public Transport {
  public:
-  // `members` must not be empty; the transport options (idle and tunnel bounds the proxy
-  // applies) are the first member's.
+  // `members` may be empty only with options.transport set (a pool whose servers all come
+  // from DNS answers not in yet): every request then gets errc::no_upstream_available.
   BalancingTransport(BalancingOptions options, std::vector<PoolMember> members);
 
   boost::asio::awaitable<UpstreamResponse> round_trip(RoundTripRequest request) override;
   const TransportOptions& options() const override;
   TransportCounts counts() const override;
 
-  const std::vector<PoolMember>& members() const { return members_; }
+  // The servers now; a request keeps the list it started with.
+  std::shared_ptr<const std::vector<PoolMember>> members() const { return members_.load(); }
+  // A new list of servers (DNS discovery): requests that start from now on pick from it. The
+  // members that stay should be the same objects (the registry's), so their counts carry on.
+  void set_members(std::vector<PoolMember> members);
   const BalancingOptions& balancing() const { return options_; }
   const PoolCounters& pool_counters() const { return *options_.counters; }
 
  private:
-  std::optional<std::size_t> pick(const Request& out, std::uint64_t tried);
+  std::optional<std::size_t> pick(const std::vector<PoolMember>& members, const Request& out,
+                                  std::uint64_t tried);
 
   BalancingOptions options_;
-  std::vector<PoolMember> members_;
+  TransportOptions transport_options_;
+  std::atomic<std::shared_ptr<const std::vector<PoolMember>>> members_;
   std::mutex balancer_mutex_;  // held for one pick: a few comparisons per server
   Balancer balancer_;
   Balancer fallback_;  // round robin, for hash requests without a key
