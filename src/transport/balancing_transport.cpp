@@ -1,5 +1,6 @@
 #include "transport/balancing_transport.hpp"
 
+#include <algorithm>
 #include <array>
 #include <string_view>
 #include <utility>
@@ -187,7 +188,14 @@ std::optional<std::size_t> BalancingTransport::pick(const std::vector<PoolMember
   for (std::size_t i = 0; i < members.size(); ++i) {
     const PoolMember& m = members[i];
     const bool was_tried = i < 64 && (tried >> i & 1) != 0;
-    view.push_back(BalancerServer{m.server->id(), m.weight, m.server->active(),
+    // Weights in hundredths, so that a slow start can scale a weight of 1. Not for hash: a
+    // changing weight would move keys back and forth while the server warms up.
+    std::uint32_t weight = m.weight;
+    if (options_.policy != BalancePolicy::hash) {
+      weight = std::max<std::uint32_t>(
+          1, static_cast<std::uint32_t>(m.weight * 100 * m.server->warmth(now)));
+    }
+    view.push_back(BalancerServer{m.server->id(), weight, m.server->active(),
                                   !was_tried && m.server->available(now)});
   }
   std::optional<std::uint64_t> key;

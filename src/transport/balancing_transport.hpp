@@ -1,6 +1,7 @@
 #pragma once
 // A Transport over an upstream pool (the fleet's `upstreams:`): each round trip picks one
-// server with the pool's Balancer among those available (up, not ejected, under max_requests),
+// server with the pool's Balancer among those available (up, not ejected, under max_requests;
+// a server that just came back gets a growing share of its weight: UpstreamServer::warmth),
 // sends the request through that server's own transport (its own keep-alive pools), and counts
 // the request as active on the server until its response body is destroyed, so that streams
 // and tunnels count for as long as they last.

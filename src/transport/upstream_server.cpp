@@ -1,5 +1,6 @@
 #include "transport/upstream_server.hpp"
 
+#include <algorithm>
 #include <string_view>
 
 namespace sluice {
@@ -22,7 +23,21 @@ std::uint64_t stable_id(std::string_view text) {
 }  // namespace
 
 UpstreamServer::UpstreamServer(std::string key)
-    : key_(std::move(key)), id_(stable_id(key_)), health_(ServerHealth::Options{}) {}
+    : key_(std::move(key)),
+      id_(stable_id(key_)),
+      up_since_(Clock::now().time_since_epoch().count()),
+      health_(ServerHealth::Options{}) {}
+
+double UpstreamServer::warmth(Clock::time_point now) const {
+  // Back since the later of: turned up, ejection over.
+  const Clock::rep since = std::max(up_since_.load(std::memory_order_relaxed),
+                                    ejected_until_.load(std::memory_order_relaxed));
+  const auto elapsed = now.time_since_epoch() - Clock::duration(since);
+  if (elapsed >= kSlowStart) return 1.0;
+  if (elapsed.count() <= 0) return 0.1;
+  const double part = std::chrono::duration<double>(elapsed) / kSlowStart;
+  return std::max(0.1, part);
+}
 
 void UpstreamServer::configure(ServerHealth::Options health, bool active_checks,
                                std::uint32_t max_requests) {
@@ -64,7 +79,10 @@ void UpstreamServer::request_failed(Clock::time_point now) {
 }
 
 void UpstreamServer::publish() {
-  up_.store(health_.up(), std::memory_order_relaxed);
+  const bool was_up = up_.exchange(health_.up(), std::memory_order_relaxed);
+  if (!was_up && health_.up()) {
+    up_since_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  }
   const auto until = health_.ejected_until();
   ejected_until_.store(until ? until->time_since_epoch().count() : 0, std::memory_order_relaxed);
 }

@@ -46,6 +46,12 @@ class UpstreamServer {
   // says, whatever the request limit.
   bool healthy(Clock::time_point now) const;
 
+  // Slow start: how much of its weight a server that came back (turned up by its checks, back
+  // from a passive ejection, or new: found by DNS or added by a reload) takes, growing from
+  // 10 % to 100 % over kSlowStart, so that a cold server is not handed its full share at once.
+  static constexpr std::chrono::seconds kSlowStart{5};
+  double warmth(Clock::time_point now) const;
+
   void check_passed();
   void check_failed();
   // A request failed in a way that blames the server (connect error, reset, timeout).
@@ -60,6 +66,7 @@ class UpstreamServer {
   std::atomic<std::uint32_t> max_requests_{0};
   std::atomic<bool> up_{true};
   std::atomic<Clock::rep> ejected_until_{0};  // time_since_epoch; 0: not ejected
+  std::atomic<Clock::rep> up_since_;          // when the checks last turned it up (or made)
   std::mutex mutex_;
   ServerHealth health_;
 };
