@@ -19,12 +19,17 @@ constexpr auto kFirstAnswerLimit = std::chrono::seconds(5);
 // Files larger than this are not configurations (and would be read whole).
 constexpr std::uintmax_t kMaxConfigBytes = 4u << 20;
 
-std::string listener_identity(const ListenerSpec& spec) {
-  std::string id = endpoint_text(spec.listen);
+// A reload keeps the listener on an address it already has: binding a second socket to it
+// (SO_REUSEPORT lets it) and closing the first would reset the connections waiting in the old
+// one's accept queue.
+std::string listener_identity(const ListenerSpec& spec) { return endpoint_text(spec.listen); }
+
+// What a kept listener cannot change without a restart (its certificate files are re-read).
+std::string listener_shape(const ListenerSpec& spec) {
+  std::string shape = "max_connections=" + std::to_string(spec.max_connections);
   for (const TlsPairSpec& pair : spec.tls)
-    id += ' ' + pair.cert + ' ' + pair.key;
-  id += " max_connections=" + std::to_string(spec.max_connections);
-  return id;
+    shape += ' ' + pair.cert + ' ' + pair.key;
+  return shape;
 }
 
 // The listener-wide settings a kept listener cannot change without a restart.
@@ -102,7 +107,6 @@ void FleetService::start() {
   std::vector<Listener> started;
   for (const ListenerSpec& spec : config.listeners)
     started.push_back(start_listener(config, spec));
-  auto targets = health_targets(config, generation);
   const auto admin_listen = config.admin_listen;
   {
     std::lock_guard lock(mutex_);
@@ -115,7 +119,7 @@ void FleetService::start() {
     admin_.emplace(*admin_listen, metrics_);
     admin_->start();
   }
-  restart_health_checks(std::move(targets));
+  on_dns_change();  // members from the latest answers (see reload), and the health checks
 }
 
 std::vector<std::string> FleetService::take_start_notes() { return std::exchange(say_later_, {}); }
@@ -146,6 +150,10 @@ DnsLookup FleetService::dns_lookup() const {
 }
 
 void FleetService::on_dns_change() {
+  // health_mutex_ first and for the whole update (the order is health_mutex_, then mutex_):
+  // two updates at once (the resolver's, a reload's) install their checks in the order they
+  // read the state, so the last installed is the newest.
+  std::lock_guard health_lock(health_mutex_);
   std::vector<HealthTarget> targets;
   {
     std::lock_guard lock(mutex_);
@@ -155,11 +163,6 @@ void FleetService::on_dns_change() {
     }
     targets = health_targets(*config_, generation_);
   }
-  restart_health_checks(std::move(targets));
-}
-
-void FleetService::restart_health_checks(std::vector<HealthTarget> targets) {
-  std::lock_guard lock(health_mutex_);
   health_.reset();  // joins its thread; the servers keep their state
   if (!stopped_) health_ = std::make_unique<HealthChecker>(std::move(targets));
 }
@@ -170,6 +173,7 @@ FleetService::Listener FleetService::start_listener(const FleetConfig& config,
   options.metrics = metrics_;
   Listener l;
   l.identity = listener_identity(spec);
+  l.shape = listener_shape(spec);
   l.tls = options.tls;
   l.server = std::make_shared<Server>(
       std::move(options), [router = router_.get()](Exchange& ex) { return router->serve(ex); });
@@ -250,6 +254,10 @@ std::vector<std::string> FleetService::reload() {
     const auto it =
         std::find_if(old.begin(), old.end(), [&](const Listener& l) { return l.identity == id; });
     if (it != old.end()) {
+      if (it->shape != listener_shape(spec)) {
+        lines.push_back("sluice: SIGHUP: " + it->url +
+                        ": changed tls files or max_connections take effect at the next start");
+      }
       kept.push_back(*it);
       old.erase(it);
       continue;
@@ -267,15 +275,15 @@ std::vector<std::string> FleetService::reload() {
   router_->publish(generation.routes);  // new requests take the new routes from here on
   std::vector<Listener> now_serving = kept;
   now_serving.insert(now_serving.end(), added.begin(), added.end());
-  std::vector<HealthTarget> targets;
   {
     std::lock_guard lock(mutex_);
     listeners_ = now_serving;
     generation_ = generation;
     config_ = config;
-    targets = health_targets(config, generation);
   }
-  restart_health_checks(std::move(targets));
+  // DNS answers that changed while the generation was built went to the old one: refresh the
+  // new one's members from the latest answers, and check the servers it has.
+  on_dns_change();
 
   for (const Listener& l : kept) {
     if (!l.tls) continue;

@@ -68,7 +68,8 @@ class FleetService {
 
  private:
   struct Listener {
-    std::string identity;  // address and certificate files: a reload keeps an equal one
+    std::string identity;  // the address: a reload keeps the listener of an address it names
+    std::string shape;     // certificate files and max_connections, as started
     std::string url;
     std::shared_ptr<Server> server;
     std::shared_ptr<ServerTls> tls;
@@ -77,14 +78,16 @@ class FleetService {
   FleetConfig load_checked(std::vector<std::string>& lines);
   std::vector<HealthTarget> health_targets(const FleetConfig& config,
                                            const FleetGeneration& generation);
-  void restart_health_checks(std::vector<HealthTarget> targets);
+
   Listener start_listener(const FleetConfig& config, const ListenerSpec& spec);
   void add_collectors();
   // DNS discovery: the names of `config` watched, their first answers awaited (bounded).
   // Returns the names that have no address yet.
   std::vector<std::string> watch_dns(const FleetConfig& config);
   DnsLookup dns_lookup() const;
-  // On the resolver's thread: a name's addresses changed.
+  // On the resolver's thread when a name's addresses changed, and after start and reload:
+  // every pool that uses DNS gets its members from the latest answers, and the health checks
+  // restart for the servers the serving generation has.
   void on_dns_change();
 
   const std::filesystem::path file_;
@@ -101,7 +104,7 @@ class FleetService {
   std::vector<Listener> listeners_;
   FleetGeneration generation_;
 
-  std::mutex health_mutex_;  // never taken while holding mutex_
+  std::mutex health_mutex_;  // taken before mutex_, never while holding it
   std::unique_ptr<HealthChecker> health_;
   bool stopped_ = false;  // under health_mutex_
 
