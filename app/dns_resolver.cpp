@@ -85,13 +85,17 @@ DnsResolver::DnsResolver(std::string servers, OnChange on_change)
 }
 
 DnsResolver::~DnsResolver() {
+  stop();
+  ::close(wake_fd_);
+}
+
+void DnsResolver::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   wake();
-  thread_.join();
-  ::close(wake_fd_);
+  if (thread_.joinable()) thread_.join();
 }
 
 void DnsResolver::wake() {

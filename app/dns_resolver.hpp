@@ -39,8 +39,11 @@ class DnsResolver {
   // `servers`: "127.0.0.1:5353,[::1]:53" (the config's resolver.servers); empty: the system's
   // (/etc/resolv.conf). Throws std::runtime_error when c-ares cannot start.
   DnsResolver(std::string servers, OnChange on_change);
-  // Cancels every query in flight and joins the thread.
+  // stop().
   ~DnsResolver();
+  // Cancels every query in flight and joins the thread: on_change never runs after it
+  // returns. The cache stays readable. Idempotent; not from on_change itself.
+  void stop();
   DnsResolver(const DnsResolver&) = delete;
   DnsResolver& operator=(const DnsResolver&) = delete;
 

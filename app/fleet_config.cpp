@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <limits>
+#include <map>
 #include <utility>
 
 #include "config.hpp"
@@ -105,7 +106,7 @@ ListenerSpec read_listener(const YAML::Node& node, Position fallback, ConfigErro
       l.tls.push_back(read_tls_pair(item, f.value_at(), e));
   }
   if (auto f = m.field("max_connections"); f.present())
-    take(l.max_connections, read_uint(f, 1, kU32, e));
+    take(l.max_connections, read_uint(f, 0, kU32, e));
   m.finish();
   return l;
 }
@@ -114,6 +115,16 @@ ListenerSpec read_listener(const YAML::Node& node, Position fallback, ConfigErro
 bool name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '.';
+}
+
+// "127.0.0.1", "[::1]": an address, not a name.
+bool is_ip_literal(std::string_view host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(std::string(host), ec);
+  return !ec;
 }
 
 // "api.internal:9000": a name and a port (an IP literal is a url: server, not a dns: one).
@@ -153,6 +164,10 @@ ServerSpec read_server(const YAML::Node& node, Position fallback, ConfigErrors& 
         e.add(url.value_at(), "url: " + quote_value(*text) +
                                   " has a path or query; a server is scheme://host:port");
         s.url.reset();
+      } else if (!is_ip_literal(s.url->host)) {
+        // A name: resolved in the background like dns:, never per connection.
+        s.dns_host = s.url->host;
+        s.dns_port = static_cast<std::uint16_t>(std::stoul(s.url->connect_port()));
       }
     }
   }
@@ -360,6 +375,25 @@ void cross_check(const FleetConfig& c, Position admin_at, ConfigErrors& e) {
   for (const auto& l : c.listeners)
     bind(l.listen, l.at);
   if (c.admin_listen) bind(*c.admin_listen, admin_at);
+
+  // A server belongs to every pool that lists it, with one health (state and settings): two
+  // pools may share it only with the same health_check, passive and max_requests.
+  std::map<std::string, const UpstreamSpec*> owner;
+  for (const auto& u : c.upstreams) {
+    for (const auto& s : u.servers) {
+      if (!s.url) continue;
+      const std::string key = s.url->scheme + "://" + s.url->authority();
+      const auto [it, first] = owner.emplace(key, &u);
+      const UpstreamSpec& other = *it->second;
+      if (first || &other == &u) continue;
+      if (other.health_check != u.health_check || other.passive != u.passive ||
+          other.max_requests != u.max_requests) {
+        e.add(s.at, "server " + key + " is also in upstream " + quote_value(other.name) +
+                        " with other health_check, passive or max_requests: a server has one "
+                        "health, so the two must agree");
+      }
+    }
+  }
 
   std::vector<const RouteSpec*> seen;
   for (const auto& r : c.routes) {

@@ -74,10 +74,12 @@ struct Settings : RouteSettings {
   std::optional<AccessLog> access_log;
 };
 
-// One server of a pool: a URL, or a DNS name whose every A/AAAA address is a server.
+// One server of a pool: a URL, or a DNS name whose every A/AAAA address is a server. A URL
+// whose host is a name (not an IP literal) is resolved the same way, never per connection:
+// dns_host/dns_port are set for it too, and its scheme is kept.
 struct ServerSpec {
   std::optional<Url> url;
-  std::string dns_host;  // set for `dns:`
+  std::string dns_host;  // set for `dns:`, and for a url: with a host name
   std::uint16_t dns_port = 0;
   std::chrono::nanoseconds resolve_every{std::chrono::seconds(5)};
   std::uint32_t weight = 1;
@@ -94,6 +96,7 @@ struct HashKeySpec {
 
 // Active checks: down after unhealthy_after failures, up after healthy_after successes.
 struct HealthCheckSpec {
+  bool operator==(const HealthCheckSpec&) const = default;
   std::string path = "/healthz";
   std::chrono::nanoseconds interval{std::chrono::seconds(1)};
   std::chrono::nanoseconds timeout{std::chrono::milliseconds(500)};
@@ -103,6 +106,7 @@ struct HealthCheckSpec {
 
 // Passive ejection: max_fails failures within fail_timeout take a server out for fail_timeout.
 struct PassiveSpec {
+  bool operator==(const PassiveSpec&) const = default;
   std::uint32_t max_fails = 3;
   std::chrono::nanoseconds fail_timeout{std::chrono::seconds(10)};
 };

@@ -22,9 +22,17 @@ std::string route_label(const RouteSpec& route, std::size_t index) {
 // "http://127.0.0.1:9001": what names a server (its registry key and its metrics label).
 std::string server_key(const Url& url) { return url.scheme + "://" + url.authority(); }
 
-// The metrics' server label of a `dns:` entry: its addresses come and go, the label stays.
-std::string dns_label(const ServerSpec& spec) {
+// The metrics' server label of an entry: its URL, or "dns:NAME:PORT" for a `dns:` entry (its
+// addresses come and go, the label stays).
+std::string server_label(const ServerSpec& spec) {
+  if (spec.url) return server_key(*spec.url);
   return "dns:" + spec.dns_host + ":" + std::to_string(spec.dns_port);
+}
+
+// How the addresses DNS finds for an entry are reached.
+std::string dns_scheme(const ServerSpec& spec, const UpstreamSpec& upstream) {
+  if (spec.url) return spec.url->scheme;
+  return upstream.tls ? "https" : "http";
 }
 
 const UpstreamSpec& upstream_named(const FleetConfig& config, const std::string& name) {
@@ -111,8 +119,9 @@ struct PoolRecipe {
     PoolMember m;
     m.url = url;
     const std::string key = server_key(url);
+    // Its health settings are applied once this generation serves (configure_servers): a
+    // reload that is abandoned must not change the servers the serving one shares.
     m.server = registry.server(key);
-    m.server->configure(health, upstream.health_check.has_value(), upstream.max_requests);
     TransportOptions o = options;
     std::string okey = options_key;
     if (const auto it = dns_tls.find(dns_name); it != dns_tls.end()) {
@@ -128,21 +137,27 @@ struct PoolRecipe {
   std::vector<PoolMember> members(ServerRegistry& registry, const DnsLookup& dns) const {
     std::vector<PoolMember> list;
     for (const ServerSpec& spec : upstream.servers) {
-      if (spec.url) {
-        list.push_back(member(registry, *spec.url, spec.weight, server_key(*spec.url), ""));
+      if (spec.dns_host.empty()) {  // an IP literal: one fixed server
+        list.push_back(member(registry, *spec.url, spec.weight, server_label(spec), ""));
         continue;
       }
       if (!dns) continue;
-      const std::string label = dns_label(spec);
+      const std::string label = server_label(spec);
       for (const auto& address : dns(spec.dns_host, spec.dns_port)) {
         Url url;
-        url.scheme = upstream.tls ? "https" : "http";
+        url.scheme = dns_scheme(spec, upstream);
         url.host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
         url.port = std::to_string(spec.dns_port);
         list.push_back(member(registry, url, spec.weight, label, spec.dns_host));
       }
     }
     return list;
+  }
+
+  void configure_servers(const std::vector<PoolMember>& members) const {
+    for (const PoolMember& m : members) {
+      m.server->configure(health, upstream.health_check.has_value(), upstream.max_requests);
+    }
   }
 };
 
@@ -215,14 +230,13 @@ class Builder {
     recipe->upstream = upstream;
     recipe->options_key = opts;
     recipe->health = health_options(upstream);
-    if (upstream.tls) {
-      options.tls = upstream_tls(upstream, "");
-      for (const ServerSpec& spec : upstream.servers) {
-        // An address found by DNS is checked against the name that found it, unless
-        // tls.server_name says otherwise.
-        if (!spec.url && upstream.tls->server_name.empty() && options.tls) {
-          recipe->dns_tls[spec.dns_host] = upstream_tls(upstream, spec.dns_host);
-        }
+    if (upstream.tls) options.tls = upstream_tls(upstream, "");
+    for (const ServerSpec& spec : upstream.servers) {
+      // An https address found by DNS is checked against the name that found it, unless
+      // tls.server_name says otherwise.
+      const bool named = !upstream.tls || upstream.tls->server_name.empty();
+      if (!spec.dns_host.empty() && dns_scheme(spec, upstream) == "https" && named) {
+        recipe->dns_tls[spec.dns_host] = upstream_tls(upstream, spec.dns_host);
       }
     }
     recipe->options = options;
@@ -232,9 +246,12 @@ class Builder {
       }
     }
     pool.uses_dns = std::any_of(upstream.servers.begin(), upstream.servers.end(),
-                                [](const ServerSpec& s) { return !s.url; });
+                                [](const ServerSpec& s) { return !s.dns_host.empty(); });
     pool.members = [recipe, &registry = registry_](const DnsLookup& dns) {
       return recipe->members(registry, dns);
+    };
+    pool.configure_servers = [recipe](const std::vector<PoolMember>& members) {
+      recipe->configure_servers(members);
     };
     BalancingOptions balancing;
     balancing.upstream = upstream.name;
@@ -260,9 +277,10 @@ class Builder {
     return o;
   }
 
+  // The upstream's TLS (its tls: section, or the defaults), checking `dns_name` when given.
   std::shared_ptr<UpstreamTls> upstream_tls(const UpstreamSpec& upstream,
                                             const std::string& dns_name) {
-    const UpstreamTlsSpec& spec = *upstream.tls;
+    const UpstreamTlsSpec spec = upstream.tls.value_or(UpstreamTlsSpec{});
     UpstreamTlsOptions o;
     if (!spec.ca.empty()) o.ca_file = file_at(base_, spec.ca).string();
     o.server_name = spec.server_name.empty() ? dns_name : spec.server_name;
@@ -293,7 +311,7 @@ MetricsLayout fleet_metrics_layout(const FleetConfig& config, unsigned workers) 
   for (const UpstreamSpec& u : config.upstreams) {
     MetricsLayout::Upstream entry{u.name, {}};
     for (const ServerSpec& s : u.servers) {
-      entry.servers.push_back(s.url ? server_key(*s.url) : dns_label(s));
+      entry.servers.push_back(server_label(s));
     }
     // Two url: entries for one server would collide as labels; the balancer sees both.
     std::sort(entry.servers.begin(), entry.servers.end());

@@ -34,8 +34,9 @@ class FleetBuildError : public std::runtime_error {
   std::vector<ConfigError> errors_;
 };
 
-// The addresses DNS discovery knows for a `dns:` entry (DnsResolver::addresses); empty when
-// none yet. An empty function: DNS entries add no servers (sluice check).
+// The addresses DNS discovery knows for a name (a `dns:` entry, or a `url:` whose host is a
+// name: ServerSpec::dns_host); empty when none yet. An empty function: such entries add no
+// servers (sluice check).
 using DnsLookup = std::function<std::vector<boost::asio::ip::address>(const std::string& host,
                                                                       std::uint16_t port)>;
 
@@ -47,6 +48,9 @@ struct FleetPool {
   // The pool's servers as they are now: the url: ones and every address of its dns: entries.
   // Called again when DNS answers change, then handed to transport->set_members().
   std::function<std::vector<PoolMember>(const DnsLookup& dns)> members;
+  // Applies the pool's health options and max_requests to these members' servers: once the
+  // generation serves (a reload that is abandoned changes no server).
+  std::function<void(const std::vector<PoolMember>& members)> configure_servers;
 };
 
 struct FleetGeneration {

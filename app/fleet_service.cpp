@@ -13,6 +13,9 @@ namespace sluice::app {
 
 namespace {
 
+// How long a server that left the DNS answers keeps its health state (and counts).
+constexpr auto kDepartedKept = std::chrono::minutes(10);
+
 // How long a start or reload waits for the first DNS answers of new names.
 constexpr auto kFirstAnswerLimit = std::chrono::seconds(5);
 
@@ -122,16 +125,28 @@ void FleetService::start() {
   on_dns_change();  // members from the latest answers (see reload), and the health checks
 }
 
-std::vector<std::string> FleetService::take_start_notes() { return std::exchange(say_later_, {}); }
-
-std::vector<std::string> FleetService::watch_dns(const FleetConfig& config) {
+std::vector<DnsName> FleetService::dns_names(const FleetConfig& config) {
   std::vector<DnsName> names;
   for (const UpstreamSpec& u : config.upstreams) {
     for (const ServerSpec& s : u.servers) {
-      if (!s.url) names.push_back(DnsName{s.dns_host, s.dns_port, s.resolve_every});
+      if (!s.dns_host.empty()) names.push_back(DnsName{s.dns_host, s.dns_port, s.resolve_every});
     }
   }
+  return names;
+}
+
+std::vector<std::string> FleetService::take_start_notes() { return std::exchange(say_later_, {}); }
+
+std::vector<std::string> FleetService::watch_dns(const FleetConfig& config,
+                                                 const FleetConfig* also) {
+  std::vector<DnsName> names = dns_names(config);
+  const std::size_t own = names.size();
+  if (also) {  // while a reload is built, the serving names stay watched
+    const auto serving = dns_names(*also);
+    names.insert(names.end(), serving.begin(), serving.end());
+  }
   dns_->watch(names);
+  names.resize(own);
   // A bounded wait, on the main thread: a start or reload should come up with the addresses
   // DNS can give, but never hang on a resolver that does not answer.
   dns_->wait_first_answers(kFirstAnswerLimit);
@@ -158,12 +173,38 @@ void FleetService::on_dns_change() {
   {
     std::lock_guard lock(mutex_);
     if (!config_) return;  // the first answers, before the first generation exists
+    const auto now = std::chrono::steady_clock::now();
     for (FleetPool& pool : generation_.pools) {
-      if (pool.uses_dns) pool.transport->set_members(pool.members(dns_lookup()));
+      if (pool.uses_dns) {
+        const auto before = pool.transport->members();
+        auto next = pool.members(dns_lookup());
+        // An address that left an answer keeps its health for a while: if it comes back (DNS
+        // servers that rotate subsets do that), a server its checks took down stays down.
+        for (const PoolMember& m : *before) {
+          const bool stays = std::any_of(next.begin(), next.end(),
+                                         [&](const PoolMember& n) { return n.server == m.server; });
+          if (!stays) departed_.emplace_back(now, m.server);
+        }
+        pool.transport->set_members(std::move(next));
+      }
+      pool.configure_servers(*pool.transport->members());
+    }
+    while (!departed_.empty() && now - departed_.front().first > kDepartedKept) {
+      departed_.pop_front();
     }
     targets = health_targets(*config_, generation_);
   }
+  // The same servers with the same checks: the running checks go on (a restart would check
+  // every server at once, again).
+  std::vector<std::string> keys;
+  for (const HealthTarget& t : targets) {
+    keys.push_back(t.server->key() + ' ' + t.url.raw_path + ' ' +
+                   std::to_string(t.interval.count()) + ' ' + std::to_string(t.timeout.count()));
+  }
+  std::sort(keys.begin(), keys.end());
+  if (health_ && keys == health_keys_) return;
   health_.reset();  // joins its thread; the servers keep their state
+  health_keys_ = std::move(keys);
   if (!stopped_) health_ = std::make_unique<HealthChecker>(std::move(targets));
 }
 
@@ -226,7 +267,7 @@ std::vector<std::string> FleetService::reload() {
     std::lock_guard lock(mutex_);
     serving = *config_;
   }
-  for (const std::string& name : watch_dns(config)) {
+  for (const std::string& name : watch_dns(config, &serving)) {
     lines.push_back("sluice: SIGHUP: dns: " + name +
                     " has no address yet; its servers join when it resolves");
   }
@@ -237,7 +278,7 @@ std::vector<std::string> FleetService::reload() {
     for (const ConfigError& error : e.errors()) {
       lines.push_back(format_config_error(file_.string(), error));
     }
-    watch_dns(serving);
+    dns_->watch(dns_names(serving));
     return failed("the configuration could not be built");
   }
 
@@ -267,7 +308,7 @@ std::vector<std::string> FleetService::reload() {
     } catch (const std::exception& e) {
       for (Listener& l : added)
         l.server->stop(std::chrono::nanoseconds{0});
-      watch_dns(serving);
+      dns_->watch(dns_names(serving));
       return failed(e.what());
     }
   }
@@ -281,6 +322,7 @@ std::vector<std::string> FleetService::reload() {
     generation_ = generation;
     config_ = config;
   }
+  dns_->watch(dns_names(config));  // the names only the old file had are forgotten now
   // DNS answers that changed while the generation was built went to the old one: refresh the
   // new one's members from the latest answers, and check the servers it has.
   on_dns_change();
@@ -346,7 +388,7 @@ void FleetService::begin_stop() {
 }
 
 void FleetService::stop(std::chrono::nanoseconds grace) {
-  dns_.reset();  // first: its updates touch what follows
+  if (dns_) dns_->stop();  // first: its updates touch what follows (the object stays)
   {
     std::lock_guard lock(health_mutex_);
     stopped_ = true;

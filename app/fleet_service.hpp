@@ -10,6 +10,7 @@
 // failure abandons the reload), listeners it dropped stop gracefully; servers that stay keep
 // their pools and health (ServerRegistry).
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -81,9 +82,10 @@ class FleetService {
 
   Listener start_listener(const FleetConfig& config, const ListenerSpec& spec);
   void add_collectors();
-  // DNS discovery: the names of `config` watched, their first answers awaited (bounded).
-  // Returns the names that have no address yet.
-  std::vector<std::string> watch_dns(const FleetConfig& config);
+  // DNS discovery: the names of `config` (and of `also`) watched, their first answers awaited
+  // (bounded). Returns the names of `config` that have no address yet.
+  std::vector<std::string> watch_dns(const FleetConfig& config, const FleetConfig* also = nullptr);
+  static std::vector<DnsName> dns_names(const FleetConfig& config);
   DnsLookup dns_lookup() const;
   // On the resolver's thread when a name's addresses changed, and after start and reload:
   // every pool that uses DNS gets its members from the latest answers, and the health checks
@@ -106,7 +108,12 @@ class FleetService {
 
   std::mutex health_mutex_;  // taken before mutex_, never while holding it
   std::unique_ptr<HealthChecker> health_;
-  bool stopped_ = false;  // under health_mutex_
+  std::vector<std::string> health_keys_;  // what health_ checks, to restart it only on a change
+  bool stopped_ = false;                  // under health_mutex_
+  // Servers that left the DNS answers, kept (under mutex_) so that their health outlives a
+  // short absence.
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::shared_ptr<UpstreamServer>>>
+      departed_;
 
   std::vector<std::string> say_later_;
 };

@@ -13,7 +13,7 @@
 // "Active" counts every request in flight on the server, long streams and tunnels included: a
 // balancer that counts arrivals piles SSE and LLM streams of very different lengths onto one
 // server. A Balancer keeps a little state (round-robin weights, a random generator) and is not
-// thread-safe: each worker has its own.
+// thread-safe: its owner serializes picks (BalancingTransport holds a mutex for one pick).
 #include <cstddef>
 #include <cstdint>
 #include <optional>

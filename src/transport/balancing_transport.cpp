@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <span>
 #include <string_view>
 #include <utility>
 
@@ -78,15 +79,46 @@ class WatchedBody final : public BodySource {
   bool started_ = false;
 };
 
-// The response body of the chosen server, which counts as an active request on it until the
-// body is destroyed (the stream, the tunnel or the download is over).
+// Holds one count up until destroyed (or moved from).
+class Counted {
+ public:
+  explicit Counted(std::atomic<std::uint64_t>& n) : n_(&n) { n_->fetch_add(1); }
+  Counted(Counted&& o) noexcept : n_(std::exchange(o.n_, nullptr)) {}
+  Counted& operator=(Counted&&) = delete;
+  ~Counted() {
+    if (n_) n_->fetch_sub(1);
+  }
+
+ private:
+  std::atomic<std::uint64_t>* n_;
+};
+
+// One request active on a server, from the pick until destroyed (or moved from): however the
+// round trip ends, a throw or a frame destroyed at a forced stop included, the count drops once.
+class ServerLease {
+ public:
+  explicit ServerLease(std::shared_ptr<UpstreamServer> server) : server_(std::move(server)) {
+    server_->begin_request();
+  }
+  ServerLease(ServerLease&& o) noexcept = default;
+  ServerLease& operator=(ServerLease&&) = delete;
+  ~ServerLease() {
+    if (server_) server_->end_request();
+  }
+
+ private:
+  std::shared_ptr<UpstreamServer> server_;
+};
+
+// The response body of the chosen server, which counts as an active request on it (and in its
+// pool, the retry budget's base) until the body is destroyed: the stream, the tunnel or the
+// download is over.
 class CountedBody final : public ResponseBody {
  public:
-  CountedBody(std::unique_ptr<ResponseBody> inner, std::shared_ptr<UpstreamServer> server)
-      : inner_(std::move(inner)), server_(std::move(server)) {}
+  CountedBody(std::unique_ptr<ResponseBody> inner, ServerLease lease, Counted in_pool)
+      : inner_(std::move(inner)), lease_(std::move(lease)), in_pool_(std::move(in_pool)) {}
   ~CountedBody() override {
-    inner_.reset();  // closes or pools the connection first
-    server_->end_request();
+    inner_.reset();  // closes or pools the connection before the counts drop
   }
   std::size_t read_some(asio::mutable_buffer into, std::error_code& ec) override {
     return inner_->read_some(into, ec);
@@ -105,22 +137,13 @@ class CountedBody final : public ResponseBody {
 
  private:
   std::unique_ptr<ResponseBody> inner_;
-  std::shared_ptr<UpstreamServer> server_;
+  ServerLease lease_;
+  Counted in_pool_;
 };
 
-// Holds one count up for a scope.
-class Counted {
- public:
-  explicit Counted(std::atomic<std::uint64_t>& n) : n_(&n) { n_->fetch_add(1); }
-  ~Counted() {
-    if (n_) n_->fetch_sub(1);
-  }
-  Counted(const Counted&) = delete;
-  Counted& operator=(const Counted&) = delete;
-
- private:
-  std::atomic<std::uint64_t>* n_;
-};
+bool was_tried(std::span<const UpstreamServer* const> tried, const UpstreamServer* server) {
+  return std::find(tried.begin(), tried.end(), server) != tried.end();
+}
 
 }  // namespace
 
@@ -163,14 +186,21 @@ BalancingTransport::BalancingTransport(BalancingOptions options, std::vector<Poo
 }
 
 void BalancingTransport::set_members(std::vector<PoolMember> members) {
-  members_.store(std::make_shared<const std::vector<PoolMember>>(std::move(members)));
+  auto next = std::make_shared<const std::vector<PoolMember>>(std::move(members));
+  std::lock_guard lock(members_mutex_);
+  members_.swap(next);
+}  // the old list is released here, outside the lock
+
+std::shared_ptr<const std::vector<PoolMember>> BalancingTransport::members() const {
+  std::lock_guard lock(members_mutex_);
+  return members_;
 }
 
 const TransportOptions& BalancingTransport::options() const { return transport_options_; }
 
 TransportCounts BalancingTransport::counts() const {
   TransportCounts sum;
-  for (const PoolMember& m : *members_.load()) {
+  for (const PoolMember& m : *members()) {
     const TransportCounts c = m.transport->counts();
     sum.busy += c.busy;
     sum.idle += c.idle;
@@ -179,7 +209,8 @@ TransportCounts BalancingTransport::counts() const {
 }
 
 std::optional<std::size_t> BalancingTransport::pick(const std::vector<PoolMember>& members,
-                                                    const Request& out, std::uint64_t tried) {
+                                                    const Request& out,
+                                                    std::span<const UpstreamServer* const> tried) {
   if (members.empty()) return std::nullopt;
   // Reused per thread: no allocation per request once a thread saw its largest pool.
   thread_local std::vector<BalancerServer> view;
@@ -187,7 +218,8 @@ std::optional<std::size_t> BalancingTransport::pick(const std::vector<PoolMember
   const auto now = Clock::now();
   for (std::size_t i = 0; i < members.size(); ++i) {
     const PoolMember& m = members[i];
-    const bool was_tried = i < 64 && (tried >> i & 1) != 0;
+    // By server, not by index: two entries may name one server.
+    const bool tried_before = was_tried(tried, m.server.get());
     // Weights in hundredths, so that a slow start can scale a weight of 1. Not for hash: a
     // changing weight would move keys back and forth while the server warms up.
     std::uint32_t weight = m.weight;
@@ -196,7 +228,7 @@ std::optional<std::size_t> BalancingTransport::pick(const std::vector<PoolMember
           1, static_cast<std::uint32_t>(m.weight * 100 * m.server->warmth(now)));
     }
     view.push_back(BalancerServer{m.server->id(), weight, m.server->active(),
-                                  !was_tried && m.server->available(now)});
+                                  !tried_before && m.server->available(now)});
   }
   std::optional<std::uint64_t> key;
   if (options_.policy == BalancePolicy::hash) key = request_hash_key(options_.hash_key, out);
@@ -209,7 +241,7 @@ asio::awaitable<UpstreamResponse> BalancingTransport::round_trip(RoundTripReques
   PoolCounters& counters = *options_.counters;
   Counted active(counters.active);
   // This request's servers, kept to its end even if DNS changes the pool meanwhile.
-  const std::shared_ptr<const std::vector<PoolMember>> members = members_.load();
+  const std::shared_ptr<const std::vector<PoolMember>> members = this->members();
   Request& out = rq.out;
   std::optional<WatchedBody> body;
   if (rq.body) body.emplace(rq.body);
@@ -223,17 +255,19 @@ asio::awaitable<UpstreamResponse> BalancingTransport::round_trip(RoundTripReques
     };
   }
 
-  std::uint64_t tried = 0;
+  std::array<const UpstreamServer*, kMaxAttempts> tried{};
+  std::size_t tried_count = 0;
   std::optional<Counted> retrying;
   UpstreamResponse last;
   for (std::size_t attempt = 0; attempt <= options_.retries && attempt < kMaxAttempts; ++attempt) {
-    const auto chosen = pick(*members, out, tried);
+    const auto chosen = pick(*members, out, std::span(tried.data(), tried_count));
     if (!chosen) {
       if (attempt > 0) break;  // every server was tried: the last failure stands
       counters.unavailable.fetch_add(1, std::memory_order_relaxed);
       UpstreamResponse none;
       none.ec = errc::no_upstream_available;
       none.error_detail = "upstream " + options_.upstream + ": no server is available";
+      none.server = static_cast<std::size_t>(-1);  // no server's metrics
       co_return none;
     }
     if (attempt > 0) {
@@ -244,21 +278,23 @@ asio::awaitable<UpstreamResponse> BalancingTransport::round_trip(RoundTripReques
       counters.retries.fetch_add(1, std::memory_order_relaxed);
       if (!retrying) retrying.emplace(counters.active_retries);
     }
-    if (*chosen < 64) tried |= std::uint64_t{1} << *chosen;
     const PoolMember& member = (*members)[*chosen];
+    tried[tried_count++] = member.server.get();
     out.url.scheme = member.url.scheme;
     out.url.host = member.url.host;
     out.url.port = member.url.port;
-    member.server->begin_request();
-    UpstreamResponse up = co_await member.transport->round_trip(RoundTripRequest{
+    ServerLease lease(member.server);
+    // Named, not a temporary in the co_await (docs/architecture.md, coroutine conventions).
+    RoundTripRequest attempt_request{
         out, body ? &*body : nullptr,
-        rq.on_informational ? on_informational : InformationalHandler{}, rq.context});
+        rq.on_informational ? on_informational : InformationalHandler{}, rq.context};
+    UpstreamResponse up = co_await member.transport->round_trip(std::move(attempt_request));
     up.server = member.metrics_server;
     if (!up.ec) {
-      up.body = std::make_unique<CountedBody>(std::move(up.body), member.server);
+      up.body =
+          std::make_unique<CountedBody>(std::move(up.body), std::move(lease), std::move(active));
       co_return up;
     }
-    member.server->end_request();
     if (blames_server(up.ec)) member.server->request_failed(Clock::now());
     const bool connect_failure =
         up.ec == errc::upstream_connect_failed || up.ec == errc::upstream_connect_timeout;

@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -50,7 +51,9 @@ struct PoolMember {
 // What every balancing transport of one upstream shares, across routes and reloads: the retry
 // budget's counts and the counters of the metrics (monotonic for the process's life).
 struct PoolCounters {
-  std::atomic<std::uint64_t> active{0};           // requests in flight (the budget's base)
+  // Requests in flight, from the round trip's start to the end of the response body (streams
+  // and tunnels for their whole life): the retry budget's base.
+  std::atomic<std::uint64_t> active{0};
   std::atomic<std::uint64_t> active_retries{0};   // retries in flight
   std::atomic<std::uint64_t> retries{0};          // retries started
   std::atomic<std::uint64_t> retries_refused{0};  // retries the budget refused
@@ -79,7 +82,7 @@ class BalancingTransport final : public Transport {
   TransportCounts counts() const override;
 
   // The servers now; a request keeps the list it started with.
-  std::shared_ptr<const std::vector<PoolMember>> members() const { return members_.load(); }
+  std::shared_ptr<const std::vector<PoolMember>> members() const;
   // A new list of servers (DNS discovery): requests that start from now on pick from it. The
   // members that stay should be the same objects (the registry's), so their counts carry on.
   void set_members(std::vector<PoolMember> members);
@@ -88,11 +91,14 @@ class BalancingTransport final : public Transport {
 
  private:
   std::optional<std::size_t> pick(const std::vector<PoolMember>& members, const Request& out,
-                                  std::uint64_t tried);
+                                  std::span<const UpstreamServer* const> tried);
 
   BalancingOptions options_;
   TransportOptions transport_options_;
-  std::atomic<std::shared_ptr<const std::vector<PoolMember>>> members_;
+  // A mutex, not std::atomic<std::shared_ptr>: GCC 12's releases its lock bit with a relaxed
+  // store, which ThreadSanitizer reports (google/sanitizers#1558). Held for a copy.
+  mutable std::mutex members_mutex_;
+  std::shared_ptr<const std::vector<PoolMember>> members_;
   std::mutex balancer_mutex_;  // held for one pick: a few comparisons per server
   Balancer balancer_;
   Balancer fallback_;  // round robin, for hash requests without a key

@@ -378,3 +378,55 @@ TEST(FleetConfig, EveryErrorIsReportedNotOnlyTheFirst) {
 
 }  // namespace
 }  // namespace sluice::app
+
+namespace sluice::app {
+namespace {
+
+TEST(FleetConfig, AServerInTwoPoolsHasOneHealth) {
+  const std::string text =
+      "listeners:\n"                          // 1
+      "  - listen: 127.0.0.1:8080\n"          // 2
+      "upstreams:\n"                          // 3
+      "  api:\n"                              // 4
+      "    servers:\n"                        // 5
+      "      - url: http://127.0.0.1:9001\n"  // 6
+      "  web:\n"                              // 7
+      "    servers:\n"                        // 8
+      "      - url: http://127.0.0.1:9001\n"  // 9
+      "    health_check: {path: /up}\n"       // 10
+      "routes:\n"                             // 11
+      "  - upstream: api\n";                  // 12
+  const auto result = load_fleet_config(text);
+  const auto* errors = std::get_if<std::vector<ConfigError>>(&result);
+  ASSERT_NE(errors, nullptr);
+  ASSERT_EQ(errors->size(), 1u);
+  EXPECT_EQ(errors->front().at.line, 9);
+  EXPECT_NE(errors->front().message.find("also in upstream \"api\""), std::string::npos)
+      << errors->front().message;
+  // The same settings on both: one server, shared.
+  std::string same = text;
+  same.replace(same.find("    health_check: {path: /up}\n"), 29, "");
+  EXPECT_TRUE(std::holds_alternative<FleetConfig>(load_fleet_config(same)));
+}
+
+TEST(FleetConfig, AUrlWithAHostNameIsResolvedLikeDns) {
+  const auto result = load_fleet_config(
+      "listeners: [{listen: 127.0.0.1:8080}]\n"
+      "upstreams:\n"
+      "  api:\n"
+      "    servers:\n"
+      "      - url: https://api.internal\n"
+      "      - url: http://127.0.0.1:9001\n"
+      "      - url: http://[::1]:9002\n"
+      "routes: [{upstream: api}]\n");
+  const auto* c = std::get_if<FleetConfig>(&result);
+  ASSERT_NE(c, nullptr);
+  const auto& servers = c->upstreams[0].servers;
+  EXPECT_EQ(servers[0].dns_host, "api.internal");
+  EXPECT_EQ(servers[0].dns_port, 443) << "the scheme's port";
+  EXPECT_EQ(servers[1].dns_host, "") << "an IP literal is one fixed server";
+  EXPECT_EQ(servers[2].dns_host, "");
+}
+
+}  // namespace
+}  // namespace sluice::app
