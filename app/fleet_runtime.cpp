@@ -190,7 +190,10 @@ class Builder {
     auto pool = pool_for(upstream, transport_options(config_.settings, route.settings));
     auto proxy = std::make_unique<ReverseProxy>();
     // The transport puts the chosen server's scheme, host and port in; this sets the path.
-    Url target = *Url::parse(upstream.tls ? "https://0.0.0.0" : "http://0.0.0.0");
+    // Until a server is chosen the request names its upstream: a 502 because no server was
+    // available logs "[http://api]", not an address nobody configured.
+    const std::string scheme = upstream.tls ? "https://" : "http://";
+    Url target = Url::parse(scheme + upstream.name).value_or(*Url::parse(scheme + "0.0.0.0"));
     proxy->director = [target = std::move(target), prefix = route.path_prefix,
                        strip = route.strip_prefix](Request& out) {
       if (strip) out.url.raw_path = strip_route_prefix(prefix, out.url.raw_path);
