@@ -185,6 +185,12 @@ void FleetService::on_dns_change() {
                                          [&](const PoolMember& n) { return n.server == m.server; });
           if (!stays) departed_.emplace_back(now, m.server);
         }
+        for (const PoolMember& n : next) {
+          const bool joins = std::none_of(before->begin(), before->end(), [&](const PoolMember& m) {
+            return m.server == n.server;
+          });
+          if (joins) n.server->begin_slow_start();
+        }
         pool.transport->set_members(std::move(next));
       }
       pool.configure_servers(*pool.transport->members());
@@ -313,6 +319,20 @@ std::vector<std::string> FleetService::reload() {
     }
   }
 
+  // Servers the new file adds start slowly (UpstreamServer::warmth); those that stay do not.
+  std::set<const UpstreamServer*> serving_servers;
+  {
+    std::lock_guard lock(mutex_);
+    for (const FleetPool& pool : generation_.pools) {
+      for (const PoolMember& m : *pool.transport->members())
+        serving_servers.insert(m.server.get());
+    }
+  }
+  for (const FleetPool& pool : generation.pools) {
+    for (const PoolMember& m : *pool.transport->members()) {
+      if (!serving_servers.contains(m.server.get())) m.server->begin_slow_start();
+    }
+  }
   router_->publish(generation.routes);  // new requests take the new routes from here on
   std::vector<Listener> now_serving = kept;
   now_serving.insert(now_serving.end(), added.begin(), added.end());

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/container/small_vector.hpp>
 #include <span>
 #include <string_view>
 #include <utility>
@@ -97,9 +98,8 @@ class Counted {
 // round trip ends, a throw or a frame destroyed at a forced stop included, the count drops once.
 class ServerLease {
  public:
-  explicit ServerLease(std::shared_ptr<UpstreamServer> server) : server_(std::move(server)) {
-    server_->begin_request();
-  }
+  // Takes over a count begun with try_begin_request().
+  explicit ServerLease(std::shared_ptr<UpstreamServer> begun) : server_(std::move(begun)) {}
   ServerLease(ServerLease&& o) noexcept = default;
   ServerLease& operator=(ServerLease&&) = delete;
   ~ServerLease() {
@@ -255,13 +255,22 @@ asio::awaitable<UpstreamResponse> BalancingTransport::round_trip(RoundTripReques
     };
   }
 
-  std::array<const UpstreamServer*, kMaxAttempts> tried{};
-  std::size_t tried_count = 0;
+  // Servers this request may not take: those it tried, and those that reached max_requests
+  // between the pick and the lease (another thread took the last place).
+  boost::container::small_vector<const UpstreamServer*, kMaxAttempts> excluded;
   std::optional<Counted> retrying;
   UpstreamResponse last;
   for (std::size_t attempt = 0; attempt <= options_.retries && attempt < kMaxAttempts; ++attempt) {
-    const auto chosen = pick(*members, out, std::span(tried.data(), tried_count));
-    if (!chosen) {
+    std::optional<ServerLease> lease;
+    const PoolMember* chosen = nullptr;
+    while (!lease) {  // at most once per server: each turn excludes one
+      const auto index = pick(*members, out, excluded);
+      if (!index) break;
+      chosen = &(*members)[*index];
+      excluded.push_back(chosen->server.get());
+      if (chosen->server->try_begin_request()) lease.emplace(chosen->server);
+    }
+    if (!lease) {
       if (attempt > 0) break;  // every server was tried: the last failure stands
       counters.unavailable.fetch_add(1, std::memory_order_relaxed);
       UpstreamResponse none;
@@ -278,12 +287,10 @@ asio::awaitable<UpstreamResponse> BalancingTransport::round_trip(RoundTripReques
       counters.retries.fetch_add(1, std::memory_order_relaxed);
       if (!retrying) retrying.emplace(counters.active_retries);
     }
-    const PoolMember& member = (*members)[*chosen];
-    tried[tried_count++] = member.server.get();
+    const PoolMember& member = *chosen;
     out.url.scheme = member.url.scheme;
     out.url.host = member.url.host;
     out.url.port = member.url.port;
-    ServerLease lease(member.server);
     // Named, not a temporary in the co_await (docs/architecture.md, coroutine conventions).
     RoundTripRequest attempt_request{
         out, body ? &*body : nullptr,
@@ -292,7 +299,7 @@ asio::awaitable<UpstreamResponse> BalancingTransport::round_trip(RoundTripReques
     up.server = member.metrics_server;
     if (!up.ec) {
       up.body =
-          std::make_unique<CountedBody>(std::move(up.body), std::move(lease), std::move(active));
+          std::make_unique<CountedBody>(std::move(up.body), std::move(*lease), std::move(active));
       co_return up;
     }
     if (blames_server(up.ec)) member.server->request_failed(Clock::now());

@@ -23,10 +23,20 @@ std::uint64_t stable_id(std::string_view text) {
 }  // namespace
 
 UpstreamServer::UpstreamServer(std::string key)
-    : key_(std::move(key)),
-      id_(stable_id(key_)),
-      up_since_(Clock::now().time_since_epoch().count()),
-      health_(ServerHealth::Options{}) {}
+    : key_(std::move(key)), id_(stable_id(key_)), health_(ServerHealth::Options{}) {}
+
+void UpstreamServer::begin_slow_start() {
+  up_since_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+}
+
+bool UpstreamServer::try_begin_request() {
+  const std::uint32_t limit = max_requests_.load(std::memory_order_relaxed);
+  std::uint32_t now = active_.load(std::memory_order_relaxed);
+  do {
+    if (limit != 0 && now >= limit) return false;
+  } while (!active_.compare_exchange_weak(now, now + 1, std::memory_order_relaxed));
+  return true;
+}
 
 double UpstreamServer::warmth(Clock::time_point now) const {
   // Back since the later of: turned up, ejection over.

@@ -35,6 +35,9 @@ class UpstreamServer {
 
   // A request starts on this server, or ends (streams and tunnels count until their end).
   void begin_request() { active_.fetch_add(1, std::memory_order_relaxed); }
+  // begin_request() unless the server is at max_requests: one compare-and-swap, so requests
+  // picked at once on several threads (or by several pools) cannot pass the limit together.
+  bool try_begin_request();
   void end_request() { active_.fetch_sub(1, std::memory_order_relaxed); }
   std::uint32_t active() const { return active_.load(std::memory_order_relaxed); }
 
@@ -47,10 +50,13 @@ class UpstreamServer {
   bool healthy(Clock::time_point now) const;
 
   // Slow start: how much of its weight a server that came back (turned up by its checks, back
-  // from a passive ejection, or new: found by DNS or added by a reload) takes, growing from
+  // from a passive ejection, or joining: found by DNS or added by a reload) takes, growing from
   // 10 % to 100 % over kSlowStart, so that a cold server is not handed its full share at once.
   static constexpr std::chrono::seconds kSlowStart{5};
   double warmth(Clock::time_point now) const;
+  // A server that joins a running pool (DNS found it, a reload added it) starts slowly; one
+  // made at start does not (all start together, and slow start would only skew them).
+  void begin_slow_start();
 
   void check_passed();
   void check_failed();
@@ -66,7 +72,7 @@ class UpstreamServer {
   std::atomic<std::uint32_t> max_requests_{0};
   std::atomic<bool> up_{true};
   std::atomic<Clock::rep> ejected_until_{0};  // time_since_epoch; 0: not ejected
-  std::atomic<Clock::rep> up_since_;          // when the checks last turned it up (or made)
+  std::atomic<Clock::rep> up_since_{0};       // when it joined or the checks turned it up
   std::mutex mutex_;
   ServerHealth health_;
 };
