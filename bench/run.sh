@@ -16,11 +16,14 @@
 # The observability section (bench/observability.sh, sourced) measures sluice against itself:
 # metrics and the access log on vs off, sluice_added_latency_seconds against an external probe,
 # and the dashboard picture (build/bench/dashboard.png); it adds a third table.
+# The fleet section (bench/fleet.sh, sourced) measures sluice --config against sluice --upstream:
+# CPU µs/req over 100 routes and 10 servers, 20 reloads under load (errors, p99 against no
+# reloads) and the skew of 1,000 SSE streams over 4 servers (least_conn, round_robin); a fourth table.
 #
 # Environment overrides (for development runs): SLUICE (binary), BENCH_OUT (output dir),
 # BENCH_RUNS, BENCH_DURATION (s per wrk run), BENCH_SIZES ("13 64k 1m"), BENCH_TARGETS
 # ("direct nginx haproxy haproxy-nodelay sluice"), BENCH_SECTIONS ("throughput flush download
-# upload idle tls observability workers2"), BENCH_DL_MIB (download and upload size), BENCH_IDLE_N, BENCH_KEEP=1
+# upload idle tls observability fleet workers2"), BENCH_DL_MIB (download and upload size), BENCH_IDLE_N, BENCH_KEEP=1
 # (keep the temp dir), BENCH_HS_TIME (s per openssl s_time run of the tls section).
 # SLUICE_BASELINE=<binary> (e.g. from bench/build-baseline.sh REV) adds the target sluice-base: that
 # binary with the same flags, pinning and load as sluice, measured right after sluice in every
@@ -36,8 +39,8 @@ BASE=${SLUICE_BASELINE:-}
 OUT=${BENCH_OUT:-$ROOT/build/bench}
 
 case "$MODE" in
-  quick) RUNS=1; DUR=2; DL_MIB=256;  IDLE_N=1000; SECTIONS="throughput flush download upload idle tls observability" ;;
-  full)  RUNS=3; DUR=10; DL_MIB=1024; IDLE_N=5000; SECTIONS="throughput flush download upload idle tls observability workers2" ;;
+  quick) RUNS=1; DUR=2; DL_MIB=256;  IDLE_N=1000; SECTIONS="throughput flush download upload idle tls observability fleet" ;;
+  full)  RUNS=3; DUR=10; DL_MIB=1024; IDLE_N=5000; SECTIONS="throughput flush download upload idle tls observability fleet workers2" ;;
   *) echo "usage: $0 [full|quick]" >&2; exit 2 ;;
 esac
 RUNS=${BENCH_RUNS:-$RUNS}
@@ -449,6 +452,12 @@ if has "$SECTIONS" observability; then
   source "$BENCH/observability.sh"
 fi
 
+# ---------------------------------------------------------------- 4d. fleet (bench/fleet.sh)
+if has "$SECTIONS" fleet; then
+  # shellcheck source=fleet.sh source-path=SCRIPTDIR
+  source "$BENCH/fleet.sh"
+fi
+
 # ---------------------------------------------------------------- 5. two workers, unpinned (full mode)
 if has "$SECTIONS" workers2; then
   log "2-worker unpinned run: backend, proxies and wrk -t2 all unpinned"
@@ -501,8 +510,11 @@ python3 "$BENCH/report_tls.py" "$RAW" "$OUT/results.csv" "$OUT/results.md.tls" \
 # Only the header when no cleartext section ran (e.g. BENCH_SECTIONS=tls): leave that table out.
 (( $(wc -l < "$OUT/results.md.table") > 2 )) || : > "$OUT/results.md.table"
 [[ -f $OUT/results.md.obs ]] || : > "$OUT/results.md.obs"
-cat "$OUT/results.md.head" "$OUT/results.md.table" "$OUT/results.md.tls" "$OUT/results.md.obs" > "$OUT/results.md"
-rm -f "$OUT/results.md.head" "$OUT/results.md.table" "$OUT/results.md.tls" "$OUT/results.md.obs"
+[[ -f $OUT/results.md.fleet ]] || : > "$OUT/results.md.fleet"
+cat "$OUT/results.md.head" "$OUT/results.md.table" "$OUT/results.md.tls" "$OUT/results.md.obs" \
+  "$OUT/results.md.fleet" > "$OUT/results.md"
+rm -f "$OUT/results.md.head" "$OUT/results.md.table" "$OUT/results.md.tls" "$OUT/results.md.obs" \
+  "$OUT/results.md.fleet"
 if command -v gnuplot >/dev/null; then bench_chart=$("$BENCH/chart.sh" "$OUT/results.csv" "$OUT/cpu.png" 2>&1) || log "chart: $bench_chart"; fi
 echo
 cat "$OUT/results.md"
