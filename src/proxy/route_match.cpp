@@ -14,9 +14,10 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
-// "example.com:8080" -> "example.com"; "[::1]:8080" -> "[::1]"; a trailing dot is dropped
-// ("example.com." names the same host).
-std::string_view bare_host(std::string_view host) {
+}  // namespace
+
+// "example.com." names the same host as "example.com".
+std::string_view route_bare_host(std::string_view host) {
   if (!host.empty() && host.front() == '[') {
     const auto close = host.find(']');
     return close == std::string_view::npos ? host : host.substr(0, close + 1);
@@ -27,6 +28,8 @@ std::string_view bare_host(std::string_view host) {
   if (!host.empty() && host.back() == '.') host.remove_suffix(1);
   return host;
 }
+
+namespace {
 
 // "/v1/" -> "/v1"; "/" stays "/".
 std::string_view segment_prefix(std::string_view prefix) {
@@ -39,7 +42,7 @@ std::string_view segment_prefix(std::string_view prefix) {
 
 bool route_host_matches(std::string_view pattern, std::string_view host) {
   if (pattern.empty()) return true;
-  const std::string_view name = bare_host(host);
+  const std::string_view name = route_bare_host(host);
   if (pattern.starts_with("*.")) {
     const std::string_view suffix = pattern.substr(1);  // ".example.com"
     return name.size() > suffix.size() && name[0] != '.' &&

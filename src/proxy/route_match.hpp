@@ -22,6 +22,10 @@ bool route_host_matches(std::string_view pattern, std::string_view host);
 // An empty prefix (or "/") matches every path.
 bool route_path_matches(std::string_view prefix, std::string_view path);
 
+// "Example.COM:8080" -> "Example.COM"; "[::1]:8080" -> "[::1]"; a trailing dot is dropped.
+// Case is left alone: route_host_matches() compares without it.
+std::string_view route_bare_host(std::string_view host);
+
 // The path with a matching prefix removed, for strip_prefix: "/v1/x" -> "/x", "/v1" -> "/",
 // "/v1/" -> "/". Call only when route_path_matches(prefix, path).
 std::string strip_route_prefix(std::string_view prefix, std::string_view path);

@@ -18,17 +18,25 @@ struct RouteRule {
 
 class RouteTable {
  public:
-  explicit RouteTable(std::vector<RouteRule> rules) : rules_(std::move(rules)) {}
+  explicit RouteTable(std::vector<RouteRule> rules);
 
-  // The index of the first matching rule. A linear scan: with a hundred routes it is a few
-  // hundred byte comparisons per request.
+  // The index of the first matching rule: the Host is folded (port, trailing dot, case) once,
+  // then each rule is a plain comparison, so a hundred routes cost well under a microsecond.
   std::optional<std::size_t> match(std::string_view host, std::string_view path) const;
 
   std::size_t size() const { return rules_.size(); }
   const RouteRule& rule(std::size_t i) const { return rules_[i]; }
 
  private:
+  // A rule as match() compares it: the host pattern lower-cased (for *.example.com, the
+  // ".example.com" suffix), the prefix without trailing slashes.
+  struct Compiled {
+    std::string host;
+    bool wildcard = false;
+    std::string prefix;
+  };
   std::vector<RouteRule> rules_;
+  std::vector<Compiled> compiled_;
 };
 
 }  // namespace sluice

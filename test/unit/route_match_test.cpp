@@ -104,5 +104,37 @@ TEST(RouteTable, NoMatchIsNoRoute) {
   EXPECT_FALSE(RouteTable({}).match("any", "/"));
 }
 
+// The table folds the Host once and compares compiled rules; it must agree with the
+// per-rule functions above on every pairing of these hosts, paths and patterns.
+TEST(RouteTable, AgreesWithTheRuleFunctions) {
+  const std::vector<std::string> hosts = {"",
+                                          "api.example.com",
+                                          "API.Example.COM:8080",
+                                          "api.example.com.",
+                                          "example.com",
+                                          ".example.com",
+                                          "a.b.example.com",
+                                          "[::1]:8080",
+                                          "127.0.0.1",
+                                          std::string(300, 'a') + ".example.com"};
+  const std::vector<std::string> paths = {"", "/", "/v1", "/v1/", "/v1/x", "/v10", "/v1%2Fx"};
+  const std::vector<std::string> host_patterns = {
+      "", "api.example.com", "*.example.com", "API.EXAMPLE.COM", "[::1]", "127.0.0.1"};
+  const std::vector<std::string> prefixes = {"", "/", "/v1", "/v1/", "/v1/x"};
+  for (const auto& hp : host_patterns) {
+    for (const auto& pp : prefixes) {
+      const RouteTable table({RouteRule{hp, pp}});
+      for (const auto& h : hosts) {
+        for (const auto& p : paths) {
+          const bool expected = route_host_matches(hp, h) && route_path_matches(pp, p);
+          EXPECT_EQ(table.match(h, p).has_value(), expected)
+              << "host pattern \"" << hp << "\" prefix \"" << pp << "\" host \"" << h
+              << "\" path \"" << p << "\"";
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sluice
