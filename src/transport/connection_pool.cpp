@@ -1,5 +1,9 @@
 #include "transport/connection_pool.hpp"
 
+#include <boost/asio/post.hpp>
+#include <map>
+#include <mutex>
+
 namespace sluice {
 
 namespace asio = boost::asio;
@@ -13,6 +17,14 @@ constexpr std::size_t kIdleBufferBytes = 16 * 1024;
 std::atomic<std::uint64_t> next_transport_id{1};
 // How many transports were retired so far: a worker that sees it change purges its pools.
 std::atomic<std::uint64_t> retirements{0};
+
+// Every PoolService whose io_context still runs, with an executor to reach it: a retired
+// transport has each of them purge its pools at once, so that the idle connections of a
+// transport nobody uses any more (a server a reload removed) close when it goes, not at the
+// next request or sweep. A service leaves in its shutdown(), under the mutex, so nothing is
+// posted to an io_context that is being destroyed.
+std::mutex live_services_mutex;
+std::map<PoolService*, asio::any_io_executor> live_services;
 
 // An idle connection ends between two messages: a graceful end (TLS: close_notify, then FIN).
 void close_idle(UpstreamConnection& c) {
@@ -41,6 +53,11 @@ PoolShared::PoolShared(TransportOptions o) : id(next_transport_id.fetch_add(1)),
 void PoolShared::retire() {
   retired = true;
   retirements.fetch_add(1);
+  std::lock_guard lock(live_services_mutex);
+  for (const auto& [service, executor] : live_services) {
+    // Runs only while the io_context runs, so while the service exists.
+    asio::post(executor, [service = service] { service->purge_retired(); });
+  }
 }
 
 ConnectionPool::ConnectionPool(asio::any_io_executor executor, std::shared_ptr<PoolShared> shared)
@@ -183,6 +200,11 @@ ConnectionPool& PoolService::pool_for(const std::shared_ptr<PoolShared>& shared,
     retirements_seen_ = seen;
     purge_retired();
   }
+  if (!registered_) {
+    std::lock_guard lock(live_services_mutex);
+    live_services.emplace(this, executor);
+    registered_ = true;
+  }
   auto& slot = pools_[shared->id];
   if (!slot) slot = std::make_unique<ConnectionPool>(std::move(executor), shared);
   return *slot;
@@ -206,6 +228,10 @@ void PoolService::purge_retired() {
 }
 
 void PoolService::shutdown() {
+  {
+    std::lock_guard lock(live_services_mutex);
+    live_services.erase(this);
+  }
   for (auto& [owner, pool] : pools_)
     pool->close_all();
 }

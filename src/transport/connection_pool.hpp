@@ -5,11 +5,13 @@
 // transport's ConnectionPool in an Asio service of its io_context (PoolService), keyed by the
 // transport's id, which is never reused. A pool holds the PoolShared by shared_ptr, so it never
 // refers into a transport that is gone. A transport that is destroyed marks its PoolShared
-// retired: its pools then close their idle connections and pool nothing more, and a pool with
-// no connection checked out is freed the next time its worker looks a pool up. The pool object
-// itself lives at most as long as the io_context (its sweep timer must not outlive it).
+// retired and posts a purge to every running worker: its pools close their idle connections at
+// once and pool nothing more, and a pool with no connection checked out is freed (one still in
+// use is freed by a later purge). The pool object itself lives at most as long as the
+// io_context (its sweep timer must not outlive it).
 //
-// Everything here runs on the worker's thread, except the counters, which are atomics.
+// Everything here runs on the worker's thread, except the counters, which are atomics, and
+// retire(), which any thread may call.
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/execution_context.hpp>
@@ -116,15 +118,17 @@ class PoolService : public boost::asio::execution_context::service {
   ConnectionPool& pool_for(const std::shared_ptr<PoolShared>& shared,
                            boost::asio::any_io_executor executor);
   std::size_t pool_count() const { return pools_.size(); }
+  // Closes the idle connections of retired transports' pools, and frees those with nothing
+  // checked out. Posted by PoolShared::retire() to every running worker.
+  void purge_retired();
 
  private:
   // Closes idle connections only; the pools are freed with the service, after every frame that
   // could still hold a Lease is gone (Asio destroys suspended handlers between the two).
   void shutdown() override;
-  // Frees the pools of retired transports that have nothing checked out.
-  void purge_retired();
   std::map<std::uint64_t, std::unique_ptr<ConnectionPool>> pools_;
   std::uint64_t retirements_seen_ = 0;
+  bool registered_ = false;  // in the list of services retire() reaches
 };
 
 }  // namespace sluice
