@@ -34,6 +34,20 @@ constexpr auto kLogFlushLimit = 1s;
 // its lines never interleave with the workers' and keep their order.
 void say(const std::string& text) { sluice::write_log_line({}, text); }
 
+// SIGINT/SIGTERM took the main thread out of its wait: systemd and the log are told first.
+void announce_stop(int sig) {
+  sluice::app::notify_stopping();
+  say(std::string("sluice: ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+      ", stopping (in-flight responses get up to 5s)");
+}
+
+// What could not start: said, flushed, exit status 1.
+int failed(const std::exception& e) {
+  say(std::string("sluice: ") + e.what());
+  sluice::flush_log(kLogFlushLimit);
+  return 1;
+}
+
 // Blocked before any thread exists: every worker inherits the mask, so SIGINT/SIGTERM/SIGHUP
 // stay pending until a sigwait() takes them, on the main thread, outside any signal handler.
 sigset_t block_signals() {
@@ -95,17 +109,13 @@ int run_fleet(const std::string& file) {
         say(line);
       sluice::app::notify_ready("listening on " + fleet.listening());
     }
-    sluice::app::notify_stopping();
-    say(std::string("sluice: ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-        ", stopping (in-flight responses get up to 5s)");
+    announce_stop(sig);
     fleet.begin_stop();
     fleet.stop(kStopGrace);
     sluice::flush_log(kLogFlushLimit);
     return 0;
   } catch (const std::exception& e) {
-    say(std::string("sluice: ") + e.what());
-    sluice::flush_log(kLogFlushLimit);
-    return 1;
+    return failed(e);  // a bind: "cannot listen on 127.0.0.1:8080: Address already in use"
   }
 }
 
@@ -174,9 +184,7 @@ int run(sluice::app::Config& config) {
       }
       sluice::app::notify_ready(status);
     }
-    sluice::app::notify_stopping();
-    say(std::string("sluice: ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-        ", stopping (in-flight responses get up to 5s)");
+    announce_stop(sig);
     if (admin) admin->begin_stop();  // /ready: 503 while the in-flight responses finish
     if (demo) demo->begin_stop();    // endless demo streams end now instead of at the grace
     server.stop(kStopGrace);
@@ -185,10 +193,7 @@ int run(sluice::app::Config& config) {
     sluice::flush_log(kLogFlushLimit);
     return 0;
   } catch (const std::exception& e) {
-    // Server::start: "cannot listen on 127.0.0.1:8080: Address already in use".
-    say(std::string("sluice: ") + e.what());
-    sluice::flush_log(kLogFlushLimit);
-    return 1;
+    return failed(e);  // Server::start: "cannot listen on 127.0.0.1:8080: Address already in use"
   }
 }
 

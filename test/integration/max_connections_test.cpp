@@ -36,16 +36,23 @@ boost::asio::awaitable<void> answer_ok(Exchange& ex) {
   co_await ex.respond(std::move(ok));
 }
 
+// A server that answers "ok", with `threads` workers and at most `max` connections.
+std::unique_ptr<Server> start_server(unsigned threads, std::uint32_t max) {
+  ServerOptions options;
+  options.listen = {boost::asio::ip::make_address("127.0.0.1"), 0};
+  options.threads = threads;
+  options.max_connections = max;
+  options.access_log = AccessLog::off;
+  auto server = std::make_unique<Server>(options, answer_ok);
+  server->start();
+  return server;
+}
+
 const std::string kRequest = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 
 TEST(MaxConnections, AFullListenerAcceptsTheNextClientOnlyWhenOneCloses) {
-  ServerOptions options;
-  options.listen = {boost::asio::ip::make_address("127.0.0.1"), 0};
-  options.threads = 1;
-  options.max_connections = 2;
-  options.access_log = AccessLog::off;
-  Server server(options, answer_ok);
-  server.start();
+  const auto started = start_server(1, 2);
+  Server& server = *started;
   const std::uint16_t port = server.local_endpoint().port();
 
   std::unique_ptr<TestClient> first, second, third;
@@ -74,13 +81,8 @@ TEST(MaxConnections, AFullListenerAcceptsTheNextClientOnlyWhenOneCloses) {
 }
 
 TEST(MaxConnections, AStopEndsAnAcceptLoopThatWaitsForAPlace) {
-  ServerOptions options;
-  options.listen = {boost::asio::ip::make_address("127.0.0.1"), 0};
-  options.threads = 2;
-  options.max_connections = 1;
-  options.access_log = AccessLog::off;
-  Server server(options, answer_ok);
-  server.start();
+  const auto started_server = start_server(2, 1);
+  Server& server = *started_server;
   std::unique_ptr<TestClient> client;
   ASSERT_TRUE(TestClient::connect(server.local_endpoint().port(), client));
   ASSERT_TRUE(eventually([&] { return server.live_sessions() == 1; }, "the session"));
