@@ -96,7 +96,8 @@ void FleetService::start() {
   }
   std::string servers;
   for (const auto& ep : config.resolver_servers) {
-    servers += (servers.empty() ? "" : ",") + endpoint_text(ep);
+    if (!servers.empty()) servers += ',';
+    servers += endpoint_text(ep);
   }
   dns_ = std::make_unique<DnsResolver>(
       servers, [this](const DnsName&, const Addresses&) { on_dns_change(); });
