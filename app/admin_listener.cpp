@@ -27,23 +27,36 @@ AdminListener::AdminListener(boost::asio::ip::tcp::endpoint listen,
 
 void AdminListener::start() { server_.start(); }
 
+void append_listener_families(std::string& out, const std::vector<ListenerView>& listeners) {
+  struct Family {
+    const char* name;
+    const char* type;
+    const char* help;
+    double (*read)(const Server&);
+  };
+  static constexpr Family kFamilies[] = {
+      {"sluice_connections_accepted_total", "counter", "Client connections accepted, by listener.",
+       [](const Server& s) { return static_cast<double>(s.accepted_connections()); }},
+      {"sluice_connections_open", "gauge",
+       "Client connections open now (parked ones included), by listener.",
+       [](const Server& s) { return static_cast<double>(s.live_sessions()); }},
+      {"sluice_connections_parked", "gauge",
+       "Idle keep-alive client connections parked (no session running).",
+       [](const Server& s) { return static_cast<double>(s.parked_sessions()); }},
+  };
+  for (const Family& f : kFamilies) {
+    append_metric_header(out, f.name, f.type, f.help);
+    for (const ListenerView& l : listeners) {
+      append_sample(out, f.name, "listener=\"" + escape_label_value(l.url) + "\"",
+                    f.read(*l.server));
+    }
+  }
+}
+
 void add_binary_collectors(Metrics& metrics, const Server& proxy, std::string listener,
                            const Transport& transport) {
-  const std::string label = "listener=\"" + escape_label_value(listener) + "\"";
-  metrics.add_collector([&proxy, label](std::string& out) {
-    append_metric_header(out, "sluice_connections_accepted_total", "counter",
-                         "Client connections accepted, by listener.");
-    append_sample(out, "sluice_connections_accepted_total", label,
-                  static_cast<double>(proxy.accepted_connections()));
-    append_metric_header(out, "sluice_connections_open", "gauge",
-                         "Client connections open now (parked ones included), by listener.");
-    append_sample(out, "sluice_connections_open", label,
-                  static_cast<double>(proxy.live_sessions()));
-    append_metric_header(out, "sluice_connections_parked", "gauge",
-                         "Idle keep-alive client connections parked (no session running).");
-    append_sample(out, "sluice_connections_parked", label,
-                  static_cast<double>(proxy.parked_sessions()));
-  });
+  metrics.add_collector([one = std::vector<ListenerView>{{std::move(listener), &proxy}}](
+                            std::string& out) { append_listener_families(out, one); });
   metrics.add_collector([&transport](std::string& out) {
     const TransportCounts c = transport.counts();
     append_metric_header(out, "sluice_upstream_connections", "gauge",

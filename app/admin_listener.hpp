@@ -6,6 +6,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sluice/metrics.hpp"
 #include "sluice/server.hpp"
@@ -28,6 +29,15 @@ class AdminListener {
   std::shared_ptr<std::atomic<bool>> stopping_ = std::make_shared<std::atomic<bool>>(false);
   Server server_;
 };
+
+// A listener as the connection families name it: its URL and its Server.
+struct ListenerView {
+  std::string url;
+  const Server* server = nullptr;
+};
+
+// sluice_connections_accepted_total, _open and _parked, one sample per listener.
+void append_listener_families(std::string& out, const std::vector<ListenerView>& listeners);
 
 // The binary's own gauges, read at each scrape from objects that must outlive the admin
 // listener: connections of `proxy` (labelled with `listener`), the pooled connections of

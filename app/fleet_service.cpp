@@ -427,28 +427,11 @@ void FleetService::stop(std::chrono::nanoseconds grace) {
 
 void FleetService::add_collectors() {
   metrics_->add_collector([this](std::string& out) {
+    std::vector<ListenerView> views;
     std::lock_guard lock(mutex_);
-    append_metric_header(out, "sluice_connections_accepted_total", "counter",
-                         "Client connections accepted, by listener.");
-    for (const Listener& l : listeners_) {
-      append_sample(out, "sluice_connections_accepted_total",
-                    "listener=\"" + escape_label_value(l.url) + "\"",
-                    static_cast<double>(l.server->accepted_connections()));
-    }
-    append_metric_header(out, "sluice_connections_open", "gauge",
-                         "Client connections open now (parked ones included), by listener.");
-    for (const Listener& l : listeners_) {
-      append_sample(out, "sluice_connections_open",
-                    "listener=\"" + escape_label_value(l.url) + "\"",
-                    static_cast<double>(l.server->live_sessions()));
-    }
-    append_metric_header(out, "sluice_connections_parked", "gauge",
-                         "Idle keep-alive client connections parked (no session running).");
-    for (const Listener& l : listeners_) {
-      append_sample(out, "sluice_connections_parked",
-                    "listener=\"" + escape_label_value(l.url) + "\"",
-                    static_cast<double>(l.server->parked_sessions()));
-    }
+    for (const Listener& l : listeners_)
+      views.push_back({l.url, l.server.get()});
+    append_listener_families(out, views);
   });
   metrics_->add_collector([this](std::string& out) {
     std::lock_guard lock(mutex_);

@@ -9,6 +9,7 @@
 
 #include "sluice/error.hpp"
 #include "transport/retry_budget.hpp"
+#include "transport/round_trip.hpp"
 
 namespace sluice {
 
@@ -57,11 +58,6 @@ bool blames_server(std::error_code ec) {
   return ec == errc::upstream_connect_failed || ec == errc::upstream_connect_timeout ||
          ec == errc::upstream_header_timeout || ec == errc::upstream_closed ||
          ec == errc::upstream_bad_response || ec == errc::upstream_write_failed;
-}
-
-bool idempotent(std::string_view method) {  // RFC 9110 §9.2.2
-  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
-         method == "PUT" || method == "DELETE";
 }
 
 // The request body as the chosen server's transport reads it, noting whether any of it was

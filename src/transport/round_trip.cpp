@@ -24,12 +24,6 @@ constexpr std::chrono::milliseconds kClientWatchGrace{5};
 // Go's transport accepts at most 5 informational responses before the final one.
 constexpr int kMaxInformational = 5;
 
-// RFC 9110 §9.2.2: a request that may be sent twice without harm.
-bool idempotent(std::string_view method) {
-  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
-         method == "PUT" || method == "DELETE";
-}
-
 bool method_has_body(std::string_view method) {
   return method == "POST" || method == "PUT" || method == "PATCH";
 }
@@ -191,6 +185,11 @@ Response head_of(const Request& out, ResponseParser& parser) {
 }
 
 }  // namespace
+
+bool idempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+         method == "PUT" || method == "DELETE";
+}
 
 std::optional<std::string> serialize_request_head(const Request& out) {
   const std::string target = out.url.request_target();

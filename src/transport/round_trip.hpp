@@ -5,6 +5,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "sluice/message.hpp"
 #include "sluice/transport.hpp"
@@ -26,5 +27,9 @@ std::string pool_key(const Request& out, const UpstreamTls* tls = nullptr);
 
 boost::asio::awaitable<UpstreamResponse> round_trip_http1(RoundTripRequest request,
                                                           ConnectionPool& pool);
+
+// RFC 9110 §9.2.2: a request that may be sent twice without harm (the stale-connection retry
+// here, and the balancing transport's retries on another server).
+bool idempotent(std::string_view method);
 
 }  // namespace sluice
