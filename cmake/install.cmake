@@ -23,6 +23,19 @@ install(DIRECTORY include/sluice ${PROJECT_BINARY_DIR}/include/sluice
 install(EXPORT sluiceTargets NAMESPACE sluice:: DESTINATION ${SLUICE_CMAKE_DIR}
   COMPONENT development)
 
+# A static archive leaves the symbols of the libraries it uses to the program's link: OpenSSL's
+# (a public dependency anyway) and the compression libraries' (zlib, brotli, zstd; private to a
+# shared library, whose own link resolves them).
+if(BUILD_SHARED_LIBS)
+  set(SLUICE_PC_REQUIRES "Requires.private")
+  set(SLUICE_PC_CODINGS "")
+  set(SLUICE_CONFIG_STATIC OFF)
+else()
+  set(SLUICE_PC_REQUIRES "Requires")
+  set(SLUICE_PC_CODINGS ", zlib, libbrotlienc, libzstd")
+  set(SLUICE_CONFIG_STATIC ON)
+endif()
+
 configure_package_config_file(cmake/sluiceConfig.cmake.in
   ${PROJECT_BINARY_DIR}/sluiceConfig.cmake INSTALL_DESTINATION ${SLUICE_CMAKE_DIR})
 # 0.x: a minor version may change the API, so only the same major.minor matches.
@@ -34,12 +47,6 @@ install(FILES ${PROJECT_BINARY_DIR}/sluiceConfig.cmake ${PROJECT_BINARY_DIR}/slu
 # pkg-config: the prefix is found from the .pc file's own place (${pcfiledir}), so an installed
 # tree can be moved (or unpacked under a DESTDIR) and still be found.
 file(RELATIVE_PATH SLUICE_PC_TO_PREFIX /p/${CMAKE_INSTALL_LIBDIR}/pkgconfig /p)
-if(BUILD_SHARED_LIBS)
-  set(SLUICE_PC_REQUIRES "Requires.private")
-else()
-  # A static archive leaves OpenSSL's symbols to the program's link.
-  set(SLUICE_PC_REQUIRES "Requires")
-endif()
 configure_file(cmake/sluice.pc.in ${PROJECT_BINARY_DIR}/sluice.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/sluice.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT development)

@@ -16,6 +16,7 @@ packages=(
   libyaml-cpp-dev       # the fleet configuration file (app/fleet_config.cpp)
   libc-ares-dev         # DNS discovery of the fleet's dns: servers (app/dns_resolver.cpp)
   libssl-dev            # OpenSSL 3: TLS on both sides
+  zlib1g-dev libbrotli-dev libzstd-dev   # response compression: gzip, br, zstd (src/proxy/body_encoder.cpp)
   openssl ca-certificates   # the system CA bundle upstreams are verified against; `openssl` CLI in docs
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
