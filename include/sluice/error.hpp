@@ -23,6 +23,7 @@ enum class errc {
   upstream_idle_timeout,  // no upstream byte within idle_read_timeout (-> 504 if nothing was sent)
   upstream_body_invalid,  // the upstream's body framing is malformed (SPEC R37)
   no_upstream_available,  // every server of the upstream pool is down, ejected or at its limit
+  encoder_failed,         // the compression library failed (ReverseProxy::compress); cut
 };
 
 const std::error_category& error_category();

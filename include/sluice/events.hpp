@@ -35,8 +35,16 @@ enum class ResponseOutcome {
   upgraded,        // 101 Switching Protocols: the tunnel ran and has ended
 };
 
+// One attempt to continue an SSE stream on a new upstream response (ReverseProxy::sse_resume).
+enum class SseResumeResult {
+  resumed,  // a 200 text/event-stream response took over; the client's stream goes on
+  failed,   // no usable response (an error, or another status or type); after the last
+            // attempt, or on a response that is not an event stream, the stream is cut
+};
+
 const char* to_string(FlushStopReason reason);
 const char* to_string(ResponseOutcome outcome);
+const char* to_string(SseResumeResult result);
 
 struct Observer {
   // A flush writer began for this response (flush interval != 0 after SPEC 27 selection).
@@ -47,6 +55,12 @@ struct Observer {
   std::function<void(ResponseId, std::size_t bytes)> client_write;
   // The exchange ended, however it ended; always the last event of a response.
   std::function<void(ResponseId, ResponseOutcome)> response_end;
+  // An SSE heartbeat comment (ReverseProxy::sse_heartbeat) was handed to the client: the
+  // client_write just before it carried the heartbeat, not upstream bytes.
+  std::function<void(ResponseId)> sse_heartbeat;
+  // An attempt to resume the SSE stream after its upstream failed (ReverseProxy::sse_resume)
+  // ended: `attempt` counts the attempts since the client's event ID last moved, from 1.
+  std::function<void(ResponseId, SseResumeResult, unsigned attempt)> sse_resume;
 };
 
 }  // namespace sluice

@@ -128,6 +128,9 @@ struct RoundTripRequest {
   BodySource* body = nullptr;  // null: none (out.content_length == 0)
   InformationalHandler on_informational;
   RequestContext& context;
+  // A server not to send to when the transport has another available: the one a resumed SSE
+  // stream just lost ("http://10.0.0.7:9000"). Empty: none. A single-server transport ignores it.
+  std::string_view avoid = {};
 };
 
 struct UpstreamResponse {

@@ -78,6 +78,7 @@ MetricShards::MetricShards(MetricsLayout layout) : layout_(std::move(layout)) {
   connect_ = histogram(kUpstreamBounds, upstreams);
   added_latency_ = histogram(kAddedLatencyBounds, 1);
   endings_ = take(routes * std::size(kEndingOrder));
+  sse_resumes_ = take(routes * 2);
   std::size_t servers = 0;
   for (const auto& u : layout_.upstreams) {
     server_base_.push_back(servers);
@@ -161,6 +162,11 @@ void MetricShards::response_end(std::size_t route, ResponseOutcome outcome) {
   for (std::size_t i = 0; i < std::size(kEndingOrder); ++i) {
     if (kEndingOrder[i] == outcome) add(endings_ + route * std::size(kEndingOrder) + i, 1);
   }
+}
+
+void MetricShards::sse_resume(std::size_t route, SseResumeResult result) {
+  if (route < layout_.routes.size())
+    add(sse_resumes_ + route * 2 + (result == SseResumeResult::resumed ? 0 : 1), 1);
 }
 
 void MetricShards::config_reload(bool success) { add(reloads_ + (success ? 0 : 1), 1); }
@@ -256,6 +262,20 @@ void MetricShards::write(std::string& out) const {
       append_sample(out, "sluice_responses_total",
                     route_labels(r + 1) + ",ending=\"" + to_string(kEndingOrder[i]) + "\"",
                     static_cast<double>(sum(endings_ + r * std::size(kEndingOrder) + i)));
+    }
+  }
+
+  append_metric_header(out, "sluice_sse_resumes_total", "counter",
+                       "Attempts to continue an SSE stream on a new upstream response after its "
+                       "upstream failed (sse_resume), by route and result: resumed, or failed "
+                       "(no usable response; after the last attempt the stream is cut).");
+  for (std::size_t r = 0; r < routes; ++r) {
+    const std::string route = "route=\"" + escape_label_value(layout_.routes[r].name) + "\"";
+    for (const SseResumeResult result : {SseResumeResult::resumed, SseResumeResult::failed}) {
+      append_sample(out, "sluice_sse_resumes_total",
+                    route + ",result=\"" + to_string(result) + "\"",
+                    static_cast<double>(
+                        sum(sse_resumes_ + r * 2 + (result == SseResumeResult::resumed ? 0 : 1))));
     }
   }
 

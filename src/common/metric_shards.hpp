@@ -36,6 +36,8 @@ class MetricShards {
   void upstream_connect(std::size_t upstream, std::chrono::nanoseconds d);
   void upstream_request(std::size_t upstream, std::size_t server);
   void response_end(std::size_t route, ResponseOutcome outcome);
+  // One attempt to resume an SSE stream on a new upstream response.
+  void sse_resume(std::size_t route, SseResumeResult result);
   void config_reload(bool success);
 
   // ---- Reading (the scrape).
@@ -73,6 +75,7 @@ class MetricShards {
   Histogram connect_{};                   // x upstreams
   Histogram added_latency_{};             // x 1
   std::size_t endings_ = 0;               // routes x kOutcomes
+  std::size_t sse_resumes_ = 0;           // routes x (resumed, failed)
   std::size_t upstream_requests_ = 0;     // every server of every upstream
   std::size_t bytes_received_ = 0;
   std::size_t bytes_sent_ = 0;

@@ -29,6 +29,14 @@ const char* to_string(ResponseOutcome outcome) {
   return "unknown";
 }
 
+const char* to_string(SseResumeResult result) {
+  switch (result) {
+    case SseResumeResult::resumed: return "resumed";
+    case SseResumeResult::failed: return "failed";
+  }
+  return "unknown";
+}
+
 namespace {
 
 class Category : public std::error_category {
@@ -58,6 +66,7 @@ class Category : public std::error_category {
         return "upstream idle timeout: no byte within the upstream idle timeout";
       case errc::upstream_body_invalid: return "upstream sent a malformed response body";
       case errc::no_upstream_available: return "no server of the upstream is available";
+      case errc::encoder_failed: return "compressing the response body failed";
     }
     return "unknown sluice error";
   }

@@ -204,6 +204,17 @@ TransportCounts BalancingTransport::counts() const {
   return sum;
 }
 
+const UpstreamServer* BalancingTransport::server_named(const std::vector<PoolMember>& members,
+                                                       std::string_view url) {
+  if (url.empty()) return nullptr;
+  for (const PoolMember& m : members) {  // only on a resume: the allocations do not matter
+    std::string name = m.url.scheme;
+    name.append("://").append(m.url.authority());
+    if (name == url) return m.server.get();
+  }
+  return nullptr;
+}
+
 std::optional<std::size_t> BalancingTransport::pick(const std::vector<PoolMember>& members,
                                                     const Request& out,
                                                     std::span<const UpstreamServer* const> tried) {
@@ -254,17 +265,26 @@ asio::awaitable<UpstreamResponse> BalancingTransport::round_trip(RoundTripReques
   // Servers this request may not take: those it tried, and those that reached max_requests
   // between the pick and the lease (another thread took the last place).
   boost::container::small_vector<const UpstreamServer*, kMaxAttempts> excluded;
+  // The server to avoid is excluded until no other can be had.
+  const UpstreamServer* avoided = server_named(*members, rq.avoid);
+  if (avoided) excluded.push_back(avoided);
   std::optional<Counted> retrying;
   UpstreamResponse last;
   for (std::size_t attempt = 0; attempt <= options_.retries && attempt < kMaxAttempts; ++attempt) {
     std::optional<ServerLease> lease;
     const PoolMember* chosen = nullptr;
-    while (!lease) {  // at most once per server: each turn excludes one
-      const auto index = pick(*members, out, excluded);
-      if (!index) break;
-      chosen = &(*members)[*index];
-      excluded.push_back(chosen->server.get());
-      if (chosen->server->try_begin_request()) lease.emplace(chosen->server);
+    for (int pass = 0; pass < 2 && !lease; ++pass) {
+      while (!lease) {  // at most once per server: each turn excludes one
+        const auto index = pick(*members, out, excluded);
+        if (!index) break;
+        chosen = &(*members)[*index];
+        excluded.push_back(chosen->server.get());
+        if (chosen->server->try_begin_request()) lease.emplace(chosen->server);
+      }
+      if (lease || !avoided) break;
+      // Nothing else: the avoided server after all.
+      excluded.erase(std::remove(excluded.begin(), excluded.end(), avoided), excluded.end());
+      avoided = nullptr;
     }
     if (!lease) {
       if (attempt > 0) break;  // every server was tried: the last failure stands

@@ -90,6 +90,9 @@ class BalancingTransport final : public Transport {
   const PoolCounters& pool_counters() const { return *options_.counters; }
 
  private:
+  // The member server whose URL's origin is `url` ("http://10.0.0.7:9000"); null if none.
+  static const UpstreamServer* server_named(const std::vector<PoolMember>& members,
+                                            std::string_view url);
   std::optional<std::size_t> pick(const std::vector<PoolMember>& members, const Request& out,
                                   std::span<const UpstreamServer* const> tried);
 

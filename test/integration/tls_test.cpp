@@ -731,6 +731,8 @@ std::string describe(const std::vector<Event>& events) {
       case Event::stopped: out += std::string("stopped(") + to_string(e.reason) + ") "; break;
       case Event::write: out += "write(" + std::to_string(e.bytes) + ") "; break;
       case Event::end: out += std::string("end(") + to_string(e.outcome) + ") "; break;
+      case Event::heartbeat: out += "heartbeat "; break;
+      case Event::resume: out += std::string("resume(") + to_string(e.result) + ") "; break;
     }
   }
   return out;

@@ -17,6 +17,8 @@ const char* kind_name(Event::Kind kind) {
     case Event::stopped: return "stopped";
     case Event::write: return "write";
     case Event::end: return "end";
+    case Event::heartbeat: return "heartbeat";
+    case Event::resume: return "resume";
   }
   return "?";
 }
@@ -36,6 +38,12 @@ sluice::Observer EventLog::observer() {
   };
   obs.response_end = [this](sluice::ResponseId id, sluice::ResponseOutcome outcome) {
     record(Event{.kind = Event::end, .id = id, .outcome = outcome});
+  };
+  obs.sse_heartbeat = [this](sluice::ResponseId id) {
+    record(Event{.kind = Event::heartbeat, .id = id});
+  };
+  obs.sse_resume = [this](sluice::ResponseId id, sluice::SseResumeResult result, unsigned attempt) {
+    record(Event{.kind = Event::resume, .id = id, .result = result, .attempt = attempt});
   };
   return obs;
 }
@@ -71,7 +79,12 @@ std::string EventLog::summary_locked(std::size_t limit) const {
       case Event::stopped: out += std::string(" reason=") + sluice::to_string(e.reason); break;
       case Event::write: out += " bytes=" + std::to_string(e.bytes); break;
       case Event::end: out += std::string(" outcome=") + sluice::to_string(e.outcome); break;
-      case Event::started: break;
+      case Event::resume:
+        out += std::string(" ") + sluice::to_string(e.result) +
+               " attempt=" + std::to_string(e.attempt);
+        break;
+      case Event::started:
+      case Event::heartbeat: break;
     }
     out += '\n';
   }
@@ -163,6 +176,10 @@ testing::AssertionResult EventLog::check_flush_lifecycle() const {
           problem(e.id, i, "client_write of " + bytes + " bytes after flush_timer_stopped");
         }
         break;
+      case Event::heartbeat:
+        if (s.stopped > 0) problem(e.id, i, "heartbeat after flush_timer_stopped");
+        break;
+      case Event::resume: break;
       case Event::end: s.ended = true; break;
     }
   }

@@ -18,12 +18,14 @@
 namespace sluice::test {
 
 struct Event {
-  enum Kind { started, stopped, write, end };
+  enum Kind { started, stopped, write, end, heartbeat, resume };
   Kind kind = started;
   sluice::ResponseId id = 0;
   sluice::FlushStopReason reason{};            // stopped only
   sluice::ResponseOutcome outcome{};           // end only
   std::size_t bytes = 0;                       // write only
+  sluice::SseResumeResult result{};            // resume only
+  unsigned attempt = 0;                        // resume only
   std::chrono::steady_clock::time_point at{};  // set by the log when recorded
 };
 
@@ -56,7 +58,7 @@ class EventLog {
   // SPEC L1 invariants over everything recorded so far (call it once traffic is over): every id
   // with a `started` has exactly one `stopped` (and one `started`); no `stopped` without a
   // `started` before it; no `write` after the id's `stopped`; at most one `end` per id, and
-  // nothing after it.
+  // nothing after it; no heartbeat after the id's `stopped`.
   testing::AssertionResult check_flush_lifecycle() const;
 
  private:
