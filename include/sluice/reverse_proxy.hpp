@@ -19,6 +19,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "sluice/content_coding.hpp"
 #include "sluice/error.hpp"
 #include "sluice/events.hpp"
 #include "sluice/exchange.hpp"
@@ -82,6 +83,27 @@ class ReverseProxy {
   // head within one interval even if the body is late); < 0 = flush after every write.
   // text/event-stream and unknown-length responses always flush after every write.
   std::chrono::nanoseconds flush_interval{0};
+
+  // ---- Streaming features: each off by default, so that behaviour is Go's unless asked for.
+  // SSE heartbeats: when a text/event-stream response (open length, not compressed by the
+  // upstream) has forwarded nothing for this long, and the client is at an event boundary,
+  // sluice writes the comment line ":\n\n" and flushes it, so that intermediaries do not cut an
+  // idle stream. Not upstream activity: the upstream idle timeout still runs. 0: off.
+  std::chrono::nanoseconds sse_heartbeat{0};
+  // SSE resume: when the upstream of an SSE stream (a GET without a body, answered 200
+  // text/event-stream, not compressed by the upstream) fails mid-stream and the client has an
+  // event ID, the request is sent again (to another server of the pool when there is one) with
+  // Last-Event-ID, and the new response's events continue the same client response. Events
+  // then reach the client whole: the bytes of an unfinished event wait for its end (up to
+  // 64 KiB; a longer event is forwarded as it comes and cannot be resumed within).
+  // modify_response does not see the new responses.
+  bool sse_resume = false;
+  // Attempts per failure, counted since the client's event ID last changed.
+  unsigned sse_resume_attempts = 3;
+  // Compression of 2xx responses that HTTP/1.1 clients accept (content_coding.hpp). Flushed at
+  // every proxy flush: it changes the size of what the client gets, never when it gets it. Off
+  // by default (`compress.codings` empty).
+  CompressOptions compress;
 
   // How the upstream is reached (SPEC 14, 15, 34, 35, L6, L7). Null: a default HTTP/1 transport
   // of the proxy's own, with default options; set make_http1_transport(options) to change them,

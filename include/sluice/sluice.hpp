@@ -1,6 +1,7 @@
 #pragma once
 // Umbrella include for programs that embed sluice.
 #include "sluice/admin.hpp"
+#include "sluice/content_coding.hpp"
 #include "sluice/error.hpp"
 #include "sluice/events.hpp"
 #include "sluice/exchange.hpp"

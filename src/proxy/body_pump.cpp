@@ -60,7 +60,9 @@ asio::awaitable<std::optional<PumpResult>> try_splice(Exchange& ex, ResponseBody
                                                       std::chrono::nanoseconds idle_timeout) {
   detail::SpliceSource* source = body.splice_source();
   detail::SpliceSink* sink = ex.splice_sink();
-  if (!source || !sink || source->remaining() < kSpliceMinBytes || !sink->accepts_spliced_body()) {
+  // A compressed body must pass through the encoder: no kernel copy.
+  if (flush.encoding() || !source || !sink || source->remaining() < kSpliceMinBytes ||
+      !sink->accepts_spliced_body()) {
     co_return std::nullopt;
   }
   auto pipe = SplicePipe::take();
@@ -73,18 +75,21 @@ asio::awaitable<std::optional<PumpResult>> try_splice(Exchange& ex, ResponseBody
 }  // namespace
 
 Clock::time_point arm_wait(FlushWriter& flush, std::chrono::nanoseconds idle_timeout,
-                           Clock::time_point last_progress) {
+                           Clock::time_point last_progress, const SseGate* sse) {
   const auto idle_deadline =
       idle_timeout.count() > 0 ? last_progress + idle_timeout : Clock::time_point::max();
   auto deadline = idle_deadline;
   if (auto due = flush.flush_due()) deadline = std::min(deadline, *due);
+  if (sse) {
+    if (auto due = sse->heartbeat_due()) deadline = std::min(deadline, *due);
+  }
   flush.timer().expires_at(deadline);
   return idle_deadline;
 }
 
 asio::awaitable<PumpResult> pump_body(Exchange& ex, ResponseBody& body, FlushWriter& flush,
-                                      std::chrono::nanoseconds idle_timeout,
-                                      std::span<char> buffer) {
+                                      std::chrono::nanoseconds idle_timeout, std::span<char> buffer,
+                                      SseGate* sse) {
   const asio::mutable_buffer into = asio::buffer(buffer.data(), buffer.size());
   const auto executor = ex.executor();
   auto last_progress = Clock::now();
@@ -122,7 +127,7 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, ResponseBody& body, FlushWri
     if (try_now) n = body.read_some(into, rec);
     if (!try_now || would_block(rec)) {
       had_to_wait = true;
-      const auto idle_deadline = arm_wait(flush, idle_timeout, last_progress);
+      const auto idle_deadline = arm_wait(flush, idle_timeout, last_progress, sse);
       busy_rounds = 0;
       const BodyWait waited = co_await wait_for_body(ex, body, flush, into);
       if (waited.woke == Woke::stop) co_return PumpResult{PumpEnd::shutdown, aborted_error()};
@@ -133,7 +138,7 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, ResponseBody& body, FlushWri
         continue;
       }
       if (n == 0 && !rec && waited.woke == Woke::timer) {
-        auto ended = co_await after_timer(flush, idle_deadline);
+        auto ended = co_await after_timer(flush, idle_deadline, sse);
         if (ended) co_return *ended;
         continue;
       }
@@ -145,7 +150,13 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, ResponseBody& body, FlushWri
     if (had_to_wait || !from_buffer) last_read_filled = n == into.size();
     if (n > 0) {
       last_progress = Clock::now();
-      const auto ec = co_await flush.write(asio::buffer(buffer.data(), n), last_progress);
+      const auto chunk = asio::buffer(buffer.data(), n);
+      std::error_code ec;
+      if (sse) {
+        ec = co_await sse->write(chunk, last_progress);
+      } else {
+        ec = co_await flush.write(chunk, last_progress);
+      }
       if (ec) co_return client_gone(ec);
     }
     // SPEC 33, R37, R44: the upstream closed short, sent bad framing, or failed.
@@ -154,11 +165,18 @@ asio::awaitable<PumpResult> pump_body(Exchange& ex, ResponseBody& body, FlushWri
 }
 
 asio::awaitable<std::optional<PumpResult>> after_timer(FlushWriter& flush,
-                                                       Clock::time_point idle_deadline) {
+                                                       Clock::time_point idle_deadline,
+                                                       SseGate* sse) {
   const auto now = Clock::now();
   if (auto due = flush.flush_due(); due && now >= *due) {
     const auto ec = co_await flush.flush_now();
     if (ec) co_return client_gone(ec);
+  }
+  if (sse && now < idle_deadline) {
+    if (auto due = sse->heartbeat_due(); due && now >= *due) {
+      const auto ec = co_await sse->heartbeat();
+      if (ec) co_return client_gone(ec);
+    }
   }
   if (now >= idle_deadline) {
     co_return PumpResult{PumpEnd::upstream_timeout, make_error_code(errc::upstream_idle_timeout)};

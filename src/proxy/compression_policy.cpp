@@ -231,6 +231,8 @@ void apply_compression_head(Response& res, ContentCoding coding) {
   add_vary_accept_encoding(res.header);
   weaken_etags(res.header);
   res.header.erase(http::field::accept_ranges);
+  for (const char* digest : {"Content-Digest", "Repr-Digest", "Content-MD5"})
+    res.header.erase(digest);
 }
 
 }  // namespace sluice

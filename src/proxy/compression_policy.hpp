@@ -57,7 +57,9 @@ std::optional<ContentCoding> choose_compression(const Request& in, const Respons
 //   validator would promise a byte-for-byte equality that does not hold (RFC 9110 §8.8.1); a weak
 //   one, or a value that is not an entity-tag, is left;
 // * no Accept-Ranges: a range request is served uncompressed (206 is never encoded), so ranges
-//   of this encoded body cannot be asked for.
+//   of this encoded body cannot be asked for;
+// * no Content-Digest, Repr-Digest (RFC 9530) or Content-MD5: they digest the bytes the upstream
+//   sent, which the client no longer gets.
 void apply_compression_head(Response& res, ContentCoding coding);
 
 }  // namespace sluice

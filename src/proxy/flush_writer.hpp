@@ -15,6 +15,10 @@
 // same stop) and samples sluice_added_latency_seconds: each chunk written is timed from its read
 // from the upstream (`read_at`) to the end of the client write that carried it, which is known
 // when Exchange::body_bytes_delivered() passes the chunk's last byte.
+//
+// With a BodyEncoder (ReverseProxy::compress) the bytes are compressed on their way to the
+// exchange, and every flush flushes the encoder first: the client decodes at each flush all that
+// the uncompressed response would have delivered at that moment.
 #include <array>
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
@@ -22,8 +26,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <optional>
+#include <string>
 #include <system_error>
 
+#include "proxy/body_encoder.hpp"
 #include "sluice/events.hpp"
 #include "sluice/exchange.hpp"
 
@@ -39,9 +45,10 @@ class FlushWriter {
 
   // `interval` is the one flush_interval_for() selected: 0 none, < 0 every write, > 0 periodic.
   // `armed` is the live counter of armed flush timers (SPEC L2).
-  // `metrics`: may be null.
+  // `metrics`, `encoder`: may be null; the encoder must outlive the writer.
   FlushWriter(Exchange& ex, std::chrono::nanoseconds interval, const Observer& observer,
-              std::atomic<std::int64_t>& armed, detail::MetricShards* metrics = nullptr);
+              std::atomic<std::int64_t>& armed, detail::MetricShards* metrics = nullptr,
+              BodyEncoder* encoder = nullptr);
   ~FlushWriter();
   FlushWriter(const FlushWriter&) = delete;
   FlushWriter& operator=(const FlushWriter&) = delete;
@@ -56,6 +63,16 @@ class FlushWriter {
   // `read_at`: when the bytes were read from the upstream.
   boost::asio::awaitable<std::error_code> write(boost::asio::const_buffer data,
                                                 Clock::time_point read_at = Clock::now());
+
+  // An SSE heartbeat comment, written and flushed at once (the caller chose the moment: idle, at
+  // an event boundary). Refused after stop(): no heartbeat outlives the response.
+  boost::asio::awaitable<std::error_code> heartbeat();
+
+  // Before Exchange::end_response: the encoder's last bytes (a no-op without one).
+  boost::asio::awaitable<std::error_code> finish_body();
+
+  // True when the body is compressed on its way (no zero-copy then).
+  bool encoding() const { return encoder_ != nullptr; }
 
   // When the next scheduled flush is due, if one is.
   std::optional<Clock::time_point> flush_due() const;
@@ -84,6 +101,12 @@ class FlushWriter {
   };
   static constexpr std::size_t kMaxPending = 16;
   void note_written(Clock::time_point read_at);
+  // The body bytes as they go to the exchange: through the encoder when there is one, which
+  // `op` flushes or finishes.
+  boost::asio::awaitable<std::error_code> write_through(boost::asio::const_buffer data,
+                                                        BodyEncoder::Op op);
+  // Exchange::flush, after flushing the encoder.
+  boost::asio::awaitable<std::error_code> flush_exchange();
 
   Exchange& ex_;
   std::chrono::nanoseconds interval_;
@@ -92,6 +115,8 @@ class FlushWriter {
   boost::asio::steady_timer timer_;
   std::optional<Clock::time_point> due_;
   detail::MetricShards* metrics_;
+  BodyEncoder* encoder_;
+  std::string encoded_;  // the encoder's output on its way to the exchange, reused
   std::array<Pending, kMaxPending> pending_{};
   std::size_t pending_count_ = 0;
   bool started_ = false;

@@ -6,17 +6,21 @@
 #include <boost/beast/http/field.hpp>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "common/metric_shards.hpp"
 #include "common/nothrow.hpp"
 #include "http1/wire.hpp"
 #include "proxy/body_pump.hpp"
+#include "proxy/compression_policy.hpp"
 #include "proxy/flush_policy.hpp"
 #include "proxy/flush_writer.hpp"
 #include "proxy/forwarded.hpp"
 #include "proxy/hop_by_hop.hpp"
 #include "proxy/outbound_request.hpp"
+#include "proxy/sse_gate.hpp"
+#include "proxy/sse_resume.hpp"
 #include "proxy/tunnel.hpp"
 #include "sluice/log.hpp"
 
@@ -306,7 +310,8 @@ FlushStopReason stop_reason(PumpEnd end) {
 asio::awaitable<ResponseOutcome> end_complete(const ReverseProxy& p, Exchange& ex,
                                               ResponseBody& body, FlushWriter& flush) {
   Fields trailers = body.trailers();
-  const auto end_ec = co_await ex.end_response(&trailers);
+  auto end_ec = co_await flush.finish_body();  // a compressed body's last bytes
+  if (!end_ec) end_ec = co_await ex.end_response(&trailers);
   if (end_ec) {
     flush.stop(FlushStopReason::client_gone);
     ex.abort();
@@ -322,10 +327,11 @@ asio::awaitable<ResponseOutcome> end_complete(const ReverseProxy& p, Exchange& e
 // proper error, 504 for the idle timeout, 502 otherwise (SPEC R36). Else the response is cut
 // so that it looks truncated (SPEC 33 / L4). `stop()` comes after the error response, so no
 // byte of this response is written after flush_timer_stopped.
+// `body` is null when a failed SSE resume already let it go.
 asio::awaitable<ResponseOutcome> end_upstream_failed(const ReverseProxy& p, Exchange& ex,
-                                                     ResponseBody& body, FlushWriter& flush,
+                                                     ResponseBody* body, FlushWriter& flush,
                                                      const PumpResult& pumped, const Request& out) {
-  body.finish(false);
+  if (body) body->finish(false);
   ex.report().error = upstream_failure(pumped.ec, out, {});
   if (!ex.head_sent()) {
     ex.discard_response();
@@ -341,46 +347,15 @@ asio::awaitable<ResponseOutcome> end_upstream_failed(const ReverseProxy& p, Exch
 }
 
 // The client left, or the server stops: cut both sides.
-ResponseOutcome end_cut(const ReverseProxy& p, Exchange& ex, ResponseBody& body, FlushWriter& flush,
+ResponseOutcome end_cut(const ReverseProxy& p, Exchange& ex, ResponseBody* body, FlushWriter& flush,
                         const PumpResult& pumped) {
   flush.stop(stop_reason(pumped.end));
   ex.abort();
-  body.finish(false);
+  if (body) body->finish(false);
   if (pumped.end == PumpEnd::shutdown) return ResponseOutcome::shutdown;
   ex.report().error = "client aborted: " + pumped.ec.message();
   log_error(p, ex.request(), ex.report().error);
   return ResponseOutcome::client_gone;
-}
-
-// SPEC 24-29: the head, then the body through this response's flush writer, then its ending.
-asio::awaitable<ResponseOutcome> relay_response(const ReverseProxy& p, Exchange& ex,
-                                                ResponseBody& body, const Response& res,
-                                                const std::vector<std::string>& announced,
-                                                std::atomic<std::int64_t>& armed_timers,
-                                                std::chrono::nanoseconds idle_timeout,
-                                                const Request& out) {
-  ex.begin_response(res, announced);
-  // SPEC 24-27: the schedule for this response; the writer owns its timer (SPEC 28, L1).
-  const auto interval = flush_interval_for(res, p.flush_interval);
-  FlushWriter flush(ex, interval, p.observer, armed_timers,
-                    p.metrics ? &p.metrics->shards() : nullptr);
-  PumpResult pumped{PumpEnd::complete, {}};
-  const auto start_ec = co_await flush.start();
-  if (start_ec) {
-    pumped = PumpResult{PumpEnd::client_gone, start_ec};
-  } else {
-    CopyBuffer buffer(p.buffer_pool, CopyBuffer::size_for(res, interval));
-    pumped = co_await pump_body(ex, body, flush, idle_timeout, buffer.span());
-  }
-  switch (pumped.end) {
-    case PumpEnd::complete: co_return co_await end_complete(p, ex, body, flush);
-    case PumpEnd::upstream_error:
-    case PumpEnd::upstream_timeout:
-      co_return co_await end_upstream_failed(p, ex, body, flush, pumped, out);
-    case PumpEnd::client_gone:
-    case PumpEnd::shutdown: co_return end_cut(p, ex, body, flush, pumped);
-  }
-  co_return ResponseOutcome::shutdown;
 }
 
 // What the round trip tells the access log and the metrics: which server, how long the connect
@@ -404,6 +379,126 @@ void note_round_trip(const ReverseProxy& p, Exchange& ex, const Request& out,
   m.upstream_request(upstream, up.server);
   if (up.connect_time) m.upstream_connect(upstream, *up.connect_time);
   if (!up.ec) m.upstream_first_byte(p.metrics_route, waited);
+}
+
+// The SSE features this response gets (ReverseProxy::sse_heartbeat, sse_resume): a
+// text/event-stream body the upstream sent as text (a comment cannot go into its own coding),
+// that the client will get, in an open-ended framing (a comment or a second upstream's events
+// could not fit a Content-Length; `framed_length` is the length the client's head announces).
+bool sse_features_apply(const ReverseProxy& p, const Exchange& ex, const Response& upstream,
+                        std::int64_t framed_length) {
+  if (p.sse_heartbeat.count() <= 0 && !p.sse_resume) return false;
+  if (ex.request().method == "HEAD" || upstream.status == 204 || upstream.status == 304) {
+    return false;
+  }
+  if (framed_length != kUnknownLength) return false;
+  if (!sse_uncoded_event_stream(upstream)) return false;
+  return true;
+}
+
+// SSE resume: while the upstream of an event stream fails at an event boundary, the request is
+// sent again and the new body is pumped into the same response. The last failure (or the
+// client leaving, or the server stopping meanwhile) is the result.
+asio::awaitable<PumpResult> resume_while_failing(const ReverseProxy& p, Exchange& ex,
+                                                 std::unique_ptr<ResponseBody>& body,
+                                                 FlushWriter& flush, SseGate& sse,
+                                                 PumpResult pumped, Transport& via, Request& out,
+                                                 std::span<char> buffer) {
+  const SseResumeSettings settings{
+      p.sse_resume_attempts,
+      p.observer,
+      p.metrics ? &p.metrics->shards() : nullptr,
+      p.metrics_route,
+      [&p, &ex](std::string_view line) { log_error(p, ex.request(), line); },
+      [&p, &ex](const Request& sent, const UpstreamResponse& up, std::chrono::nanoseconds waited) {
+        note_round_trip(p, ex, sent, up, waited);
+      }};
+  unsigned attempts = 0;
+  std::string resumed_from;  // the event ID the last resume asked for
+  // Each turn is one upstream failure. The attempts count since the client's event ID last
+  // moved: a replacement that fails before delivering a new event (after a comment or a
+  // `retry:` only, say) does not earn the stream a fresh set.
+  while ((pumped.end == PumpEnd::upstream_error || pumped.end == PumpEnd::upstream_timeout) &&
+         sse.resumable()) {
+    if (sse.last_event_id() != resumed_from) attempts = 0;
+    if (attempts >= p.sse_resume_attempts) break;
+    resumed_from = sse.last_event_id();
+    log_error(p, ex.request(),
+              "SSE upstream failed mid-stream: " + upstream_failure(pumped.ec, out, {}) +
+                  "; resuming after event ID \"" + sse.last_event_id() + "\"");
+    // The failed body goes now: its server's slot (max_requests, least_conn's count) is free
+    // for the attempts, which may have to use that server again.
+    body->finish(false);
+    body.reset();
+    ResumeOutcome next = co_await resume_sse(via, ex, out, sse, attempts, settings);
+    if (next.ended) {
+      const PumpEnd end = next.ended == aborted_error() ? PumpEnd::shutdown : PumpEnd::client_gone;
+      co_return PumpResult{end, next.ended};
+    }
+    if (!next.body) break;
+    body = std::move(next.body);
+    sse.restart();
+    pumped = co_await pump_body(ex, *body, flush, via.options().idle_read_timeout, buffer, &sse);
+  }
+  co_return pumped;
+}
+
+// SPEC 24-29: the head, then the body through this response's flush writer, then its ending.
+// With compression the head is rewritten (Content-Encoding, no Content-Length) and the body
+// goes through an encoder that every flush flushes.
+asio::awaitable<ResponseOutcome> relay_response(const ReverseProxy& p, Exchange& ex,
+                                                std::unique_ptr<ResponseBody>& body, Response& res,
+                                                const std::vector<std::string>& announced,
+                                                std::atomic<std::int64_t>& armed_timers,
+                                                Transport& via, Request& out) {
+  // SPEC 24-27: the schedule for this response, chosen on the upstream's head: compression
+  // changes the framing, never the timing. The same for the copy buffer's size.
+  const auto interval = flush_interval_for(res, p.flush_interval);
+  const std::size_t buffer_size = CopyBuffer::size_for(res, interval);
+  const bool resumable = p.sse_resume && sse_resumable_request(out, res);
+  // Not for HTTP/1.0 clients (as nginx's gzip_http_version): without chunked framing a
+  // compressed body would be close-delimited, losing keep-alive and a visible truncation.
+  std::optional<ContentCoding> coding;
+  if (ex.request().version >= 11) coding = choose_compression(ex.request(), res, p.compress);
+  std::unique_ptr<BodyEncoder> encoder;
+  if (coding) {
+    encoder = BodyEncoder::make(*coding);
+    if (!encoder) coding.reset();  // the library could not: the body goes as it is
+  }
+  const bool sse_on = sse_features_apply(p, ex, res, coding ? kUnknownLength : res.content_length);
+  if (coding) apply_compression_head(res, *coding);
+  ex.begin_response(res, announced);
+  // The writer owns the response's timer (SPEC 28, L1).
+  FlushWriter flush(ex, interval, p.observer, armed_timers,
+                    p.metrics ? &p.metrics->shards() : nullptr, encoder.get());
+  std::optional<SseGate> sse;
+  if (sse_on) sse.emplace(flush, p.sse_heartbeat, resumable);
+  SseGate* gate = sse ? &*sse : nullptr;
+  const auto idle_timeout = via.options().idle_read_timeout;
+  PumpResult pumped{PumpEnd::complete, {}};
+  const auto start_ec = co_await flush.start();
+  if (start_ec) {
+    pumped = PumpResult{PumpEnd::client_gone, start_ec};
+  } else {
+    CopyBuffer buffer(p.buffer_pool, buffer_size);
+    pumped = co_await pump_body(ex, *body, flush, idle_timeout, buffer.span(), gate);
+    if (gate && resumable) {
+      pumped =
+          co_await resume_while_failing(p, ex, body, flush, *gate, pumped, via, out, buffer.span());
+    }
+    if (pumped.end == PumpEnd::complete && gate) {
+      if (const auto ec = co_await gate->release()) pumped = PumpResult{PumpEnd::client_gone, ec};
+    }
+  }
+  switch (pumped.end) {
+    case PumpEnd::complete: co_return co_await end_complete(p, ex, *body, flush);
+    case PumpEnd::upstream_error:
+    case PumpEnd::upstream_timeout:
+      co_return co_await end_upstream_failed(p, ex, body.get(), flush, pumped, out);
+    case PumpEnd::client_gone:
+    case PumpEnd::shutdown: co_return end_cut(p, ex, body.get(), flush, pumped);
+  }
+  co_return ResponseOutcome::shutdown;
 }
 
 }  // namespace
@@ -466,8 +561,7 @@ asio::awaitable<ResponseOutcome> ProxyAccess::proxy(const ReverseProxy& p, Excha
     co_return co_await answer_error(p, ex, mec);
   }
   const ResponseOutcome outcome =
-      co_await relay_response(p, ex, *up.body, res, announced, state.armed_flush_timers,
-                              via->options().idle_read_timeout, out);
+      co_await relay_response(p, ex, up.body, res, announced, state.armed_flush_timers, *via, out);
   ex.report().upstream_total = Clock::now() - sent_at;
   co_return outcome;
 }

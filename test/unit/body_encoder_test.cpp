@@ -3,10 +3,7 @@
 // the decoders browsers and curl use (zlib's inflate, brotli's decoder, zstd's).
 #include "proxy/body_encoder.hpp"
 
-#include <brotli/decode.h>
 #include <gtest/gtest.h>
-#include <zlib.h>
-#include <zstd.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -17,116 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "support/stream_decoder.hpp"
+
 namespace sluice {
 namespace {
 
 using Op = BodyEncoder::Op;
-
-// An incremental decoder: feed() takes the next bytes the client received and appends what they
-// decode to; finished() once the coding's end (gzip trailer, last meta-block, frame end) was read.
-class Decoder {
- public:
-  virtual ~Decoder() = default;
-  virtual bool feed(std::span<const char> in, std::string& out) = 0;
-  virtual bool finished() const = 0;
-};
-
-class GzipDecoder final : public Decoder {
- public:
-  GzipDecoder() { ok_ = inflateInit2(&z_, 15 + 16) == Z_OK; }  // + 16: gzip only
-  ~GzipDecoder() override { inflateEnd(&z_); }
-  bool feed(std::span<const char> in, std::string& out) override {
-    if (!ok_) return false;
-    z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    z_.avail_in = static_cast<uInt>(in.size());
-    char buf[4096];
-    for (;;) {
-      z_.next_out = reinterpret_cast<Bytef*>(buf);
-      z_.avail_out = sizeof buf;
-      const int rc = inflate(&z_, Z_SYNC_FLUSH);
-      out.append(buf, sizeof buf - z_.avail_out);
-      if (rc == Z_STREAM_END) {
-        done_ = true;
-        return z_.avail_in == 0;  // nothing may follow the trailer
-      }
-      if (rc != Z_OK && rc != Z_BUF_ERROR) return false;
-      if (z_.avail_in == 0 && z_.avail_out != 0) return true;
-    }
-  }
-  bool finished() const override { return done_; }
-
- private:
-  z_stream z_{};
-  bool ok_ = false;
-  bool done_ = false;
-};
-
-class BrotliDecoder final : public Decoder {
- public:
-  BrotliDecoder() : state_(BrotliDecoderCreateInstance(nullptr, nullptr, nullptr)) {}
-  ~BrotliDecoder() override { BrotliDecoderDestroyInstance(state_); }
-  bool feed(std::span<const char> in, std::string& out) override {
-    std::size_t avail_in = in.size();
-    const auto* next_in = reinterpret_cast<const std::uint8_t*>(in.data());
-    for (;;) {
-      std::uint8_t buf[4096];
-      std::size_t avail_out = sizeof buf;
-      std::uint8_t* next_out = buf;
-      const BrotliDecoderResult r = BrotliDecoderDecompressStream(state_, &avail_in, &next_in,
-                                                                  &avail_out, &next_out, nullptr);
-      out.append(reinterpret_cast<const char*>(buf), sizeof buf - avail_out);
-      if (r == BROTLI_DECODER_RESULT_SUCCESS) {
-        done_ = true;
-        return avail_in == 0;
-      }
-      if (r == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT) return true;
-      if (r != BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT) return false;
-    }
-  }
-  bool finished() const override { return done_; }
-
- private:
-  BrotliDecoderState* state_;
-  bool done_ = false;
-};
-
-class ZstdDecoder final : public Decoder {
- public:
-  ZstdDecoder() : dctx_(ZSTD_createDCtx()) {}
-  ~ZstdDecoder() override { ZSTD_freeDCtx(dctx_); }
-  bool feed(std::span<const char> in, std::string& out) override {
-    // Called without input, the decoder counts a call that made no progress (and fails after
-    // a few); a client is never handed an empty chunk anyway.
-    if (in.empty()) return true;
-    ZSTD_inBuffer src{in.data(), in.size(), 0};
-    char buf[4096];
-    for (;;) {
-      ZSTD_outBuffer dst{buf, sizeof buf, 0};
-      const std::size_t hint = ZSTD_decompressStream(dctx_, &dst, &src);
-      if (ZSTD_isError(hint)) return false;
-      out.append(buf, dst.pos);
-      if (hint == 0) {  // a frame ended; the encoder writes one
-        done_ = true;
-        return src.pos == src.size;
-      }
-      if (src.pos == src.size && dst.pos < dst.size) return true;
-    }
-  }
-  bool finished() const override { return done_; }
-
- private:
-  ZSTD_DCtx* dctx_;
-  bool done_ = false;
-};
-
-std::unique_ptr<Decoder> make_decoder(ContentCoding coding) {
-  switch (coding) {
-    case ContentCoding::gzip: return std::make_unique<GzipDecoder>();
-    case ContentCoding::br: return std::make_unique<BrotliDecoder>();
-    case ContentCoding::zstd: return std::make_unique<ZstdDecoder>();
-  }
-  return nullptr;
-}
 
 // Deterministic pseudo-random numbers (xorshift64), so that a failure reproduces.
 class Random {
@@ -187,7 +80,7 @@ class BodyEncoderTest : public testing::TestWithParam<ContentCoding> {
   void SetUp() override {
     encoder_ = BodyEncoder::make(GetParam());
     ASSERT_NE(encoder_, nullptr);
-    decoder_ = make_decoder(GetParam());
+    decoder_ = test::make_stream_decoder(GetParam());
   }
 
   // Encodes `in` with `op` and hands only the bytes this call produced to the client's decoder.
@@ -197,7 +90,7 @@ class BodyEncoderTest : public testing::TestWithParam<ContentCoding> {
       return testing::AssertionFailure() << "encode failed";
     }
     wire_bytes_ += wire.size();
-    if (!decoder_->feed(bytes(wire), decoded_)) {
+    if (!decoder_->feed(wire, decoded_)) {
       return testing::AssertionFailure() << "the decoder rejected the output";
     }
     fed_ += in;
@@ -205,7 +98,7 @@ class BodyEncoderTest : public testing::TestWithParam<ContentCoding> {
   }
 
   std::unique_ptr<BodyEncoder> encoder_;
-  std::unique_ptr<Decoder> decoder_;
+  std::unique_ptr<test::StreamDecoder> decoder_;
   std::string fed_;
   std::string decoded_;
   std::size_t wire_bytes_ = 0;
@@ -258,7 +151,7 @@ TEST_P(BodyEncoderTest, EmptyFlushesAreHarmlessAndSmall) {
     std::string wire;
     ASSERT_TRUE(encoder_->encode({}, Op::flush, wire));
     EXPECT_LE(wire.size(), 8u) << "an empty flush after a flush writes little or nothing";
-    ASSERT_TRUE(decoder_->feed(bytes(wire), decoded_));
+    ASSERT_TRUE(decoder_->feed(wire, decoded_));
   }
   EXPECT_EQ(decoded_, fed_);
   ASSERT_TRUE(send("data: two\n\n", Op::flush));

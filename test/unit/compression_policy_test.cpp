@@ -390,6 +390,16 @@ TEST(CompressionPolicy, AcceptRangesIsDropped) {
   EXPECT_EQ(values(res.header, "Accept-Ranges"), Lines{});
 }
 
+TEST(CompressionPolicy, DigestsOfTheUpstreamBytesAreDropped) {
+  Response res = compressible_response();
+  res.header.insert("Content-Digest", "sha-256=:abc=:");
+  res.header.insert("Repr-Digest", "sha-256=:abc=:");
+  res.header.insert("Content-MD5", "Q2hlY2sgSW50ZWdyaXR5IQ==");
+  apply_compression_head(res, C::gzip);
+  for (const char* name : {"Content-Digest", "Repr-Digest", "Content-MD5"})
+    EXPECT_EQ(values(res.header, name), Lines{}) << name;
+}
+
 TEST(CompressionPolicy, OtherFieldsAreKept) {
   Response res = compressible_response();
   res.header.insert("Cache-Control", "max-age=60");
