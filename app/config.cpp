@@ -111,6 +111,10 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
   std::string upstream_ca;
   std::string config_file;
   std::string check_file;
+  std::string sse_heartbeat = "0";
+  bool sse_resume = false;
+  std::string sse_resume_attempts = std::to_string(config.streaming.sse_resume_attempts);
+  std::string compress;
   bool version = false;
 
   CLI::App app("sluice " SLUICE_VERSION ": a streaming HTTP/1 reverse proxy.", "sluice");
@@ -161,6 +165,29 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
                  "responses always flush immediately. Default: " +
                      flush_interval)
       ->type_name("DURATION");
+  app.add_option("--sse-heartbeat", sse_heartbeat,
+                 "On an SSE (text/event-stream) response that forwarded\n"
+                 "nothing for this long, write the comment \":\" at an\n"
+                 "event boundary, so idle streams are not cut on the\n"
+                 "way. 0 = off, else at least 100ms. Default: 0, e.g. 15s")
+      ->type_name("DURATION");
+  app.add_flag("--sse-resume", sse_resume,
+               "When the upstream of an SSE stream (GET) fails\n"
+               "mid-stream, send the request again with Last-Event-ID\n"
+               "and continue the same client response: events reach\n"
+               "the client whole, none twice. Default: off");
+  app.add_option("--sse-resume-attempts", sse_resume_attempts,
+                 "Attempts per upstream failure (--sse-resume), since\n"
+                 "the client's event ID last changed. Default: " +
+                     sse_resume_attempts)
+      ->type_name("N");
+  app.add_option("--compress", compress,
+                 "Compress responses the client accepts, in this order\n"
+                 "of preference, e.g. zstd,br,gzip (any of them): text,\n"
+                 "JSON, NDJSON, SSE, JavaScript, XML, SVG. Flushed with\n"
+                 "every flush: never later than uncompressed.\n"
+                 "Default: off")
+      ->type_name("LIST");
   app.add_option("--threads", threads,
                  "Worker threads, each with its own event loop and\n"
                  "upstream connection pool. Default: " +
@@ -359,6 +386,38 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
                        "is negative (use -1 to flush after every write)");
   } else {
     config.flush_interval = *d;
+  }
+
+  if (const auto d = parse_duration(sse_heartbeat); !d || d->count() < 0) {
+    return usage_error(err, "--sse-heartbeat", sse_heartbeat,
+                       "is not a duration (use 0 for off, or e.g. 15s)");
+  } else if (d->count() > 0 && *d < kMinSseHeartbeat) {
+    return usage_error(err, "--sse-heartbeat", sse_heartbeat,
+                       "is under 100ms (use 0 for off, or e.g. 15s)");
+  } else {
+    config.streaming.sse_heartbeat = *d;
+  }
+  config.streaming.sse_resume = sse_resume;
+  {
+    unsigned n = 0;
+    const char* last = sse_resume_attempts.data() + sse_resume_attempts.size();
+    const auto [ptr, ec] = std::from_chars(sse_resume_attempts.data(), last, n);
+    if (sse_resume_attempts.empty() || ec != std::errc{} || ptr != last || n == 0 ||
+        n > kMaxSseResumeAttempts) {
+      return usage_error(err, "--sse-resume-attempts", sse_resume_attempts,
+                         "is not a number from 1 to " + std::to_string(kMaxSseResumeAttempts));
+    }
+    if (!sse_resume && app.count("--sse-resume-attempts") > 0) {
+      return usage_error(err, "--sse-resume-attempts", sse_resume_attempts,
+                         "needs --sse-resume (resume is off)");
+    }
+    config.streaming.sse_resume_attempts = n;
+  }
+  if (app.count("--compress") > 0) {
+    std::string problem;
+    auto codings = parse_coding_list(compress, problem);
+    if (!codings) return usage_error(err, "--compress", compress, problem);
+    config.streaming.compress = std::move(*codings);
   }
 
   {

@@ -14,6 +14,7 @@
 #include "sluice/server.hpp"
 #include "sluice/tls.hpp"
 #include "sluice/url.hpp"
+#include "stream_features.hpp"
 
 namespace sluice::app {
 
@@ -29,6 +30,7 @@ struct Config {
   std::optional<Url> upstream;  // set unless demo
   ServerOptions server;         // listen, threads, header/idle timeouts, access log, TLS
   std::chrono::nanoseconds flush_interval{0};
+  StreamFeatures streaming;    // --sse-heartbeat, --sse-resume(-attempts), --compress
   TransportOptions transport;  // connect, response-header and upstream idle timeouts, CA
   // --admin-listen: /metrics, /healthz, /ready on a listener of their own. Unset: no admin
   // listener and no metrics recorded.

@@ -7,6 +7,7 @@
 #include <map>
 #include <utility>
 
+#include "common/duration.hpp"
 #include "config.hpp"
 #include "config_yaml.hpp"
 
@@ -38,6 +39,48 @@ std::optional<std::string> read_nonempty(const Field& f, ConfigErrors& e) {
   return text;
 }
 
+// `sse_heartbeat`: 0 (off) or a positive duration.
+std::optional<std::chrono::nanoseconds> read_off_or_duration(const Field& f, ConfigErrors& e) {
+  const auto text = read_string(f, e);
+  if (!text) return std::nullopt;
+  if (*text == "0") return std::chrono::nanoseconds{0};
+  const auto d = parse_duration(*text);
+  if (!d || d->count() < 0) {
+    e.add(f.value_at(),
+          f.name + ": " + quote_value(*text) + " is not a duration (use 0 for off, or e.g. 15s)");
+    return std::nullopt;
+  }
+  return *d;
+}
+
+// `compress: [zstd, br, gzip]`: codings in order of preference, each once; [] for none.
+std::optional<std::vector<ContentCoding>> read_codings(const Field& f, ConfigErrors& e) {
+  if (!is_sequence(f, e)) return std::nullopt;
+  std::vector<ContentCoding> codings;
+  bool ok = true;
+  for (const YAML::Node& item : f.value) {
+    const Field element{f.name, item, f.value_at()};
+    const auto name = read_string(element, e);
+    if (!name) {
+      ok = false;
+      continue;
+    }
+    std::string problem;
+    const auto coding = parse_coding(*name, problem);
+    if (!coding) {
+      e.add(element.value_at(), f.name + ": " + problem);
+      ok = false;
+    } else if (std::find(codings.begin(), codings.end(), *coding) != codings.end()) {
+      e.add(element.value_at(), f.name + ": names " + std::string(to_string(*coding)) + " twice");
+      ok = false;
+    } else {
+      codings.push_back(*coding);
+    }
+  }
+  if (!ok) return std::nullopt;
+  return codings;
+}
+
 // The settings a route may override, read from `m` (the settings: mapping, or a route).
 void read_route_settings(MapReader& m, RouteSettings& s, ConfigErrors& e) {
   if (auto f = m.field("flush_interval"); f.present())
@@ -51,6 +94,12 @@ void read_route_settings(MapReader& m, RouteSettings& s, ConfigErrors& e) {
   if (auto f = m.field("max_response_header_bytes"); f.present()) {
     take(s.max_response_header_bytes, read_uint(f, 1, kU32, e));
   }
+  if (auto f = m.field("sse_heartbeat"); f.present())
+    take(s.sse_heartbeat, read_off_or_duration(f, e));
+  if (auto f = m.field("sse_resume"); f.present()) take(s.sse_resume, read_bool(f, e));
+  if (auto f = m.field("sse_resume_attempts"); f.present())
+    take(s.sse_resume_attempts, read_uint(f, 1, kMaxSseResumeAttempts, e));
+  if (auto f = m.field("compress"); f.present()) take(s.compress, read_codings(f, e));
 }
 
 // Settings of the client connection (they act before a route is chosen, or the connection

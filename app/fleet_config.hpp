@@ -17,6 +17,7 @@
 #include <variant>
 #include <vector>
 
+#include "sluice/content_coding.hpp"
 #include "sluice/server.hpp"
 #include "sluice/url.hpp"
 
@@ -56,6 +57,11 @@ struct RouteSettings {
   std::optional<std::chrono::nanoseconds> upstream_idle_timeout;
   std::optional<std::chrono::nanoseconds> tunnel_idle_timeout;
   std::optional<std::uint32_t> max_response_header_bytes;
+  // The streaming features (stream_features.hpp); `compress: []` turns a default off.
+  std::optional<std::chrono::nanoseconds> sse_heartbeat;
+  std::optional<bool> sse_resume;
+  std::optional<std::uint32_t> sse_resume_attempts;
+  std::optional<std::vector<ContentCoding>> compress;
 };
 
 // `settings:`: every command-line timeout and limit, snake_case. Unset: the command line's

@@ -67,6 +67,17 @@ HashKey hash_key_of(const std::optional<HashKeySpec>& spec) {
   return key;
 }
 
+// The streaming features of a route: the route's own values, else the settings'.
+StreamFeatures stream_features(const Settings& settings, const RouteSettings& route) {
+  StreamFeatures f;
+  f.sse_heartbeat = route.sse_heartbeat.value_or(settings.sse_heartbeat.value_or(f.sse_heartbeat));
+  f.sse_resume = route.sse_resume.value_or(settings.sse_resume.value_or(f.sse_resume));
+  f.sse_resume_attempts = route.sse_resume_attempts.value_or(
+      settings.sse_resume_attempts.value_or(f.sse_resume_attempts));
+  f.compress = route.compress.value_or(settings.compress.value_or(f.compress));
+  return f;
+}
+
 // The transport options of a route: the settings' values, then the route's own.
 TransportOptions transport_options(const Settings& settings, const RouteSettings& route) {
   TransportOptions o;
@@ -204,6 +215,7 @@ class Builder {
     };
     proxy->flush_interval = route.settings.flush_interval.value_or(
         config_.settings.flush_interval.value_or(nanoseconds{0}));
+    apply_stream_features(stream_features(config_.settings, route.settings), *proxy);
     proxy->transport = std::move(pool);
     proxy->route_name = route_label(route, index);
     proxy->upstream_name = upstream.name;

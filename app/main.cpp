@@ -142,6 +142,7 @@ int run(sluice::app::Config& config) {
 
     auto proxy = sluice::single_host(target);
     proxy->flush_interval = config.flush_interval;
+    sluice::app::apply_stream_features(config.streaming, *proxy);
     proxy->transport = sluice::make_http1_transport(config.transport);
     proxy->metrics = metrics;
     sluice::Server server(config.server,

@@ -310,6 +310,25 @@ TEST(ParseConfig, EveryFlagMapsToItsOption) {
   EXPECT_EQ(app::listen_url(c.server.listen), "http://[::1]:9090");
 }
 
+TEST(ParseConfig, StreamingFeaturesAreOffByDefaultAndMapToTheProxy) {
+  const Parsed off = parse({"--upstream", "http://h"});
+  ASSERT_NE(off.config(), nullptr) << off.err;
+  EXPECT_EQ(off.config()->streaming.sse_heartbeat.count(), 0);
+  EXPECT_FALSE(off.config()->streaming.sse_resume);
+  EXPECT_EQ(off.config()->streaming.sse_resume_attempts, 3u);
+  EXPECT_TRUE(off.config()->streaming.compress.empty());
+
+  const Parsed on = parse({"--upstream", "http://h", "--sse-heartbeat", "15s", "--sse-resume",
+                           "--sse-resume-attempts", "5", "--compress", "br,gzip"});
+  ASSERT_NE(on.config(), nullptr) << on.err;
+  ReverseProxy proxy;
+  app::apply_stream_features(on.config()->streaming, proxy);
+  EXPECT_EQ(proxy.sse_heartbeat, 15s);
+  EXPECT_TRUE(proxy.sse_resume);
+  EXPECT_EQ(proxy.sse_resume_attempts, 5u);
+  EXPECT_EQ(proxy.compress.codings, (std::vector{ContentCoding::br, ContentCoding::gzip}));
+}
+
 TEST(ParseConfig, FlushIntervalTakesZeroAndMinusOne) {
   const Parsed every = parse({"--upstream", "http://h", "--flush-interval", "-1"});
   ASSERT_NE(every.config(), nullptr) << every.err;
@@ -355,10 +374,20 @@ TEST(ParseConfig, BadValuesExit2NamingFlagAndValue) {
       {"--max-idle-upstream", "70000"},
       {"--idle-timeout", "5 s"},
       {"--access-log", "yes"},
+      {"--sse-heartbeat", "-1s"},
+      {"--sse-heartbeat", "15"},
+      {"--sse-heartbeat", "10ms"},
+      {"--sse-resume-attempts", "0"},
+      {"--sse-resume-attempts", "101"},
+      {"--compress", "lz4"},
+      {"--compress", "gzip,gzip"},
+      {"--compress", "gzip,"},
+      {"--compress", "GZIP"},
   };
   for (const auto& [flag, value] : cases) {
     std::vector<std::string> args;
     if (flag != "--upstream") args = {"--upstream", "http://127.0.0.1:9000"};
+    if (flag == "--sse-resume-attempts") args.push_back("--sse-resume");
     args.push_back(flag);
     args.push_back(value);
     const Parsed p = parse(args);
@@ -366,6 +395,12 @@ TEST(ParseConfig, BadValuesExit2NamingFlagAndValue) {
     EXPECT_NE(p.err.find("sluice: " + flag + ": \"" + value + "\""), std::string::npos)
         << flag << " " << value << ": " << p.err;
   }
+}
+
+TEST(ParseConfig, ResumeAttemptsNeedResume) {
+  const Parsed p = parse({"--upstream", "http://h", "--sse-resume-attempts", "5"});
+  EXPECT_EQ(p.status(), app::kUsageError);
+  EXPECT_NE(p.err.find("needs --sse-resume"), std::string::npos) << p.err;
 }
 
 TEST(ParseConfig, DemoRefusesUpstream) {

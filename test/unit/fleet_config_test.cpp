@@ -176,6 +176,34 @@ std::string with(std::string_view from, std::string_view to) {
 
 std::string plus(std::string_view tail) { return std::string(kBase) + std::string(tail); }
 
+TEST(FleetConfig, StreamingFeaturesInSettingsAndRoutes) {
+  const std::string file = with("routes:\n",
+                                "settings:\n"
+                                "  compress: [zstd, br, gzip]\n"
+                                "  sse_heartbeat: 15s\n"
+                                "  sse_resume: true\n"
+                                "  sse_resume_attempts: 5\n"
+                                "routes:\n") +
+                           "  - upstream: api\n"
+                           "    path_prefix: /plain\n"
+                           "    compress: []\n"
+                           "    sse_heartbeat: 0\n"
+                           "    sse_resume: false\n";
+  const auto result = load_fleet_config(file);
+  const FleetConfig* c = loaded(result);
+  ASSERT_NE(c, nullptr) << describe(std::get<std::vector<ConfigError>>(result));
+  EXPECT_EQ(c->settings.compress,
+            (std::vector{ContentCoding::zstd, ContentCoding::br, ContentCoding::gzip}));
+  EXPECT_EQ(c->settings.sse_heartbeat, 15s);
+  EXPECT_EQ(c->settings.sse_resume, true);
+  EXPECT_EQ(c->settings.sse_resume_attempts, 5u);
+  ASSERT_EQ(c->routes.size(), 2u);
+  EXPECT_FALSE(c->routes[0].settings.compress);  // the settings' apply
+  EXPECT_EQ(c->routes[1].settings.compress, std::vector<ContentCoding>{});
+  EXPECT_EQ(c->routes[1].settings.sse_heartbeat, 0ns);
+  EXPECT_EQ(c->routes[1].settings.sse_resume, false);
+}
+
 const std::vector<Invalid>& invalid_files() {
   static const std::vector<Invalid> rows = {
       {"a misspelled top-level key", plus("upstreams_extra: 1\n"), 9, "upstreams_extra",
@@ -257,6 +285,15 @@ const std::vector<Invalid>& invalid_files() {
       {"a health check timeout longer than its interval",
        with("    servers:\n", "    health_check: {interval: 1s, timeout: 2s}\n    servers:\n"), 5,
        "2s", "timeout must be shorter than interval", 1},
+      {"a negative heartbeat", plus("settings:\n  sse_heartbeat: -1s\n"), 10, "-1s",
+       "sse_heartbeat: \"-1s\" is not a duration", 1},
+      {"an unknown coding", plus("settings:\n  compress: [gzip, lz4]\n"), 10, "lz4",
+       "compress: names no coding: \"lz4\"", 1},
+      {"a coding twice", plus("settings:\n  compress: [gzip, br, gzip]\n"), 10, "gzip]",
+       "compress: names gzip twice", 1},
+      {"compress as a string", plus("settings:\n  compress: gzip\n"), 10, "gzip",
+       "compress must be a list", 1},
+      {"zero resume attempts", plus("settings:\n  sse_resume_attempts: 0\n"), 10, "0", "", 1},
       {"a weight of 0",
        with("      - url: http://127.0.0.1:9001\n",
             "      - url: http://127.0.0.1:9001\n        weight: 0\n"),
