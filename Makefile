@@ -63,21 +63,33 @@ fuzz:
 	CC=$(FUZZ_CC) CXX=$(FUZZ_CXX) cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DSLUICE_FUZZ=ON -DSLUICE_TESTS=OFF
 	cmake --build build/fuzz -j $(JOBS) --target $(FUZZ_TARGETS)
-	@failed=""; for t in $(FUZZ_TARGETS); do \
+	@# Two targets at a time (one per core): the time each fuzzes is unchanged, the wall time halves.
+	@run_one() { t=$$1; \
 		rm -rf build/fuzz/corpus/$$t build/fuzz/artifacts/$$t; \
 		mkdir -p build/fuzz/corpus/$$t build/fuzz/artifacts/$$t; \
 		cp fuzz/corpus/$$t/* build/fuzz/corpus/$$t/; \
-		echo "== $$t for $(FUZZ_SECONDS) s (log: build/fuzz/$$t.log)"; \
-		if build/fuzz/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
-				-rss_limit_mb=2048 -print_final_stats=1 \
-				-artifact_prefix=build/fuzz/artifacts/$$t/ build/fuzz/corpus/$$t \
-				> build/fuzz/$$t.log 2>&1; then \
-			grep -E '^Done [0-9]+ runs' build/fuzz/$$t.log || true; \
-		else \
-			grep -E 'INVARIANT VIOLATED|ERROR: (Address|Leak)Sanitizer|runtime error|deadly signal|Test unit written' \
-				build/fuzz/$$t.log | head -n 5; \
-			failed="$$failed $$t"; \
-		fi; \
+		build/fuzz/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+			-rss_limit_mb=2048 -print_final_stats=1 \
+			-artifact_prefix=build/fuzz/artifacts/$$t/ build/fuzz/corpus/$$t \
+			> build/fuzz/$$t.log 2>&1; }; \
+	failed=""; set -- $(FUZZ_TARGETS); \
+	while [ $$# -gt 0 ]; do \
+		batch=""; pids=""; \
+		for _ in 1 2; do \
+			[ $$# -gt 0 ] || break; \
+			echo "== $$1 for $(FUZZ_SECONDS) s (log: build/fuzz/$$1.log)"; \
+			run_one $$1 & pids="$$pids $$!"; batch="$$batch $$1"; shift; \
+		done; \
+		for t in $$batch; do \
+			pid=$$(echo $$pids | cut -d' ' -f1); pids=$$(echo $$pids | cut -s -d' ' -f2-); \
+			if wait $$pid; then \
+				grep -E '^Done [0-9]+ runs' build/fuzz/$$t.log | sed "s/^/$$t: /" || true; \
+			else \
+				grep -E 'INVARIANT VIOLATED|ERROR: (Address|Leak)Sanitizer|runtime error|deadly signal|Test unit written' \
+					build/fuzz/$$t.log | head -n 5; \
+				failed="$$failed $$t"; \
+			fi; \
+		done; \
 	done; \
 	if [ -n "$$failed" ]; then \
 		echo "fuzz: failed:$$failed -- reproducers in build/fuzz/artifacts/<target>/" \
