@@ -31,6 +31,8 @@ if [[ "${1:-}" == "bench" ]]; then
   packages+=(python3 procps util-linux)
   # bench/tls.sh: the certificate (openssl req), handshakes/s (openssl s_time), s_client checks
   packages+=(openssl)
+  # bench/flushdelay.py --accept-encoding: the client decodes zstd and br as it reads
+  packages+=(python3-zstandard python3-brotli)
 fi
 if [[ "${1:-}" == "lint" ]]; then
   packages+=(clang-format-14 clang-tidy-14)
