@@ -87,7 +87,8 @@ struct SseStream {
     proxy = std::make_unique<ProxyHarness>(upstream.url(), std::move(configure));
   }
 
-  testing::AssertionResult open() {
+  // A GET through the proxy; the upstream answers with `head` (an SSE stream by default).
+  testing::AssertionResult open(std::string_view head = kSseHead) {
     if (auto r = TestClient::connect(proxy->port(), client); !r) return r;
     if (!client->send("GET /events HTTP/1.1\r\nHost: t\r\n\r\n")) {
       return testing::AssertionFailure() << "send failed";
@@ -95,7 +96,7 @@ struct SseStream {
     if (auto r = upstream.accept(conn); !r) return r;
     RecordedRequest req;
     if (auto r = conn->read_request(req); !r) return r;
-    if (!conn->send(kSseHead)) return testing::AssertionFailure() << "upstream send failed";
+    if (!conn->send(head)) return testing::AssertionFailure() << "upstream send failed";
     return client_body_ends_with("");
   }
 
@@ -183,29 +184,21 @@ TEST(SseHeartbeat, NeverInsideAnEventWhereverTheUpstreamSplitsIt) {
 
 TEST(SseHeartbeat, NoneAfterTheResponseEnded) {
   constexpr auto kInterval = 30ms;
-  SseStream s([kInterval](ReverseProxy& p) { p.sse_heartbeat = kInterval; });
-  ASSERT_TRUE(s.open());
-  ASSERT_TRUE(s.conn->send(chunk("data: last\n\n")));
-  ASSERT_TRUE(s.heartbeats_reach(1));
-  ASSERT_TRUE(s.conn->send(kLastChunk));
-  ASSERT_TRUE(s.proxy->events().wait_for_ends(1));
-  const std::size_t beats = heartbeats(s.proxy->events().events());
-  EXPECT_FALSE(s.heartbeats_reach(beats + 1, 5 * kInterval));
-  EXPECT_TRUE(s.proxy->events().check_flush_lifecycle());
-}
-
-TEST(SseHeartbeat, NoneAfterTheUpstreamCutTheStream) {
-  constexpr auto kInterval = 30ms;
-  SseStream s([kInterval](ReverseProxy& p) { p.sse_heartbeat = kInterval; });
-  ASSERT_TRUE(s.open());
-  ASSERT_TRUE(s.conn->send(chunk("data: a\n\n")));
-  ASSERT_TRUE(s.heartbeats_reach(1));
-  s.conn->reset();
-  ASSERT_TRUE(s.proxy->events().wait_for_ends(1));
-  ASSERT_TRUE(s.client->wait_closed());
-  const std::size_t beats = heartbeats(s.proxy->events().events());
-  EXPECT_FALSE(s.heartbeats_reach(beats + 1, 5 * kInterval));
-  EXPECT_TRUE(s.proxy->events().check_flush_lifecycle());
+  for (const bool complete : {true, false}) {  // the upstream ends it, or cuts it
+    SseStream s([kInterval](ReverseProxy& p) { p.sse_heartbeat = kInterval; });
+    ASSERT_TRUE(s.open());
+    ASSERT_TRUE(s.conn->send(chunk("data: last\n\n")));
+    ASSERT_TRUE(s.heartbeats_reach(1));
+    if (complete) {
+      ASSERT_TRUE(s.conn->send(kLastChunk));
+    } else {
+      s.conn->reset();
+    }
+    ASSERT_TRUE(s.proxy->events().wait_for_ends(1));
+    const std::size_t beats = heartbeats(s.proxy->events().events());
+    EXPECT_FALSE(s.heartbeats_reach(beats + 1, 5 * kInterval)) << "complete=" << complete;
+    EXPECT_TRUE(s.proxy->events().check_flush_lifecycle());
+  }
 }
 
 TEST(SseHeartbeat, IsNotUpstreamActivity) {
@@ -231,12 +224,7 @@ TEST(SseHeartbeat, NotForOtherTypesNorWhenOff) {
     if (event_stream) {
       ASSERT_TRUE(s.open());  // an SSE response with heartbeats off
     } else {
-      ASSERT_TRUE(TestClient::connect(s.proxy->port(), s.client));
-      ASSERT_TRUE(s.client->send("GET /x HTTP/1.1\r\nHost: t\r\n\r\n"));
-      ASSERT_TRUE(s.upstream.accept(s.conn));
-      RecordedRequest req;
-      ASSERT_TRUE(s.conn->read_request(req));
-      ASSERT_TRUE(s.conn->send(
+      ASSERT_TRUE(s.open(
           "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"));
     }
     ASSERT_TRUE(s.conn->send(chunk("data: a\n\n")));
@@ -248,15 +236,9 @@ TEST(SseHeartbeat, NotForOtherTypesNorWhenOff) {
 TEST(SseHeartbeat, NotIntoAStreamTheUpstreamCompressed) {
   // A comment cannot go into gzip: the client could no longer decode the stream.
   SseStream s([](ReverseProxy& p) { p.sse_heartbeat = 20ms; });
-  ASSERT_TRUE(TestClient::connect(s.proxy->port(), s.client));
-  ASSERT_TRUE(s.client->send("GET /events HTTP/1.1\r\nHost: t\r\n\r\n"));
-  ASSERT_TRUE(s.upstream.accept(s.conn));
-  RecordedRequest req;
-  ASSERT_TRUE(s.conn->read_request(req));
-  ASSERT_TRUE(s.conn->send(
-      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: gzip\r\n"
-      "Transfer-Encoding: chunked\r\n\r\n"));
-  ASSERT_TRUE(s.client_body_ends_with(""));
+  ASSERT_TRUE(
+      s.open("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: gzip\r\n"
+             "Transfer-Encoding: chunked\r\n\r\n"));
   EXPECT_FALSE(s.heartbeats_reach(1, 200ms));
 }
 
