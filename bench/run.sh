@@ -19,11 +19,14 @@
 # The fleet section (bench/fleet.sh, sourced) measures sluice --config against sluice --upstream:
 # CPU µs/req over 100 routes and 10 servers, 20 reloads under load (errors, p99 against no
 # reloads) and the skew of 1,000 SSE streams over 4 servers (least_conn, round_robin); a fourth table.
+# The compression section (bench/compression.sh, sourced) measures sluice --compress zstd,br,gzip
+# against itself: SSE flush delay per coding through one process (decoded as it arrives) and RSS
+# and CPU per open SSE stream per coding over 1,000 streams; a fifth table.
 #
 # Environment overrides (for development runs): SLUICE (binary), BENCH_OUT (output dir),
 # BENCH_RUNS, BENCH_DURATION (s per wrk run), BENCH_SIZES ("13 64k 1m"), BENCH_TARGETS
 # ("direct nginx haproxy haproxy-nodelay sluice"), BENCH_SECTIONS ("throughput flush download
-# upload idle tls observability fleet workers2"), BENCH_DL_MIB (download and upload size), BENCH_IDLE_N, BENCH_KEEP=1
+# upload idle tls observability fleet compression workers2"), BENCH_DL_MIB (download and upload size), BENCH_IDLE_N, BENCH_KEEP=1
 # (keep the temp dir), BENCH_HS_TIME (s per openssl s_time run of the tls section).
 # SLUICE_BASELINE=<binary> (e.g. from bench/build-baseline.sh REV) adds the target sluice-base: that
 # binary with the same flags, pinning and load as sluice, measured right after sluice in every
@@ -39,8 +42,8 @@ BASE=${SLUICE_BASELINE:-}
 OUT=${BENCH_OUT:-$ROOT/build/bench}
 
 case "$MODE" in
-  quick) RUNS=1; DUR=2; DL_MIB=256;  IDLE_N=1000; SECTIONS="throughput flush download upload idle tls observability fleet" ;;
-  full)  RUNS=3; DUR=10; DL_MIB=1024; IDLE_N=5000; SECTIONS="throughput flush download upload idle tls observability fleet workers2" ;;
+  quick) RUNS=1; DUR=2; DL_MIB=256;  IDLE_N=1000; SECTIONS="throughput flush download upload idle tls observability fleet compression" ;;
+  full)  RUNS=3; DUR=10; DL_MIB=1024; IDLE_N=5000; SECTIONS="throughput flush download upload idle tls observability fleet compression workers2" ;;
   *) echo "usage: $0 [full|quick]" >&2; exit 2 ;;
 esac
 RUNS=${BENCH_RUNS:-$RUNS}
@@ -458,6 +461,12 @@ if has "$SECTIONS" fleet; then
   source "$BENCH/fleet.sh"
 fi
 
+# ---------------------------------------------------------------- 4e. compression (bench/compression.sh)
+if has "$SECTIONS" compression; then
+  # shellcheck source=compression.sh source-path=SCRIPTDIR
+  source "$BENCH/compression.sh"
+fi
+
 # ---------------------------------------------------------------- 5. two workers, unpinned (full mode)
 if has "$SECTIONS" workers2; then
   log "2-worker unpinned run: backend, proxies and wrk -t2 all unpinned"
@@ -511,10 +520,11 @@ python3 "$BENCH/report_tls.py" "$RAW" "$OUT/results.csv" "$OUT/results.md.tls" \
 (( $(wc -l < "$OUT/results.md.table") > 2 )) || : > "$OUT/results.md.table"
 [[ -f $OUT/results.md.obs ]] || : > "$OUT/results.md.obs"
 [[ -f $OUT/results.md.fleet ]] || : > "$OUT/results.md.fleet"
+[[ -f $OUT/results.md.compression ]] || : > "$OUT/results.md.compression"
 cat "$OUT/results.md.head" "$OUT/results.md.table" "$OUT/results.md.tls" "$OUT/results.md.obs" \
-  "$OUT/results.md.fleet" > "$OUT/results.md"
+  "$OUT/results.md.fleet" "$OUT/results.md.compression" > "$OUT/results.md"
 rm -f "$OUT/results.md.head" "$OUT/results.md.table" "$OUT/results.md.tls" "$OUT/results.md.obs" \
-  "$OUT/results.md.fleet"
+  "$OUT/results.md.fleet" "$OUT/results.md.compression"
 if command -v gnuplot >/dev/null; then bench_chart=$("$BENCH/chart.sh" "$OUT/results.csv" "$OUT/cpu.png" 2>&1) || log "chart: $bench_chart"; fi
 echo
 cat "$OUT/results.md"
