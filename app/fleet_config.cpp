@@ -431,7 +431,7 @@ void cross_check(const FleetConfig& c, Position admin_at, ConfigErrors& e) {
   for (const auto& u : c.upstreams) {
     for (const auto& s : u.servers) {
       if (!s.url) continue;
-      const std::string key = s.url->scheme + "://" + s.url->authority();
+      const std::string key = s.url->origin();
       const auto [it, first] = owner.emplace(key, &u);
       const UpstreamSpec& other = *it->second;
       if (first || &other == &u) continue;

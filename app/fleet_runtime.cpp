@@ -20,7 +20,7 @@ std::string route_label(const RouteSpec& route, std::size_t index) {
 }
 
 // "http://127.0.0.1:9001": what names a server (its registry key and its metrics label).
-std::string server_key(const Url& url) { return url.scheme + "://" + url.authority(); }
+std::string server_key(const Url& url) { return url.origin(); }
 
 // The metrics' server label of an entry: its URL, or "dns:NAME:PORT" for a `dns:` entry (its
 // addresses come and go, the label stays).

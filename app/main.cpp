@@ -135,8 +135,8 @@ int run(sluice::app::Config& config) {
     std::shared_ptr<sluice::Metrics> metrics;
     const sluice::Url& target = *config.upstream;
     if (config.admin_listen) {
-      metrics = std::make_shared<sluice::Metrics>(sluice::single_route_layout(
-          target.scheme + "://" + target.authority(), config.server.threads));
+      metrics = std::make_shared<sluice::Metrics>(
+          sluice::single_route_layout(target.origin(), config.server.threads));
       config.server.metrics = metrics;
     }
 

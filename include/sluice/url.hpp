@@ -20,6 +20,8 @@ struct Url {
 
   // "host:port" when a port is given, else "host": the value for a Host header.
   std::string authority() const;
+  // "http://10.0.0.7:9000": scheme and authority, how logs, metrics and the pools name a server.
+  std::string origin() const;
   // The port to connect to: `port`, or "80" for http, "443" for https.
   std::string connect_port() const;
   // raw_path (or "/" when empty) plus "?raw_query" when the query is non-empty.

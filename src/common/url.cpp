@@ -257,6 +257,12 @@ std::optional<Url> Url::parse(std::string_view text) {
 
 std::string Url::authority() const { return port.empty() ? host : host + ":" + port; }
 
+std::string Url::origin() const {
+  std::string out = scheme;
+  out.append("://").append(authority());
+  return out;
+}
+
 std::string Url::connect_port() const {
   if (!port.empty()) return port;
   return scheme == "https" ? std::string("443") : std::string("80");

@@ -90,7 +90,7 @@ void log_error(const ReverseProxy& p, const Request& in, std::string_view what) 
 }
 
 // "http://127.0.0.1:9000": the upstream server a request went to, as error lines name it.
-std::string server_of(const Request& out) { return out.url.scheme + "://" + out.url.authority(); }
+std::string server_of(const Request& out) { return out.url.origin(); }
 
 // What failed upstream, for the error line and the access log: the error, the server, and the
 // transport's detail (the address and the OS, resolver or TLS reason) when it has one.

@@ -28,12 +28,6 @@ void report(const SseResumeSettings& s, ResponseId id, SseResumeResult result, u
   }
 }
 
-std::string origin_of(const Request& out) {
-  std::string origin = out.url.scheme;
-  origin.append("://").append(out.url.authority());
-  return origin;
-}
-
 bool event_stream_ok(const Response& head) {
   return head.status == 200 && sse_uncoded_event_stream(head);
 }
@@ -56,7 +50,7 @@ bool sse_resumable_request(const Request& out, const Response& res) {
 asio::awaitable<ResumeOutcome> resume_sse(Transport& via, Exchange& ex, Request& out,
                                           const SseGate& gate, unsigned& attempts,
                                           const SseResumeSettings& settings) {
-  std::string failed = origin_of(out);
+  std::string failed = out.url.origin();
   while (attempts < settings.max_attempts) {
     ++attempts;
     if (attempts > 1 && !co_await back_off(ex, attempts))
@@ -70,7 +64,7 @@ asio::awaitable<ResumeOutcome> resume_sse(Transport& via, Exchange& ex, Request&
     UpstreamResponse up = co_await via.round_trip(std::move(again));
     if (settings.note) settings.note(out, up, std::chrono::steady_clock::now() - sent_at);
     if (up.ec == aborted_error() || up.ec == errc::client_gone) co_return ResumeOutcome{{}, up.ec};
-    const std::string server = origin_of(out);
+    const std::string server = out.url.origin();
     if (!up.ec && event_stream_ok(up.head)) {
       report(settings, ex.id(), SseResumeResult::resumed, attempts);
       settings.log("SSE stream resumed on " + server + " after event ID \"" + gate.last_event_id() +

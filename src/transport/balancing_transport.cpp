@@ -208,9 +208,7 @@ const UpstreamServer* BalancingTransport::server_named(const std::vector<PoolMem
                                                        std::string_view url) {
   if (url.empty()) return nullptr;
   for (const PoolMember& m : members) {  // only on a resume: the allocations do not matter
-    std::string name = m.url.scheme;
-    name.append("://").append(m.url.authority());
-    if (name == url) return m.server.get();
+    if (m.url.origin() == url) return m.server.get();
   }
   return nullptr;
 }
