@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "common/duration.hpp"
+#include "http2_settings.hpp"
 #include "sluice/version.hpp"
 
 namespace sluice::app {
@@ -106,6 +107,9 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
   std::string max_response_header_bytes =
       std::to_string(config.transport.max_response_header_bytes);
   std::string max_idle_upstream = std::to_string(config.transport.max_idle_connections);
+  std::string h2_max_streams = std::to_string(config.server.h2_max_concurrent_streams);
+  std::string h2_stream_window = std::to_string(config.server.h2_stream_window);
+  std::string h2_connection_window = std::to_string(config.server.h2_connection_window);
   std::vector<std::string> tls_certs;
   std::vector<std::string> tls_keys;
   std::string upstream_ca;
@@ -259,6 +263,22 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
                  "more are closed when released. Default: " +
                      max_idle_upstream)
       ->type_name("N");
+  app.add_option("--h2-max-concurrent-streams", h2_max_streams,
+                 "HTTP/2 streams a client may have in flight per connection\n"
+                 "(a stream it reset counts until its upstream work stopped).\n"
+                 "Default: " +
+                     h2_max_streams)
+      ->type_name("N");
+  app.add_option("--h2-stream-window", h2_stream_window,
+                 "HTTP/2 request body bytes a stream may send ahead of the\n"
+                 "upstream taking them. Default: " +
+                     h2_stream_window)
+      ->type_name("BYTES");
+  app.add_option("--h2-connection-window", h2_connection_window,
+                 "The same for all streams of a connection; at least streams\n"
+                 "x stream window; 0 = exactly that. Default: " +
+                     h2_connection_window)
+      ->type_name("BYTES");
   app.add_option("--access-log", access_log,
                  "One line per request on stderr, refused ones too:\n"
                  "text, json (one object per line) or off (`on` is\n"
@@ -467,6 +487,9 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
       {"--max-body-bytes", max_body_bytes, 0, std::numeric_limits<std::int64_t>::max()},
       {"--max-response-header-bytes", max_response_header_bytes, 1024, 64u << 20},
       {"--max-idle-upstream", max_idle_upstream, 0, 65536},
+      {"--h2-max-concurrent-streams", h2_max_streams, 1, 65536},
+      {"--h2-stream-window", h2_stream_window, 1024, kMaxH2Window},
+      {"--h2-connection-window", h2_connection_window, 0, kMaxH2Window},
   };
   for (Limit& l : limits) {
     const char* last = l.text.data() + l.text.size();
@@ -483,6 +506,12 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
   config.server.max_body_bytes = limits[3].value;
   config.transport.max_response_header_bytes = static_cast<std::uint32_t>(limits[4].value);
   config.transport.max_idle_connections = static_cast<std::size_t>(limits[5].value);
+  config.server.h2_max_concurrent_streams = static_cast<std::uint32_t>(limits[6].value);
+  config.server.h2_stream_window = static_cast<std::uint32_t>(limits[7].value);
+  config.server.h2_connection_window = static_cast<std::uint32_t>(limits[8].value);
+  if (const auto why = check_h2_windows(config.server)) {
+    return usage_error(err, "--h2-connection-window", h2_connection_window, *why);
+  }
 
   // TLS last: the files are read only once every other flag is known to be good.
   if (tls_certs.size() != tls_keys.size()) {

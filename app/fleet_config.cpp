@@ -10,6 +10,7 @@
 #include "common/duration.hpp"
 #include "config.hpp"
 #include "config_yaml.hpp"
+#include "http2_settings.hpp"
 
 namespace sluice::app {
 
@@ -104,9 +105,19 @@ void read_route_settings(MapReader& m, RouteSettings& s, ConfigErrors& e) {
 
 // Settings of the client connection (they act before a route is chosen, or the connection
 // enforces them for every request on it): a route naming one is told where it belongs.
-constexpr const char* kListenerWide[] = {
-    "header_timeout", "idle_timeout",     "write_timeout",     "max_body_bytes", "max_header_bytes",
-    "max_uri_bytes",  "max_header_count", "max_idle_upstream", "threads",        "access_log"};
+constexpr const char* kListenerWide[] = {"header_timeout",
+                                         "idle_timeout",
+                                         "write_timeout",
+                                         "max_body_bytes",
+                                         "max_header_bytes",
+                                         "max_uri_bytes",
+                                         "max_header_count",
+                                         "max_idle_upstream",
+                                         "threads",
+                                         "access_log",
+                                         "h2_max_concurrent_streams",
+                                         "h2_stream_window",
+                                         "h2_connection_window"};
 
 void read_settings(const Field& field, Settings& s, ConfigErrors& e) {
   MapReader m(field.value, field.key_at, "settings", e);
@@ -123,6 +134,18 @@ void read_settings(const Field& field, Settings& s, ConfigErrors& e) {
   }
   if (auto f = m.field("max_idle_upstream"); f.present())
     take(s.max_idle_upstream, read_uint(f, 0, kU32, e));
+  if (auto f = m.field("h2_max_concurrent_streams"); f.present())
+    take(s.h2_max_concurrent_streams, read_uint(f, 1, 65536, e));
+  if (auto f = m.field("h2_stream_window"); f.present())
+    take(s.h2_stream_window, read_uint(f, 1024, kMaxH2Window, e));
+  if (auto f = m.field("h2_connection_window"); f.present()) {
+    take(s.h2_connection_window, read_uint(f, 0, kMaxH2Window, e));
+    ServerOptions o;
+    if (s.h2_max_concurrent_streams) o.h2_max_concurrent_streams = *s.h2_max_concurrent_streams;
+    if (s.h2_stream_window) o.h2_stream_window = *s.h2_stream_window;
+    if (s.h2_connection_window) o.h2_connection_window = *s.h2_connection_window;
+    if (const auto why = check_h2_windows(o)) e.add(f.value_at(), "h2_connection_window " + *why);
+  }
   if (auto f = m.field("threads"); f.present()) take(s.threads, read_uint(f, 1, kMaxThreads, e));
   if (auto f = m.field("access_log"); f.present()) {
     take(

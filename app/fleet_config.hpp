@@ -76,6 +76,9 @@ struct Settings : RouteSettings {
   std::optional<std::uint32_t> max_uri_bytes;
   std::optional<std::uint32_t> max_header_count;
   std::optional<std::uint32_t> max_idle_upstream;
+  std::optional<std::uint32_t> h2_max_concurrent_streams;
+  std::optional<std::uint32_t> h2_stream_window;
+  std::optional<std::uint32_t> h2_connection_window;
   std::optional<unsigned> threads;
   std::optional<AccessLog> access_log;
 };

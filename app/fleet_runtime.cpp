@@ -367,6 +367,9 @@ ServerOptions fleet_listener_options(const FleetConfig& config, const ListenerSp
   if (s.max_uri_bytes) o.max_uri_bytes = *s.max_uri_bytes;
   if (s.max_header_count) o.max_header_count = *s.max_header_count;
   if (s.max_body_bytes) o.max_body_bytes = *s.max_body_bytes;
+  if (s.h2_max_concurrent_streams) o.h2_max_concurrent_streams = *s.h2_max_concurrent_streams;
+  if (s.h2_stream_window) o.h2_stream_window = *s.h2_stream_window;
+  if (s.h2_connection_window) o.h2_connection_window = *s.h2_connection_window;
   if (s.access_log) o.access_log = *s.access_log;
   if (!listener.tls.empty()) {
     std::vector<CertificateFiles> pairs;

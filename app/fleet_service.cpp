@@ -41,7 +41,10 @@ bool same_listener_settings(const Settings& a, const Settings& b) {
          a.write_timeout == b.write_timeout && a.max_body_bytes == b.max_body_bytes &&
          a.max_header_bytes == b.max_header_bytes && a.max_uri_bytes == b.max_uri_bytes &&
          a.max_header_count == b.max_header_count && a.threads == b.threads &&
-         a.access_log == b.access_log;
+         a.access_log == b.access_log &&
+         a.h2_max_concurrent_streams == b.h2_max_concurrent_streams &&
+         a.h2_stream_window == b.h2_stream_window &&
+         a.h2_connection_window == b.h2_connection_window;
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ install(EXPORT sluiceTargets NAMESPACE sluice:: DESTINATION ${SLUICE_CMAKE_DIR}
   COMPONENT development)
 
 # A static archive leaves the symbols of the libraries it uses to the program's link: OpenSSL's
-# (a public dependency anyway) and the compression libraries' (zlib, brotli, zstd; private to a
+# (a public dependency anyway), the compression libraries' (zlib, brotli, zstd) and nghttp2's (private to a
 # shared library, whose own link resolves them).
 if(BUILD_SHARED_LIBS)
   set(SLUICE_PC_REQUIRES "Requires.private")
@@ -32,7 +32,7 @@ if(BUILD_SHARED_LIBS)
   set(SLUICE_CONFIG_STATIC OFF)
 else()
   set(SLUICE_PC_REQUIRES "Requires")
-  set(SLUICE_PC_CODINGS ", zlib, libbrotlienc, libzstd")
+  set(SLUICE_PC_CODINGS ", zlib, libbrotlienc, libzstd, libnghttp2")
   set(SLUICE_CONFIG_STATIC ON)
 endif()
 

@@ -16,6 +16,7 @@ packages=(
   libyaml-cpp-dev       # the fleet configuration file (app/fleet_config.cpp)
   libc-ares-dev         # DNS discovery of the fleet's dns: servers (app/dns_resolver.cpp)
   libssl-dev            # OpenSSL 3: TLS on both sides
+  libnghttp2-dev        # HTTP/2 framing, HPACK, flow control (src/http2, src/server/http2_*)
   zlib1g-dev libbrotli-dev libzstd-dev   # response compression: gzip, br, zstd (src/proxy/body_encoder.cpp)
   openssl ca-certificates   # the system CA bundle upstreams are verified against; `openssl` CLI in docs
   libgtest-dev libgmock-dev googletest
@@ -41,6 +42,8 @@ if [[ "${1:-}" == "package" ]]; then
   # dpkg-shlibdeps (CPack's Depends), dpkg-deb, and `file`, which CPack's DEB generator requires
   # for its shlibdeps step; systemd-analyze verify for the unit
   packages+=(dpkg-dev file systemd)
+  # make install-check and make package build the same Release objects: ccache compiles them once
+  packages+=(ccache)
 fi
 if [[ "${1:-}" == "fuzz" ]]; then
   packages+=(clang-14 libclang-rt-14-dev)

@@ -60,6 +60,16 @@ struct ServerOptions {
   // closes. Checked before each accept, so with several threads a burst may pass it by up to
   // threads - 1.
   std::uint32_t max_connections = 0;
+  // HTTP/2 (RFC 9113): a TLS listener offers it by ALPN (ServerTlsOptions::alpn), a cleartext
+  // one serves it to clients that start with its preface (prior knowledge; `Upgrade: h2c` is
+  // never honoured). Each stream is an Exchange of its own.
+  // Streams a client may have in flight; a stream it reset counts until its handler ended.
+  std::uint32_t h2_max_concurrent_streams = 100;
+  // Request body bytes a stream may send ahead of the upstream taking them
+  // (SETTINGS_INITIAL_WINDOW_SIZE); at most 2^31-1.
+  std::uint32_t h2_stream_window = 64 * 1024;
+  // The same for all streams of a connection together; 0: streams x stream window.
+  std::uint32_t h2_connection_window = 0;
   // TLS listener (HTTPS): the certificates, chosen by SNI. Null: cleartext. The handshake must
   // finish within header_timeout; plain HTTP sent to a TLS listener gets a 400 in clear text.
   std::shared_ptr<ServerTls> tls;

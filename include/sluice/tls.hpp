@@ -37,8 +37,8 @@ class TlsConfigError : public std::runtime_error {
 
 struct ServerTlsOptions {
   // Offered by ALPN, most preferred first; a client that offers none of them still connects
-  // (without ALPN).
-  std::vector<std::string> alpn = {"http/1.1"};
+  // (without ALPN, as HTTP/1.1). "h2" serves HTTP/2 (ServerOptions::h2_*).
+  std::vector<std::string> alpn = {"h2", "http/1.1"};
   // A session ticket key encrypts new tickets for this long, then decrypts (and is replaced in
   // the client's next ticket) for as long again: a ticket resumes for at most twice this.
   std::chrono::seconds ticket_key_lifetime = std::chrono::hours(6);

@@ -142,6 +142,7 @@ struct Server::Impl {
     if (w.idle) w.idle->close_all();
     for (auto* s : w.sessions) {
       s->draining = true;
+      if (s->on_drain) s->on_drain();
       if (s->idle) {
         s->stream.cancel();
         s->stream.shutdown_both();

@@ -24,8 +24,10 @@
 #include "net/race.hpp"
 #include "server/access_log.hpp"
 #include "server/http1_exchange.hpp"
+#include "server/http2_connection.hpp"
 #include "server/idle_sessions.hpp"
 #include "server/request_from_parser.hpp"
+#include "server/request_record.hpp"
 #include "server/tls_handshake.hpp"
 #include "sluice/url.hpp"
 
@@ -75,7 +77,7 @@ asio::awaitable<void> reply_and_close(SessionIo& io, unsigned status, std::strin
 // connection keeps a read-sized buffer of its own.
 thread_local std::array<char, 16 * 1024> read_scratch;
 
-enum class HeadRead { ok, closed, timeout, too_large, malformed, rejected, stopped };
+enum class HeadRead { ok, closed, timeout, too_large, malformed, rejected, stopped, h2_preface };
 
 // Reads one request head into io.parser within `limit` (SPEC L7, R34). The socket is only waited
 // on for readability, raced against the deadline and the stop signal, so a timeout leaves the
@@ -103,7 +105,17 @@ asio::awaitable<HeadRead> read_head(SessionIo& io, std::chrono::nanoseconds limi
          ++skipped) {
       io.buffer.consume(2);
     }
-    if (io.buffer.size() > 0) {
+    // HTTP/2 with prior knowledge (RFC 9113 §3.3): the client preface instead of a request line.
+    bool preface_so_far = false;
+    if (io.h2_possible && io.buffer.size() > 0) {
+      constexpr std::string_view preface = Http2Connection::kPreface;
+      const std::string_view got(static_cast<const char*>(io.buffer.data().data()),
+                                 std::min(io.buffer.size(), preface.size()));
+      preface_so_far = preface.starts_with(got);
+      if (preface_so_far && got.size() == preface.size()) co_return HeadRead::h2_preface;
+      if (!preface_so_far) io.h2_possible = false;
+    }
+    if (io.buffer.size() > 0 && !preface_so_far) {
       io.idle = false;
       const auto* unparsed = static_cast<const char*>(io.buffer.data().data());
       rejected = check_raw_head({unparsed, io.buffer.size()});
@@ -173,91 +185,24 @@ Verdict check_limits(RequestParser& parser, const ServerOptions& opts) {
   return std::nullopt;
 }
 
-std::string_view protocol_of(unsigned version) { return version >= 11 ? "HTTP/1.1" : "HTTP/1.0"; }
-
-std::string access_line(const ServerOptions& opts, const AccessEntry& e) {
-  return opts.access_log == AccessLog::json ? format_json(e) : format_text(e);
-}
-
-// A request the session answered itself before any handler (400, 408, 413, 414, 431, 501,
-// 505): counted under no route, and logged with why, so that slowloris and smuggling attempts
-// show. The method and target are the head's when it was parsed.
+// A request the session answered itself before any handler: the head's method and target
+// when it was parsed, so that slowloris and smuggling attempts show in the log.
 void record_refused(const SessionIo& io, const SessionEnv& env,
                     const asio::ip::tcp::endpoint& remote, unsigned status, std::string_view reason,
                     Clock::time_point started) {
-  const ServerOptions& opts = env.options;
-  const auto took = Clock::now() - started;
-  if (opts.metrics) opts.metrics->shards().request_done(kNoRoute, status, took, 0, 0);
-  if (opts.access_log == AccessLog::off) return;
-  AccessEntry e;
-  e.time = std::chrono::system_clock::now();
-  e.client = remote;
+  RefusedRequest r{remote, status, reason, started, {}, {}, {}};
   if (io.parser && io.parser->is_header_done()) {
     const auto& head = io.parser->get();
-    e.method = std::string_view(head.method_string().data(), head.method_string().size());
-    e.target = std::string_view(head.target().data(), head.target().size());
-    e.protocol = protocol_of(head.version());
+    r.method = std::string_view(head.method_string().data(), head.method_string().size());
+    r.target = std::string_view(head.target().data(), head.target().size());
+    r.protocol = protocol_of(head.version());
   }
-  e.status = status;
-  e.total = took;
-  e.ending = "refused";
-  e.refused = reason;
-  write_log_line(opts.log, access_line(opts, e));
+  detail::record_refused(env, r);
 }
-
-// A request a handler served: its line and its counts.
-void record_served(const SessionEnv& env, const Exchange& ex, Clock::time_point start) {
-  const ServerOptions& opts = env.options;
-  const auto took = Clock::now() - start;
-  const Exchange::Report& report = ex.report();
-  if (opts.metrics) {
-    opts.metrics->shards().request_done(report.route, ex.status(), took, ex.body_bytes_received(),
-                                        ex.body_bytes_delivered());
-  }
-  if (opts.access_log == AccessLog::off) return;
-  const Request& r = ex.request();
-  const std::string target = r.url.request_target();
-  AccessEntry e;
-  e.time = std::chrono::system_clock::now();
-  e.client = r.remote;
-  e.method = r.method;
-  e.target = target;
-  e.protocol = protocol_of(r.version);
-  e.status = ex.status();
-  e.bytes_sent = ex.body_bytes_delivered();  // what reached the client, not what was queued
-  e.bytes_received = ex.body_bytes_received();
-  e.route = report.route_name;
-  e.upstream = report.upstream_name;
-  e.server = report.server;
-  e.upstream_connect = report.upstream_connect;
-  e.upstream_first_byte = report.upstream_first_byte;
-  e.upstream_total = report.upstream_total;
-  e.total = took;
-  e.ending = report.outcome ? to_string(*report.outcome) : ex.aborted() ? "aborted" : "complete";
-  e.error = report.error;
-  e.flushes = ex.client_writes();
-  write_log_line(opts.log, access_line(opts, e));
-}
-
-// sluice_active_requests counts a request while its handler runs, however the frame ends.
-class ActiveRequest {
- public:
-  explicit ActiveRequest(Metrics* metrics) : metrics_(metrics) {
-    if (metrics_) metrics_->shards().add_active_requests(+1);
-  }
-  ~ActiveRequest() {
-    if (metrics_) metrics_->shards().add_active_requests(-1);
-  }
-  ActiveRequest(const ActiveRequest&) = delete;
-  ActiveRequest& operator=(const ActiveRequest&) = delete;
-
- private:
-  Metrics* metrics_;
-};
 
 }  // namespace
 
-enum class RequestEnd { keep_alive, close, cut };
+enum class RequestEnd { keep_alive, close, cut, http2 };
 
 // One request on the connection: its head (within header_timeout), the checks, the handler, the
 // access-log line. A coroutine of its own so that its state (the parser's request, the
@@ -280,6 +225,8 @@ asio::awaitable<RequestEnd> serve_request(SessionIo& io, SessionEnv& env,
   Verdict rejected;
   HeadRead got = co_await read_head(io, opts.header_timeout, parse_error, rejected, readable);
   io.idle = false;
+  io.h2_possible = false;
+  if (got == HeadRead::h2_preface) co_return RequestEnd::http2;
   if (got == HeadRead::closed || got == HeadRead::stopped) co_return RequestEnd::close;
   if (got == HeadRead::timeout) co_return co_await refuse(408, "request head not received in time");
   if (got == HeadRead::too_large) co_return co_await refuse(431, "request header fields too large");
@@ -320,12 +267,20 @@ asio::awaitable<RequestEnd> serve_request(SessionIo& io, SessionEnv& env,
   co_return ex.keep_alive() ? RequestEnd::keep_alive : RequestEnd::close;
 }
 
+// The rest of the connection as HTTP/2; the connection object lives in this frame.
+asio::awaitable<void> serve_http2(SessionIo& io, SessionEnv& env, asio::ip::tcp::endpoint remote,
+                                  std::string received) {
+  Http2Connection conn(io, env, remote);
+  co_await conn.run(received);
+}
+
 asio::awaitable<void> run_session(std::unique_ptr<ByteStream> stream, SessionEnv& env,
                                   asio::ip::tcp::endpoint remote, bool resumed) {
   SessionIo io(std::move(stream), env.options);
   Registration registration(env, io, /*already_counted=*/resumed);
   bool cut = false;         // close without a graceful shutdown (aborted response, forced stop)
   bool readable = resumed;  // a resumed session starts because bytes arrived
+  bool alpn_h2 = false;     // the TLS handshake chose HTTP/2
   if (auto* tls = dynamic_cast<TlsStream*>(&io.stream)) {
     io.tls = true;
     if (!resumed) {
@@ -341,15 +296,30 @@ asio::awaitable<void> run_session(std::unique_ptr<ByteStream> stream, SessionEnv
       // The request often came with the handshake's last flight: read before waiting.
       readable = true;
     }
+    io.h2_possible = false;  // over TLS, only ALPN chooses HTTP/2
+    alpn_h2 = tls->alpn() == "h2";
   }
 
   // Each round serves one request: the client's own requests bound the loop.
   for (;;) {
+    if (alpn_h2) {
+      co_await serve_http2(io, env, remote, {});
+      break;
+    }
     if (io.draining || io.stopping) break;
     // The first request has header_timeout for its head (SPEC L7, R34), else 408 and close.
     io.idle = io.buffer.size() == 0;
     const RequestEnd end = co_await serve_request(io, env, remote, std::exchange(readable, false));
     if (end == RequestEnd::cut) cut = true;
+    if (end == RequestEnd::http2) {
+      // The connection speaks HTTP/2 from here on; what was read is its first bytes.
+      std::string received(static_cast<const char*>(io.buffer.data().data()), io.buffer.size());
+      io.buffer.consume(io.buffer.size());
+      io.buffer.shrink_to_fit();
+      io.parser.reset();
+      co_await serve_http2(io, env, remote, std::move(received));
+      break;
+    }
     if (end != RequestEnd::keep_alive) break;
     if (io.buffer.size() > 0) continue;  // a pipelined request is already here
     // Keep-alive: up to idle_timeout for the next request's first byte (SPEC R25). The wait

@@ -7,6 +7,7 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <chrono>
+#include <functional>
 #include <list>
 #include <optional>
 
@@ -50,6 +51,11 @@ struct SessionIo {
   bool in_idle_list = false;
   bool idle_expired = false;    // idle_timeout passed: the wait was cancelled, close
   bool park_requested = false;  // kParkAfter passed: the wait was cancelled, park
+  // Cleartext, and no request read yet: the first bytes may be HTTP/2's client preface.
+  bool h2_possible = true;
+  // Set while the connection speaks HTTP/2: the server's drain calls it (GOAWAY, then finish
+  // the open streams), since such a connection is never idle in HTTP/1's sense.
+  std::function<void()> on_drain;
 };
 
 }  // namespace sluice::detail

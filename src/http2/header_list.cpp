@@ -1,0 +1,71 @@
+#include "http2/header_list.hpp"
+
+#include <boost/beast/core/string.hpp>
+
+#include "common/http_syntax.hpp"
+
+namespace sluice::http2 {
+
+namespace {
+
+bool named(std::string_view name, std::string_view want) {
+  return boost::beast::iequals(name, want);
+}
+
+}  // namespace
+
+bool is_connection_specific(std::string_view name) {
+  return named(name, "connection") || named(name, "keep-alive") ||
+         named(name, "proxy-connection") || named(name, "transfer-encoding") ||
+         named(name, "upgrade") || named(name, "te");
+}
+
+void HeaderList::add(std::string_view name, std::string_view value) {
+  Span s{arena_.size(), name.size(), 0, value.size()};
+  for (const char c : name)
+    arena_ += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  s.value = arena_.size();
+  arena_.append(value);
+  spans_.push_back(s);
+}
+
+const nghttp2_nv* HeaderList::data() {
+  nv_.clear();
+  nv_.reserve(spans_.size());
+  auto* base = reinterpret_cast<std::uint8_t*>(arena_.data());
+  for (const Span& s : spans_) {
+    nv_.push_back(
+        nghttp2_nv{base + s.name, base + s.value, s.name_len, s.value_len, NGHTTP2_NV_FLAG_NONE});
+  }
+  return nv_.data();
+}
+
+HeaderList HeaderList::response(unsigned status, const Fields& fields,
+                                std::int64_t content_length) {
+  HeaderList list;
+  list.add(":status", std::to_string(status));
+  for (const auto& f : fields) {
+    const std::string_view name(f.name_string().data(), f.name_string().size());
+    if (is_connection_specific(name) || named(name, "content-length") || !is_token(name)) {
+      continue;
+    }
+    list.add(name, std::string_view(f.value().data(), f.value().size()));
+  }
+  if (content_length >= 0) list.add("content-length", std::to_string(content_length));
+  return list;
+}
+
+HeaderList HeaderList::trailers(const Fields& fields) {
+  HeaderList list;
+  for (const auto& f : fields) {
+    const std::string_view name(f.name_string().data(), f.name_string().size());
+    if (is_connection_specific(name) || named(name, "content-length") || named(name, "trailer") ||
+        !is_token(name)) {
+      continue;
+    }
+    list.add(name, std::string_view(f.value().data(), f.value().size()));
+  }
+  return list;
+}
+
+}  // namespace sluice::http2

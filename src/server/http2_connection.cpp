@@ -1,0 +1,476 @@
+#include "server/http2_connection.hpp"
+
+#include <array>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <exception>
+
+#include "common/nothrow.hpp"
+#include "net/bounded_io.hpp"
+#include "net/race.hpp"
+#include "server/http2_exchange.hpp"
+#include "server/request_record.hpp"
+#include "sluice/log.hpp"
+
+namespace sluice::detail {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// One per worker thread: every HTTP/2 connection of the worker reads into it, and hands what it
+// read to nghttp2 before anything else runs, so no connection keeps a read buffer of its own.
+thread_local std::array<std::uint8_t, 16 * 1024> h2_read_scratch;
+
+// Reads handed to nghttp2 per wake-up before the reader yields to the writer and the handlers.
+constexpr int kReadsPerWake = 8;
+// A batch the writer sends at once: large enough to coalesce many streams' frames.
+constexpr std::size_t kBatchBytes = 64 * 1024;
+// DATA frames without payload or END_STREAM a stream may send (they cost work and carry nothing).
+constexpr std::uint32_t kMaxEmptyDataFrames = 64;
+
+Http2Connection& conn_of(void* user) { return *static_cast<Http2Connection*>(user); }
+
+int begin_headers_cb(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+  return conn_of(user).on_begin_headers(*frame);
+}
+int header_cb(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
+              std::size_t namelen, const std::uint8_t* value, std::size_t valuelen, std::uint8_t,
+              void* user) {
+  return conn_of(user).on_header(*frame,
+                                 std::string_view(reinterpret_cast<const char*>(name), namelen),
+                                 std::string_view(reinterpret_cast<const char*>(value), valuelen));
+}
+int invalid_header_cb(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t*,
+                      std::size_t, const std::uint8_t*, std::size_t, std::uint8_t, void* user) {
+  return conn_of(user).on_invalid_header(*frame);
+}
+int frame_recv_cb(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+  return conn_of(user).on_frame_recv(*frame);
+}
+int data_chunk_cb(nghttp2_session*, std::uint8_t, std::int32_t stream_id, const std::uint8_t* data,
+                  std::size_t len, void* user) {
+  return conn_of(user).on_data_chunk(stream_id, data, len);
+}
+int frame_send_cb(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+  return conn_of(user).on_frame_send(*frame);
+}
+int stream_close_cb(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code,
+                    void* user) {
+  return conn_of(user).on_stream_close(stream_id, error_code);
+}
+
+Http2Stream* stream_of(nghttp2_session* session, std::int32_t id) {
+  return static_cast<Http2Stream*>(nghttp2_session_get_stream_user_data(session, id));
+}
+
+std::uint32_t connection_window(const ServerOptions& o) {
+  if (o.h2_connection_window > 0) return o.h2_connection_window;
+  const std::uint64_t product =
+      static_cast<std::uint64_t>(o.h2_max_concurrent_streams) * o.h2_stream_window;
+  return static_cast<std::uint32_t>(std::min<std::uint64_t>(product, NGHTTP2_MAX_WINDOW_SIZE));
+}
+
+}  // namespace
+
+Http2Connection::Http2Connection(SessionIo& io, SessionEnv& env, asio::ip::tcp::endpoint remote)
+    : io_(io),
+      env_(env),
+      remote_(remote),
+      writer_wake_(io.stream.get_executor()),
+      conn_wake_(io.stream.get_executor()) {
+  nghttp2_session_callbacks* callbacks = nullptr;
+  nghttp2_session_callbacks_new(&callbacks);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, begin_headers_cb);
+  nghttp2_session_callbacks_set_on_header_callback(callbacks, header_cb);
+  nghttp2_session_callbacks_set_on_invalid_header_callback(callbacks, invalid_header_cb);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, frame_recv_cb);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, data_chunk_cb);
+  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, frame_send_cb);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, stream_close_cb);
+  nghttp2_option* option = nullptr;
+  nghttp2_option_new(&option);
+  // Window updates follow the handler's reads (read_body), not nghttp2's receipt.
+  nghttp2_option_set_no_auto_window_update(option, 1);
+  // What the client may keep open, counted by nghttp2 for streams it still sees open; sluice
+  // also counts reset streams whose handler runs on (on_begin_headers).
+  nghttp2_option_set_max_reserved_remote_streams(option, 0);
+  nghttp2_session_server_new2(&session_, callbacks, this, option);
+  nghttp2_option_del(option);
+  nghttp2_session_callbacks_del(callbacks);
+}
+
+Http2Connection::~Http2Connection() { nghttp2_session_del(session_); }
+
+// ---- nghttp2's callbacks ----------------------------------------------------------------------
+
+int Http2Connection::on_begin_headers(const nghttp2_frame& frame) {
+  if (frame.hd.type != NGHTTP2_HEADERS || frame.headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  const std::int32_t id = frame.hd.stream_id;
+  const ServerOptions& o = io_.options;
+  // Streams still counted: those with a running handler (also after the client reset them:
+  // their upstream work goes on until the handler sees it) and those whose head is arriving.
+  if (goaway_sent_ || handlers_ + collecting_ >= o.h2_max_concurrent_streams) {
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
+    count_reset();
+    return 0;  // its header block is still decoded (HPACK state), into nothing
+  }
+  http2::HeadLimits limits{o.max_request_header_bytes, o.max_header_count, o.max_uri_bytes};
+  auto stream = std::make_shared<Http2Stream>(id, io_.stream.get_executor(), limits);
+  nghttp2_session_set_stream_user_data(session_, id, stream.get());
+  streams_.emplace(id, std::move(stream));
+  ++collecting_;
+  return 0;
+}
+
+int Http2Connection::on_header(const nghttp2_frame& frame, std::string_view name,
+                               std::string_view value) {
+  Http2Stream* s = stream_of(session_, frame.hd.stream_id);
+  // Request trailers (a second header block) are not forwarded: an HTTP/1 upstream would need
+  // them chunked after a body it may already have framed with a length.
+  if (s == nullptr || s->handler_started) return 0;
+  s->head.add(name, value);
+  return 0;
+}
+
+int Http2Connection::on_invalid_header(const nghttp2_frame& frame) {
+  // RFC 9113 §8.2.1, §8.2.2: an uppercase or invalid name, or a connection-specific field, makes
+  // the request malformed: a stream error, never a request (nghttp2 alone would drop the field).
+  Http2Stream* s = stream_of(session_, frame.hd.stream_id);
+  if (s == nullptr || s->handler_started) return 0;
+  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, frame.hd.stream_id,
+                            NGHTTP2_PROTOCOL_ERROR);
+  nghttp2_session_set_stream_user_data(session_, frame.hd.stream_id, nullptr);
+  --collecting_;
+  streams_.erase(frame.hd.stream_id);
+  return 0;
+}
+
+int Http2Connection::on_frame_recv(const nghttp2_frame& frame) {
+  last_activity_ = Clock::now();
+  if (frame.hd.type == NGHTTP2_RST_STREAM) count_reset();
+  Http2Stream* s = frame.hd.stream_id != 0 ? stream_of(session_, frame.hd.stream_id) : nullptr;
+  if (s == nullptr) return 0;
+  const bool end_stream = (frame.hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  if (frame.hd.type == NGHTTP2_HEADERS) {
+    if (!s->handler_started && frame.headers.cat == NGHTTP2_HCAT_REQUEST) {
+      start_stream(*s, end_stream);
+    } else if (end_stream) {
+      s->body_ended = true;
+      s->body_wake.cancel();
+    }
+  } else if (frame.hd.type == NGHTTP2_DATA) {
+    if (end_stream) {
+      s->body_ended = true;
+      s->body_wake.cancel();
+    } else if (frame.hd.length == 0 && ++s->empty_data_frames > kMaxEmptyDataFrames) {
+      // An empty-DATA flood: work for nothing (CVE-2019-9518).
+      nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
+    }
+  }
+  return 0;
+}
+
+int Http2Connection::on_data_chunk(std::int32_t stream_id, const std::uint8_t* data,
+                                   std::size_t len) {
+  Http2Stream* s = stream_of(session_, stream_id);
+  if (s == nullptr) {
+    // A refused stream's body: nobody reads it, so it is consumed at once.
+    nghttp2_session_consume(session_, stream_id, len);
+    return 0;
+  }
+  // At most the stream's window: nothing is granted back until the handler reads.
+  s->body.append(reinterpret_cast<const char*>(data), len);
+  s->body_wake.cancel();
+  return 0;
+}
+
+int Http2Connection::on_frame_send(const nghttp2_frame& frame) {
+  if (frame.hd.stream_id == 0) return 0;
+  Http2Stream* s = stream_of(session_, frame.hd.stream_id);
+  if (s == nullptr) return 0;
+  const bool data = frame.hd.type == NGHTTP2_DATA;
+  if (!data && frame.hd.type != NGHTTP2_HEADERS) return 0;
+  s->last_batch = batch_;
+  if ((frame.hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) s->end_sent = true;
+  if (s->exchange != nullptr) s->exchange->frame_sent(frame.hd.length, data);
+  return 0;
+}
+
+int Http2Connection::on_stream_close(std::int32_t stream_id, std::uint32_t error_code) {
+  Http2Stream* s = stream_of(session_, stream_id);
+  if (s == nullptr) return 0;
+  s->closed = true;
+  if (!s->handler_started) --collecting_;
+  // Request body bytes nobody will read: their share of the connection window comes back.
+  if (s->unread_body() > 0) nghttp2_session_consume_connection(session_, s->unread_body());
+  if (!s->end_sent || error_code != NGHTTP2_NO_ERROR) client_reset(*s);
+  s->wake_all();
+  streams_.erase(stream_id);  // the handler, if any, holds it on
+  return 0;
+}
+
+// ---- Streams ------------------------------------------------------------------------------------
+
+void Http2Connection::client_reset(Http2Stream& s) {
+  if (s.gone.fired()) return;
+  s.gone.fire();
+}
+
+void Http2Connection::count_reset() {
+  // Rapid reset (CVE-2023-44487): RST_STREAM frames from the client and streams refused, per
+  // second. The concurrency limit already bounds the work in flight; this ends a connection
+  // made of them.
+  const auto now = Clock::now();
+  if (now - reset_window_ > std::chrono::seconds(1)) {
+    reset_window_ = now;
+    resets_in_window_ = 0;
+  }
+  const std::uint32_t budget =
+      std::max<std::uint32_t>(200, 2 * io_.options.h2_max_concurrent_streams);
+  if (++resets_in_window_ > budget) {
+    nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
+    wake_writer();
+  }
+}
+
+void Http2Connection::start_stream(Http2Stream& s, bool end_stream) {
+  --collecting_;
+  s.handler_started = true;
+  if (end_stream) s.body_ended = true;
+  ++handlers_;
+  auto owner = streams_.at(s.id);
+  asio::co_spawn(io_.stream.get_executor(), serve_stream(std::move(owner)),
+                 [this](std::exception_ptr e) {
+                   --handlers_;
+                   wake_connection();
+                   if (e) write_log_line(env_.options.log, "HTTP/2 stream handler bug");
+                 });
+}
+
+asio::awaitable<void> Http2Connection::serve_stream(std::shared_ptr<Http2Stream> stream) {
+  const ServerOptions& opts = env_.options;
+  const auto start = Clock::now();
+  auto head = stream->head.finish(stream->body_ended, remote_, io_.tls);
+  stream->head = http2::RequestHead({});  // its strings are no longer needed
+  if (auto* refusal = std::get_if<http2::HeadRefusal>(&head)) {
+    Request none;
+    none.version = 20;
+    none.remote = remote_;
+    Http2Exchange ex(*this, stream, std::move(none));
+    Fields fields;
+    fields.set("content-type", "text/plain");
+    // Named: a temporary with a destructor inside co_await breaks GCC 12's coroutines.
+    SimpleResponse answer{refusal->status, std::move(fields), refusal->reason + "\n"};
+    co_await ex.respond(std::move(answer));
+    record_refused(
+        env_, RefusedRequest{remote_, refusal->status, refusal->reason, start, {}, {}, "HTTP/2.0"});
+  } else {
+    Http2Exchange ex(*this, stream, std::move(std::get<Request>(head)));
+    ex.report().want_names = opts.access_log == AccessLog::json;
+    ActiveRequest active(opts.metrics.get());
+    bool threw = false;
+    try {
+      co_await env_.handler(ex);
+    } catch (const std::exception& e) {
+      threw = true;
+      write_log_line(opts.log, std::string("handler threw: ") + e.what());
+    } catch (...) {
+      threw = true;
+      write_log_line(opts.log, "handler threw a non-standard exception");
+    }
+    if (!ex.response_started() && !ex.aborted()) {
+      SimpleResponse fallback{500, {}, threw ? "handler failed\n" : "no response\n"};
+      co_await ex.respond(std::move(fallback));
+    } else if (!ex.response_ended() && !ex.aborted()) {
+      ex.abort();
+    }
+    record_served(env_, ex, start);
+  }
+  Http2Stream& s = *stream;
+  if (!s.closed) {
+    // RFC 9113 §8.1: a complete response ends the stream even while the client still sends;
+    // RST_STREAM(NO_ERROR) tells it to stop. Unread body bytes give their window back.
+    if (s.unread_body() > 0) {
+      nghttp2_session_consume(session_, s.id, s.unread_body());
+      s.body.clear();
+      s.body_read = 0;
+    }
+    if (!s.body_ended && !s.gone.fired()) {
+      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_NO_ERROR);
+    }
+    wake_writer();
+  }
+}
+
+// ---- The connection
+// ------------------------------------------------------------------------------
+
+bool Http2Connection::receive(const std::uint8_t* data, std::size_t n) {
+  const auto rv = nghttp2_session_mem_recv(session_, data, n);
+  // A connection error: nghttp2 queued GOAWAY where the RFC asks for one (the writer sends it).
+  return rv >= 0;
+}
+
+bool Http2Connection::finished() const {
+  if (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0) {
+    return true;
+  }
+  return goaway_sent_ && handlers_ == 0 && collecting_ == 0;
+}
+
+void Http2Connection::fail() {
+  if (failed_) return;
+  failed_ = true;
+  for (auto& [id, s] : streams_) {
+    s->gone.fire();
+    s->wake_all();
+  }
+  wake_writer();
+}
+
+void Http2Connection::collect_output() {
+  ++batch_;
+  // Bounded by kBatchBytes, and by what the streams released and their windows allow.
+  while (out_.size() < kBatchBytes) {
+    const std::uint8_t* data = nullptr;
+    const auto n = nghttp2_session_mem_send(session_, &data);
+    if (n < 0) {
+      fail();
+      return;
+    }
+    if (n == 0) return;
+    out_.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+  }
+}
+
+asio::awaitable<void> Http2Connection::write_loop() {
+  asio::steady_timer never(io_.stream.get_executor());
+  never.expires_at(asio::steady_timer::time_point::max());
+  // Each round writes one batch or waits once; the connection's end bounds it.
+  for (;;) {
+    if (io_.stopping || failed_) break;
+    collect_output();
+    if (out_.empty()) {
+      if (reading_done_ && handlers_ == 0) break;
+      if (out_.capacity() > kBatchBytes / 4) out_ = std::string();  // an idle connection holds none
+      writer_wake_.expires_at(asio::steady_timer::time_point::max());
+      co_await race(never, io_.stop_signal, writer_wake_.async_wait(asio::deferred));
+      continue;
+    }
+    const std::array<asio::const_buffer, 1> data{asio::buffer(out_)};
+    auto [ec, n] =
+        co_await write_within(io_.stream, data, io_.options.write_timeout, io_.stop_signal);
+    out_.clear();
+    if (ec) {
+      fail();
+      break;
+    }
+    written_batch_ = batch_;
+    for (auto& [id, s] : streams_)
+      s->out_wake.cancel();
+  }
+}
+
+asio::awaitable<void> Http2Connection::read_loop(std::string_view received) {
+  const ServerOptions& opts = io_.options;
+  last_activity_ = Clock::now();
+  if (!received.empty() &&
+      !receive(reinterpret_cast<const std::uint8_t*>(received.data()), received.size())) {
+    co_return;
+  }
+  wake_writer();
+  asio::steady_timer deadline(io_.stream.get_executor());
+  // Each round reads what is there (at most kReadsPerWake reads) or waits once.
+  for (;;) {
+    if (failed_ || io_.stopping) co_return;
+    if (io_.draining && !goaway_sent_) {
+      // Graceful stop: the streams it has seen finish; no new one starts.
+      goaway_sent_ = true;
+      nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                            nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                            nullptr, 0);
+      wake_writer();
+    }
+    if (finished()) co_return;
+    bool read_any = false;
+    for (int i = 0; i < kReadsPerWake; ++i) {
+      boost::system::error_code rec;
+      const std::size_t n =
+          io_.stream.read_some(asio::buffer(h2_read_scratch.data(), h2_read_scratch.size()), rec);
+      if (would_block(rec)) break;
+      if (rec) {
+        fail();  // the client closed or reset the connection
+        co_return;
+      }
+      read_any = true;
+      last_activity_ = Clock::now();
+      if (!receive(h2_read_scratch.data(), n)) {
+        wake_writer();
+        co_return;
+      }
+    }
+    if (read_any) {
+      wake_writer();
+      co_await asio::post(io_.stream.get_executor(), asio::use_awaitable);
+      continue;
+    }
+    const bool quiet = handlers_ == 0 && collecting_ == 0;
+    deadline.expires_at(quiet ? last_activity_ + opts.idle_timeout : Clock::time_point::max());
+    conn_wake_.expires_at(Clock::time_point::max());
+    auto [order, rec, wec, dec, sec] = co_await race(
+        deadline, io_.stop_signal, io_.stream.async_wait(ByteStream::Ready::read, asio::deferred),
+        conn_wake_.async_wait(asio::deferred));
+    const Winner w = winner_of(order);
+    if (w.stop()) co_return;
+    if (w.deadline() && !goaway_sent_) {
+      // Idle for idle_timeout with no stream: GOAWAY, then close.
+      goaway_sent_ = true;
+      nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                            nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                            nullptr, 0);
+      wake_writer();
+    }
+  }
+}
+
+asio::awaitable<void> Http2Connection::run(std::string_view received) {
+  const ServerOptions& o = io_.options;
+  io_.idle = false;  // the server's drain sends GOAWAY through on_drain instead
+  io_.on_drain = [this] { wake_connection(); };
+  const std::array<nghttp2_settings_entry, 3> settings{{
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, o.h2_max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, o.h2_stream_window},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, o.max_request_header_bytes},
+  }};
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
+  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
+                                        static_cast<std::int32_t>(connection_window(o)));
+
+  writer_running_ = true;
+  asio::co_spawn(io_.stream.get_executor(), write_loop(), [this](std::exception_ptr e) {
+    writer_running_ = false;
+    wake_connection();
+    if (e) write_log_line(env_.options.log, "HTTP/2 writer bug");
+  });
+  co_await read_loop(received);
+  reading_done_ = true;
+  // Whatever ended the reading, no stream hears from the client again.
+  for (auto& [id, s] : streams_) {
+    s->gone.fire();
+    s->wake_all();
+  }
+  wake_writer();
+  // The frame owns the session: it ends only after every coroutine that touches it.
+  while (handlers_ > 0 || writer_running_) {
+    conn_wake_.expires_at(Clock::time_point::max());
+    co_await conn_wake_.async_wait(use_nothrow);
+    wake_writer();
+  }
+  io_.on_drain = nullptr;
+}
+
+}  // namespace sluice::detail
