@@ -12,6 +12,17 @@ bool named(std::string_view name, std::string_view want) {
   return boost::beast::iequals(name, want);
 }
 
+// RFC 9113 §8.2.1: no CR, LF, NUL or other control byte, and no leading or trailing
+// whitespace. A value with control bytes is dropped (as HTTP/1's writer drops it: a hook may
+// have put anything there); surrounding whitespace, meaningless in HTTP, is trimmed.
+bool clean_value(std::string_view& value) {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+    value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+    value.remove_suffix(1);
+  return is_field_value(value);
+}
+
 }  // namespace
 
 bool is_connection_specific(std::string_view name) {
@@ -49,7 +60,8 @@ HeaderList HeaderList::response(unsigned status, const Fields& fields,
     if (is_connection_specific(name) || named(name, "content-length") || !is_token(name)) {
       continue;
     }
-    list.add(name, std::string_view(f.value().data(), f.value().size()));
+    std::string_view value(f.value().data(), f.value().size());
+    if (clean_value(value)) list.add(name, value);
   }
   if (content_length >= 0) list.add("content-length", std::to_string(content_length));
   return list;
@@ -63,7 +75,8 @@ HeaderList HeaderList::trailers(const Fields& fields) {
         !is_token(name)) {
       continue;
     }
-    list.add(name, std::string_view(f.value().data(), f.value().size()));
+    std::string_view value(f.value().data(), f.value().size());
+    if (clean_value(value)) list.add(name, value);
   }
   return list;
 }

@@ -45,14 +45,15 @@ void RequestHead::add(std::string_view name, std::string_view value) {
     invalid_ = true;
     return;
   }
-  if (++fields_ > limits_.max_fields) {
-    too_many_ = true;
-    return;
-  }
   if (name == "cookie") {
-    // §8.2.3: crumbs split for compression are one field again for HTTP/1.
+    // §8.2.3: crumbs split for compression are one field again for HTTP/1, and count as one.
+    if (cookie_.empty() && ++fields_ > limits_.max_fields) too_many_ = true;
     if (!cookie_.empty()) cookie_ += "; ";
     cookie_.append(value);
+    return;
+  }
+  if (++fields_ > limits_.max_fields) {
+    too_many_ = true;
     return;
   }
   if (name == "host") {
@@ -108,7 +109,7 @@ std::variant<Request, HeadRefusal> RequestHead::finish(bool end_stream,
   req.url.raw_path = std::move(target.raw_path);
   req.url.raw_query = std::move(target.raw_query);
   req.host = !authority_.empty() ? std::move(authority_) : std::move(host_);
-  if (req.host.empty()) return HeadRefusal{400, "missing :authority"};
+  if (!is_wire_word(req.host)) return HeadRefusal{400, "missing or invalid :authority"};
   if (!cookie_.empty()) header_.insert("cookie", cookie_);
   req.header = std::move(header_);
   if (!content_length_.empty()) {
@@ -120,6 +121,11 @@ std::variant<Request, HeadRefusal> RequestHead::finish(bool end_stream,
     }
     req.content_length = end_stream ? 0 : length;
     if (end_stream && length != 0) return HeadRefusal{400, "content-length without a body"};
+    if (limits_.max_body_bytes > 0 && static_cast<std::uint64_t>(length) > limits_.max_body_bytes) {
+      // As on HTTP/1: refused before anything reaches the upstream.
+      return HeadRefusal{
+          413, "request body larger than " + std::to_string(limits_.max_body_bytes) + " bytes"};
+    }
   } else {
     // No length: the body is as long as its DATA frames (an HTTP/1 upstream gets it chunked).
     req.content_length = end_stream ? 0 : kUnknownLength;

@@ -22,6 +22,7 @@ struct HeadLimits {
       64 * 1024;                   // name + value + 32 per field, as SETTINGS_MAX_HEADER_LIST_SIZE
   std::uint32_t max_fields = 100;  // regular fields (pseudo-headers not counted)
   std::uint32_t max_uri_bytes = 16 * 1024;
+  std::uint64_t max_body_bytes = 0;  // a larger content-length gets 413; 0: no limit
 };
 
 // The answer a stream gets instead of reaching a handler (431, 414, 400, 501).

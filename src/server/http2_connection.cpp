@@ -118,7 +118,8 @@ int Http2Connection::on_begin_headers(const nghttp2_frame& frame) {
     count_reset();
     return 0;  // its header block is still decoded (HPACK state), into nothing
   }
-  http2::HeadLimits limits{o.max_request_header_bytes, o.max_header_count, o.max_uri_bytes};
+  http2::HeadLimits limits{o.max_request_header_bytes, o.max_header_count, o.max_uri_bytes,
+                           o.max_body_bytes};
   auto stream = std::make_shared<Http2Stream>(id, io_.stream.get_executor(), limits);
   nghttp2_session_set_stream_user_data(session_, id, stream.get());
   streams_.emplace(id, std::move(stream));
@@ -150,7 +151,6 @@ int Http2Connection::on_invalid_header(const nghttp2_frame& frame) {
 }
 
 int Http2Connection::on_frame_recv(const nghttp2_frame& frame) {
-  last_activity_ = Clock::now();
   if (frame.hd.type == NGHTTP2_RST_STREAM) count_reset();
   Http2Stream* s = frame.hd.stream_id != 0 ? stream_of(session_, frame.hd.stream_id) : nullptr;
   if (s == nullptr) return 0;
@@ -166,9 +166,10 @@ int Http2Connection::on_frame_recv(const nghttp2_frame& frame) {
     if (end_stream) {
       s->body_ended = true;
       s->body_wake.cancel();
-    } else if (frame.hd.length == 0 && ++s->empty_data_frames > kMaxEmptyDataFrames) {
-      // An empty-DATA flood: work for nothing (CVE-2019-9518).
-      nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
+    } else if (frame.hd.length == frame.data.padlen &&
+               ++s->empty_data_frames > kMaxEmptyDataFrames) {
+      // An empty-DATA flood (padding only counts as empty): work for nothing (CVE-2019-9518).
+      terminate(NGHTTP2_ENHANCE_YOUR_CALM);
     }
   }
   return 0;
@@ -231,10 +232,21 @@ void Http2Connection::count_reset() {
   }
   const std::uint32_t budget =
       std::max<std::uint32_t>(200, 2 * io_.options.h2_max_concurrent_streams);
-  if (++resets_in_window_ > budget) {
-    nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
-    wake_writer();
+  if (++resets_in_window_ > budget) terminate(NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+void Http2Connection::terminate(std::uint32_t code) {
+  if (terminating_) return;
+  terminating_ = true;
+  // GOAWAY, after which nghttp2 ignores the client: no stream hears from it again, so every
+  // handler is told now rather than at its next timeout (its upstream work stops with it).
+  nghttp2_session_terminate_session(session_, code);
+  for (auto& [id, s] : streams_) {
+    s->gone.fire();
+    s->wake_all();
   }
+  wake_writer();
+  wake_connection();
 }
 
 void Http2Connection::start_stream(Http2Stream& s, bool end_stream) {
@@ -246,12 +258,15 @@ void Http2Connection::start_stream(Http2Stream& s, bool end_stream) {
   asio::co_spawn(io_.stream.get_executor(), serve_stream(std::move(owner)),
                  [this](std::exception_ptr e) {
                    --handlers_;
+                   last_activity_ = Clock::now();  // idle_timeout counts from the last stream
                    wake_connection();
                    if (e) write_log_line(env_.options.log, "HTTP/2 stream handler bug");
                  });
 }
 
 asio::awaitable<void> Http2Connection::serve_stream(std::shared_ptr<Http2Stream> stream) {
+  // Starts after nghttp2_session_mem_recv returned, never inside its callback.
+  co_await asio::post(io_.stream.get_executor(), asio::use_awaitable);
   const ServerOptions& opts = env_.options;
   const auto start = Clock::now();
   auto head = stream->head.finish(stream->body_ended, remote_, io_.tls);
@@ -299,7 +314,8 @@ asio::awaitable<void> Http2Connection::serve_stream(std::shared_ptr<Http2Stream>
       s.body.clear();
       s.body_read = 0;
     }
-    if (!s.body_ended && !s.gone.fired()) {
+    if (!s.body_ended && !s.gone.fired() && !s.reset_submitted) {
+      s.reset_submitted = true;
       nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_NO_ERROR);
     }
     wake_writer();
@@ -311,8 +327,23 @@ asio::awaitable<void> Http2Connection::serve_stream(std::shared_ptr<Http2Stream>
 
 bool Http2Connection::receive(const std::uint8_t* data, std::size_t n) {
   const auto rv = nghttp2_session_mem_recv(session_, data, n);
-  // A connection error: nghttp2 queued GOAWAY where the RFC asks for one (the writer sends it).
+  // A fatal error (bad preface, flood, out of memory). For a protocol error nghttp2 queues
+  // GOAWAY itself and ignores the rest: finished() then holds once the GOAWAY is out.
   return rv >= 0;
+}
+
+Clock::time_point Http2Connection::next_deadline() const {
+  const ServerOptions& o = io_.options;
+  if (collecting_ > 0) {
+    auto oldest = Clock::time_point::max();
+    for (const auto& [id, s] : streams_) {
+      if (!s->handler_started) oldest = std::min(oldest, s->head_started);
+    }
+    if (oldest != Clock::time_point::max()) return oldest + o.header_timeout;
+  }
+  // Idle: no stream for idle_timeout (control frames such as PING do not count).
+  if (handlers_ == 0) return last_activity_ + o.idle_timeout;
+  return Clock::time_point::max();
 }
 
 bool Http2Connection::finished() const {
@@ -330,6 +361,7 @@ void Http2Connection::fail() {
     s->wake_all();
   }
   wake_writer();
+  wake_connection();
 }
 
 void Http2Connection::collect_output() {
@@ -354,6 +386,10 @@ asio::awaitable<void> Http2Connection::write_loop() {
   for (;;) {
     if (io_.stopping || failed_) break;
     collect_output();
+    if (failed_) break;
+    if (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0) {
+      wake_connection();  // after a GOAWAY of ours: the reader ends the connection
+    }
     if (out_.empty()) {
       if (reading_done_ && handlers_ == 0) break;
       if (out_.capacity() > kBatchBytes / 4) out_ = std::string();  // an idle connection holds none
@@ -376,7 +412,6 @@ asio::awaitable<void> Http2Connection::write_loop() {
 }
 
 asio::awaitable<void> Http2Connection::read_loop(std::string_view received) {
-  const ServerOptions& opts = io_.options;
   last_activity_ = Clock::now();
   if (!received.empty() &&
       !receive(reinterpret_cast<const std::uint8_t*>(received.data()), received.size())) {
@@ -407,7 +442,6 @@ asio::awaitable<void> Http2Connection::read_loop(std::string_view received) {
         co_return;
       }
       read_any = true;
-      last_activity_ = Clock::now();
       if (!receive(h2_read_scratch.data(), n)) {
         wake_writer();
         co_return;
@@ -418,21 +452,25 @@ asio::awaitable<void> Http2Connection::read_loop(std::string_view received) {
       co_await asio::post(io_.stream.get_executor(), asio::use_awaitable);
       continue;
     }
-    const bool quiet = handlers_ == 0 && collecting_ == 0;
-    deadline.expires_at(quiet ? last_activity_ + opts.idle_timeout : Clock::time_point::max());
+    deadline.expires_at(next_deadline());
     conn_wake_.expires_at(Clock::time_point::max());
     auto [order, rec, wec, dec, sec] = co_await race(
         deadline, io_.stop_signal, io_.stream.async_wait(ByteStream::Ready::read, asio::deferred),
         conn_wake_.async_wait(asio::deferred));
     const Winner w = winner_of(order);
     if (w.stop()) co_return;
-    if (w.deadline() && !goaway_sent_) {
-      // Idle for idle_timeout with no stream: GOAWAY, then close.
-      goaway_sent_ = true;
-      nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
-                            nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
-                            nullptr, 0);
-      wake_writer();
+    if (w.deadline()) {
+      if (collecting_ > 0) {
+        // A header block not whole within header_timeout (HTTP/1 answers 408 and closes).
+        terminate(NGHTTP2_PROTOCOL_ERROR);
+      } else if (!goaway_sent_ && handlers_ == 0) {
+        // Idle for idle_timeout with no stream: GOAWAY, then close.
+        goaway_sent_ = true;
+        nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                              nullptr, 0);
+        wake_writer();
+      }
     }
   }
 }

@@ -74,6 +74,10 @@ class Http2Connection {
   void client_reset(Http2Stream& stream);
   void count_reset();
   void fail();  // the connection is gone: every stream's handler learns it
+  // A connection error of ours: GOAWAY(code), and every stream's handler learns it now.
+  void terminate(std::uint32_t code);
+  // When the reader gives up waiting: a header block's header_timeout, or idle_timeout.
+  std::chrono::steady_clock::time_point next_deadline() const;
   void wake_connection() { conn_wake_.cancel(); }
   bool finished() const;
 
@@ -93,7 +97,9 @@ class Http2Connection {
   bool writer_running_ = false;
   bool goaway_sent_ = false;
   bool failed_ = false;
+  bool terminating_ = false;
   bool reading_done_ = false;
+  // When the last stream ended (or the connection began): idle_timeout counts from it.
   std::chrono::steady_clock::time_point last_activity_;
   boost::asio::steady_timer writer_wake_;
   boost::asio::steady_timer conn_wake_;  // the reader and run(): a handler or the writer ended

@@ -83,7 +83,8 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> Http2Exchange::read_bod
   if (!continue_sent_ && !started_ && !s.body_ended && expects_continue(request_)) {
     // RFC 9110 §10.1.1: the client waits for this before it sends the body.
     continue_sent_ = true;
-    co_await write_informational(100, {});
+    Fields none;  // named: a temporary inside co_await breaks GCC 12's coroutines
+    co_await write_informational(100, std::move(none));
   }
   asio::steady_timer deadline(io.stream.get_executor());
   deadline.expires_after(io.options.write_timeout);
@@ -94,8 +95,13 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> Http2Exchange::read_bod
       const std::size_t n = std::min(unread, buf.size());
       std::memcpy(buf.data(), s.body.data() + s.body_read, n);
       s.body_read += n;
+      // Compact: the client refills what was read, so without this the buffer would grow by
+      // the whole upload whenever a little stays unread.
       if (s.body_read == s.body.size()) {
         s.body.clear();
+        s.body_read = 0;
+      } else if (s.body_read >= kOutputBufferBytes && 2 * s.body_read >= s.body.size()) {
+        s.body.erase(0, s.body_read);
         s.body_read = 0;
       }
       body_bytes_received_ += n;
@@ -188,19 +194,29 @@ asio::awaitable<std::error_code> Http2Exchange::send_out(bool ending) {
   if (aborted_) co_return gone_error();
   asio::steady_timer deadline(io.stream.get_executor());
   deadline.expires_after(io.options.write_timeout);
-  // Each round waits once for the writer (or the client's window), within write_timeout.
+  std::size_t left = s.sendable;
+  // Each round waits once for the writer (or the client's window); each must see progress
+  // within write_timeout, as a write to an HTTP/1 client must.
   for (;;) {
     if (s.gone.fired() || conn_.failed()) {
       aborted_ = true;
       co_return gone_error();
     }
+    if (s.sendable < left) {
+      left = s.sendable;
+      deadline.expires_after(io.options.write_timeout);
+    }
     const bool taken = s.sendable == 0 && (!ending || s.end_sent);
     if (taken && s.last_batch != Http2Stream::kQueued && conn_.written_batch() >= s.last_batch) {
+      body_delivered_ = s.batched_body;  // written now, as HTTP/1 counts them
       co_return std::error_code{};
     }
     if (s.closed) {
       // Closed by our own END_STREAM and the client's: complete; else it was reset.
-      if (s.end_sent) co_return std::error_code{};
+      if (s.end_sent) {
+        body_delivered_ = s.batched_body;
+        co_return std::error_code{};
+      }
       aborted_ = true;
       co_return gone_error();
     }
@@ -232,9 +248,23 @@ asio::awaitable<std::error_code> Http2Exchange::write_body(asio::const_buffer da
     abort();  // more than content-length announced: a malformed response (RFC 9113 §8.1.1)
     co_return to_std(http::error::body_limit);
   }
-  stream_->out.append(static_cast<const char*>(data.data()), data.size());
-  body_bytes_ += data.size();
-  if (stream_->pending_out() > kOutputBufferBytes) co_return co_await send_out(false);
+  // In pieces of at most one output buffer, each sent before the next is copied: a stream
+  // holds at most kOutputBufferBytes of the response, whatever the caller's buffer.
+  const auto* bytes = static_cast<const char*>(data.data());
+  std::size_t rest = data.size();
+  while (rest > 0) {
+    const std::size_t room =
+        kOutputBufferBytes - std::min(kOutputBufferBytes, stream_->pending_out());
+    const std::size_t n = std::min(rest, std::max<std::size_t>(room, 1));
+    stream_->out.append(bytes, n);
+    body_bytes_ += n;
+    bytes += n;
+    rest -= n;
+    if (stream_->pending_out() >= kOutputBufferBytes) {
+      const auto ec = co_await send_out(false);
+      if (ec) co_return ec;
+    }
+  }
   co_return std::error_code{};
 }
 
@@ -268,7 +298,8 @@ void Http2Exchange::reset(std::uint32_t code) {
   s.out.clear();
   s.out_taken = 0;
   s.sendable = 0;
-  if (!s.closed) {
+  if (!s.closed && !s.reset_submitted) {
+    s.reset_submitted = true;
     nghttp2_submit_rst_stream(conn_.session(), NGHTTP2_FLAG_NONE, s.id, code);
     conn_.wake_writer();
   }
@@ -300,7 +331,7 @@ asio::awaitable<Exchange::Switched> Http2Exchange::switch_protocols(Response) {
 }
 
 void Http2Exchange::frame_sent(std::size_t bytes, bool data) {
-  if (data) body_delivered_ += bytes;
+  if (data) stream_->batched_body += bytes;
   notify_client_write(bytes);
 }
 

@@ -5,6 +5,7 @@
 // connection's stream map (until nghttp2 closes the stream) and by the handler (until it ends),
 // so neither outlives the state it touches. One worker thread touches it.
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -24,6 +25,9 @@ struct Http2Stream {
 
   std::int32_t id;
   http2::RequestHead head;  // collected until END_HEADERS
+  // When the header block began: it must be whole within header_timeout (a half-sent one
+  // would otherwise hold the connection forever).
+  std::chrono::steady_clock::time_point head_started = std::chrono::steady_clock::now();
   bool handler_started = false;
 
   // ---- Request body: received DATA not yet read by the handler. nghttp2 grants the client
@@ -46,7 +50,10 @@ struct Http2Stream {
   // nghttp2 but not in a batch yet. A flush is done once that batch is written.
   static constexpr std::uint64_t kQueued = UINT64_MAX;
   std::uint64_t last_batch = 0;
-  bool end_sent = false;  // our END_STREAM went into a frame
+  bool end_sent = false;         // our END_STREAM went into a frame
+  bool reset_submitted = false;  // we reset the stream: no second RST_STREAM
+  // Body bytes in DATA frames handed to the writer; counted as delivered once written.
+  std::uint64_t batched_body = 0;
 
   bool closed = false;  // nghttp2 closed the stream (both ends done, or a reset)
   // Fires when the client reset the stream or the connection went before the response ended:

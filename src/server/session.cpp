@@ -303,7 +303,8 @@ asio::awaitable<void> run_session(std::unique_ptr<ByteStream> stream, SessionEnv
   // Each round serves one request: the client's own requests bound the loop.
   for (;;) {
     if (alpn_h2) {
-      co_await serve_http2(io, env, remote, {});
+      std::string nothing_read;  // named: a temporary inside co_await breaks GCC 12's coroutines
+      co_await serve_http2(io, env, remote, std::move(nothing_read));
       break;
     }
     if (io.draining || io.stopping) break;

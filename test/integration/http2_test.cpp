@@ -6,11 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/asio/steady_timer.hpp>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "net/race.hpp"
 #include "support/fake_upstream.hpp"
 #include "support/h2_client.hpp"
 #include "support/proxy_harness.hpp"
@@ -345,7 +347,10 @@ TEST(Http2, InvalidFieldNamesAreAStreamErrorNotARequest) {
                                              "connection\x05"
                                              "close",
                                              18)) +
-                      raw_get(5)));
+                      raw_get(5) +
+                      raw_get(7, std::string("\0\x03x y\x01"
+                                             "1",
+                                             7))));
   auto reset_of = [](std::string_view got, std::int32_t stream) -> std::optional<std::uint32_t> {
     for (const RawFrame& f : parse_frames(got.substr(0)))
       if (f.type == NGHTTP2_RST_STREAM && f.stream == stream) return code_of(f, 0);
@@ -357,11 +362,85 @@ TEST(Http2, InvalidFieldNamesAreAStreamErrorNotARequest) {
     return false;
   };
   ASSERT_TRUE(c->read_until([&](std::string_view got) {
-    return reset_of(got, 1) && reset_of(got, 3) && answered(got, 5);
+    return reset_of(got, 1) && reset_of(got, 3) && answered(got, 5) && reset_of(got, 7);
   }));
+  EXPECT_EQ(*reset_of(c->received(), 7), static_cast<std::uint32_t>(NGHTTP2_PROTOCOL_ERROR))
+      << "a name nghttp2 would only drop (a space in it) is a stream error too";
   EXPECT_EQ(*reset_of(c->received(), 1), static_cast<std::uint32_t>(NGHTTP2_PROTOCOL_ERROR));
   EXPECT_EQ(*reset_of(c->received(), 3), static_cast<std::uint32_t>(NGHTTP2_PROTOCOL_ERROR));
   EXPECT_EQ(upstream.accepted_count(), 1u) << "only the valid request reached the upstream";
+}
+
+TEST(Http2, StreamsPastTheLimitAreRefusedAndNeverReachTheUpstream) {
+  std::atomic<int> requests{0};
+  FakeUpstream upstream;
+  upstream.set_handler([&requests](UpstreamConn& conn) {
+    RecordedRequest req;
+    if (!conn.read_request(req)) return;
+    ++requests;
+    (void)conn.wait_closed(10s);  // holds its stream until the proxy lets go
+  });
+  ServerOptions options;
+  options.h2_max_concurrent_streams = 10;
+  ProxyHarness proxy(upstream.url(), {}, options);
+  std::unique_ptr<TestClient> c;
+  ASSERT_TRUE(TestClient::connect(proxy.port(), c));
+  std::string burst = raw_preface();  // sent before the client could know the limit
+  for (std::int32_t id = 1; id < 60; id += 2)
+    burst += raw_get(id);
+  ASSERT_TRUE(c->send(burst));
+  std::size_t refused = 0;
+  ASSERT_TRUE(c->read_until([&](std::string_view got) {
+    refused = 0;
+    for (const RawFrame& f : parse_frames(got))
+      if (f.type == NGHTTP2_RST_STREAM && code_of(f, 0) == NGHTTP2_REFUSED_STREAM) ++refused;
+    return refused == 20;
+  }));
+  ASSERT_TRUE(proxy.events().wait_until(
+      [&](const std::vector<Event>&) { return requests.load() == 10; }, "10 upstream requests"));
+  EXPECT_EQ(requests.load(), 10);
+}
+
+TEST(Http2, AResetStreamCountsAgainstTheLimitUntilItsHandlerEnds) {
+  std::atomic<int> started{0};
+  ServerOptions options;
+  options.listen = {boost::asio::ip::make_address("127.0.0.1"), 0};
+  options.h2_max_concurrent_streams = 4;
+  options.access_log = AccessLog::off;
+  // A handler that ignores its client for a while, as upstream work in flight does.
+  Server server(options, [&started](Exchange& ex) -> boost::asio::awaitable<void> {
+    ++started;
+    boost::asio::steady_timer hold(ex.executor());
+    hold.expires_after(10s);
+    co_await race(hold, ex.stop_signal());
+  });
+  server.start();
+  std::unique_ptr<TestClient> c;
+  ASSERT_TRUE(TestClient::connect(server.local_endpoint().port(), c));
+  std::string first = raw_preface();
+  for (std::int32_t id = 1; id <= 7; id += 2)
+    first += raw_get(id) + raw_rst(id);
+  ASSERT_TRUE(c->send(first));
+  // The four reset streams are closed for nghttp2, but their handlers still run.
+  ASSERT_TRUE(c->read_until([](std::string_view got) {
+    for (const RawFrame& f : parse_frames(got))
+      if (f.type == NGHTTP2_SETTINGS && (f.flags & NGHTTP2_FLAG_ACK) != 0) return true;
+    return false;
+  }));
+  std::string more;
+  for (std::int32_t id = 9; id <= 15; id += 2)
+    more += raw_get(id);
+  ASSERT_TRUE(c->send(more));
+  std::size_t refused = 0;
+  ASSERT_TRUE(c->read_until([&](std::string_view got) {
+    refused = 0;
+    for (const RawFrame& f : parse_frames(got))
+      if (f.type == NGHTTP2_RST_STREAM && f.stream >= 9 && code_of(f, 0) == NGHTTP2_REFUSED_STREAM)
+        ++refused;
+    return refused == 4;
+  }));
+  EXPECT_EQ(started.load(), 4);
+  server.stop(0s);
 }
 
 TEST(Http2, RapidResetIsBoundedByTheConcurrencyLimit) {
@@ -403,6 +482,71 @@ TEST(Http2, RapidResetIsBoundedByTheConcurrencyLimit) {
   const auto id = good->get("/good");
   ASSERT_TRUE(good->finish(id));
   EXPECT_EQ(good->response(id).body, "served");
+}
+
+TEST(Http2, AHalfSentHeaderBlockEndsTheConnectionAfterHeaderTimeout) {
+  FakeUpstream upstream;
+  ServerOptions options;
+  options.header_timeout = 200ms;
+  ProxyHarness proxy(upstream.url(), {}, options);
+  std::unique_ptr<TestClient> c;
+  ASSERT_TRUE(TestClient::connect(proxy.port(), c));
+  // HEADERS without END_HEADERS, and no CONTINUATION after it.
+  std::string block = "\x82\x86\x84";
+  ASSERT_TRUE(
+      c->send(raw_preface() + h2_frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_STREAM, 1, block)));
+  std::optional<std::uint32_t> goaway;
+  ASSERT_TRUE(c->read_until([&](std::string_view got) {
+    for (const RawFrame& f : parse_frames(got))
+      if (f.type == NGHTTP2_GOAWAY) goaway = code_of(f, 4);
+    return goaway.has_value();
+  }));
+  EXPECT_EQ(*goaway, static_cast<std::uint32_t>(NGHTTP2_PROTOCOL_ERROR));
+  EXPECT_TRUE(proxy.server().wait_for_no_sessions(kDeadline));
+}
+
+TEST(Http2, AnIdleConnectionGetsGoawayAndPingsDoNotKeepItOpen) {
+  FakeUpstream upstream;
+  upstream.set_handler(answer_echo);
+  ServerOptions options;
+  options.idle_timeout = 300ms;
+  ProxyHarness proxy(upstream.url(), {}, options);
+  auto c = h2(proxy.port());
+  const auto id = c->get("/");
+  ASSERT_TRUE(c->finish(id));
+  // Pings every 50 ms: control frames, not streams.
+  ASSERT_TRUE(c->run_until(
+      [&] {
+        if (!c->goaway_received()) c->ping();
+        return c->goaway_received();
+      },
+      kDeadline));
+  EXPECT_EQ(c->goaway_error(), static_cast<std::uint32_t>(NGHTTP2_NO_ERROR));
+  EXPECT_GT(c->pings_acked(), 0u);
+  EXPECT_TRUE(proxy.server().wait_for_no_sessions(kDeadline));
+}
+
+TEST(Http2, AnEmptyDataFloodEndsTheConnection) {
+  FakeUpstream upstream;
+  upstream.set_handler([](UpstreamConn& conn) {
+    RecordedRequest req;
+    (void)conn.read_request(req, 10s);  // the body never ends
+  });
+  ProxyHarness proxy(upstream.url());
+  std::unique_ptr<TestClient> c;
+  ASSERT_TRUE(TestClient::connect(proxy.port(), c));
+  std::string flood = raw_preface() + h2_frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1,
+                                               std::string("\x83\x86\x84\x01\x0bsluice.test"));
+  for (int i = 0; i < 100; ++i)
+    flood += h2_frame(NGHTTP2_DATA, 0, 1, "");
+  (void)c->send(flood);
+  std::optional<std::uint32_t> goaway;
+  ASSERT_TRUE(c->read_until([&](std::string_view got) {
+    for (const RawFrame& f : parse_frames(got))
+      if (f.type == NGHTTP2_GOAWAY) goaway = code_of(f, 4);
+    return goaway.has_value();
+  }));
+  EXPECT_EQ(*goaway, static_cast<std::uint32_t>(NGHTTP2_ENHANCE_YOUR_CALM));
 }
 
 TEST(Http2, GracefulStopSendsGoawayAndLetsOpenStreamsFinish) {
