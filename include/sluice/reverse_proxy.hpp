@@ -76,7 +76,9 @@ class ReverseProxy {
 
   // Builds the response for a request that failed before any of the upstream response was sent:
   // transport errors, modify_response errors (SPEC 31). Default: 502 with an empty body, 504 for
-  // the connect and response-header timeouts (SPEC 30). Must not throw.
+  // the connect and response-header timeouts (SPEC 30); for a gRPC request (content-type
+  // application/grpc), 200 with grpc-status 14 UNAVAILABLE, or 4 DEADLINE_EXCEEDED where HTTP
+  // would say 504, and grpc-message, with no body. Must not throw.
   std::function<SimpleResponse(const Request& in, std::error_code ec)> error_handler;
 
   // SPEC 24-27: 0 = no periodic flush; > 0 = a write is flushed at most this much later (and the

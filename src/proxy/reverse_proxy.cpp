@@ -17,6 +17,7 @@
 #include "proxy/flush_policy.hpp"
 #include "proxy/flush_writer.hpp"
 #include "proxy/forwarded.hpp"
+#include "proxy/grpc_error.hpp"
 #include "proxy/hop_by_hop.hpp"
 #include "proxy/outbound_request.hpp"
 #include "proxy/sse_gate.hpp"
@@ -112,7 +113,10 @@ asio::awaitable<ResponseOutcome> answer_error(const ReverseProxy& p, Exchange& e
   auto& report = ex.report();
   if (report.error.empty()) report.error = ec.message();
   log_error(p, ex.request(), "upstream error: " + report.error);
-  SimpleResponse res{default_error_status(ec), {}, {}};
+  // A gRPC client gets a gRPC status (Trailers-Only), not an HTTP error it cannot read.
+  SimpleResponse res = detail::is_grpc_request(ex.request())
+                           ? detail::grpc_error_response(ec)
+                           : SimpleResponse{default_error_status(ec), {}, {}};
   if (p.error_handler) {
     try {
       res = p.error_handler(ex.request(), ec);

@@ -158,9 +158,13 @@ void Http2Exchange::discard_response() {
 
 void Http2Exchange::submit_head() {
   Http2Stream& s = *stream_;
-  http2::HeaderList list =
-      http2::HeaderList::response(head_.status, head_.header, head_.content_length);
   const bool headers_only = s.eof && s.pending_out() == 0 && !s.trailers;
+  // A response that is one HEADERS frame says nothing about a length, unless it describes a
+  // representation (HEAD, 304): gRPC's Trailers-Only form carries none.
+  const std::int64_t length = headers_only && !no_body_ && head_.content_length == 0
+                                  ? kUnknownLength
+                                  : head_.content_length;
+  http2::HeaderList list = http2::HeaderList::response(head_.status, head_.header, length);
   nghttp2_data_provider provider{};
   provider.source.ptr = &s;
   provider.read_callback = read_response;

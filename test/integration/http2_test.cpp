@@ -16,9 +16,11 @@
 #include "support/fake_upstream.hpp"
 #include "support/h2_client.hpp"
 #include "support/proxy_harness.hpp"
+#include "support/refusing_port.hpp"
 #include "support/test_certs.hpp"
 #include "support/test_client.hpp"
 #include "support/tls_client.hpp"
+#include "support/transport_options.hpp"
 
 namespace sluice::test {
 namespace {
@@ -547,6 +549,51 @@ TEST(Http2, AnEmptyDataFloodEndsTheConnection) {
     return goaway.has_value();
   }));
   EXPECT_EQ(*goaway, static_cast<std::uint32_t>(NGHTTP2_ENHANCE_YOUR_CALM));
+}
+
+TEST(Http2, AGrpcRequestGetsAGrpcStatusWhenTheUpstreamIsDown) {
+  RefusingPort closed;
+  ProxyHarness proxy("http://127.0.0.1:" + std::to_string(closed.port()));
+  auto c = h2(proxy.port());
+  const auto id = c->submit("POST", "/pkg.Service/Method",
+                            {{"content-type", "application/grpc"}, {"te", "trailers"}},
+                            std::string("\0\0\0\0\0", 5));
+  ASSERT_TRUE(c->finish(id));
+  const H2Response& r = c->response(id);
+  EXPECT_TRUE(r.ended);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), "application/grpc");
+  EXPECT_EQ(r.header("grpc-status"), "14");
+  EXPECT_NE(r.header("grpc-message"), "");
+  EXPECT_EQ(r.header("content-length"), "");
+  EXPECT_TRUE(r.chunks.empty()) << "Trailers-Only: one HEADERS frame, no DATA";
+}
+
+TEST(Http2, AGrpcRequestThatTimesOutGetsDeadlineExceeded) {
+  FakeUpstream upstream;
+  upstream.set_handler([](UpstreamConn& conn) {
+    RecordedRequest req;
+    if (conn.read_request(req)) (void)conn.wait_closed(10s);  // never answers
+  });
+  ProxyHarness proxy(upstream.url(), [](ReverseProxy& p) {
+    set_transport_option(p, &TransportOptions::response_header_timeout, 200ms);
+  });
+  auto c = h2(proxy.port());
+  const auto id = c->submit("POST", "/pkg.Service/Method",
+                            {{"content-type", "application/grpc+proto"}}, std::string(5, '\0'));
+  ASSERT_TRUE(c->finish(id));
+  EXPECT_EQ(c->response(id).status, 200);
+  EXPECT_EQ(c->response(id).header("grpc-status"), "4");
+}
+
+TEST(Http2, APlainRequestStillGetsHttpErrors) {
+  RefusingPort closed;
+  ProxyHarness proxy("http://127.0.0.1:" + std::to_string(closed.port()));
+  auto c = h2(proxy.port());
+  const auto id = c->get("/");
+  ASSERT_TRUE(c->finish(id));
+  EXPECT_EQ(c->response(id).status, 502);
+  EXPECT_EQ(c->response(id).header("grpc-status"), "");
 }
 
 TEST(Http2, GracefulStopSendsGoawayAndLetsOpenStreamsFinish) {
