@@ -160,6 +160,96 @@ TEST(Http2, TrailersFromAChunkedUpstreamArriveAsATrailerSection) {
   EXPECT_EQ(r.trailer("x-checksum"), "abc");
 }
 
+TEST(Http2, EarlyHintsPassThroughBeforeTheFinalResponse) {
+  FakeUpstream upstream;
+  upstream.set_handler([](UpstreamConn& conn) {
+    RecordedRequest req;
+    if (!conn.read_request(req)) return;
+    conn.send("HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n" +
+              response(200, {}, "page"));
+  });
+  ProxyHarness proxy(upstream.url());
+  auto c = h2(proxy.port());
+  const auto id = c->get("/");
+  ASSERT_TRUE(c->finish(id));
+  const H2Response& r = c->response(id);
+  EXPECT_EQ(r.informational, std::vector<int>{103});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "page");
+}
+
+TEST(Http2, HeadAnswersCarryTheRepresentationLengthAndNoBody) {
+  FakeUpstream upstream;
+  upstream.set_handler([](UpstreamConn& conn) {
+    RecordedRequest req;
+    if (!conn.read_request(req)) return;
+    conn.send("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nContent-Type: text/plain\r\n\r\n");
+  });
+  ProxyHarness proxy(upstream.url());
+  auto c = h2(proxy.port());
+  const auto id = c->submit("HEAD", "/file");
+  ASSERT_TRUE(c->finish(id));
+  const H2Response& r = c->response(id);
+  EXPECT_TRUE(r.ended);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-length"), "1234");
+  EXPECT_EQ(r.body, "");
+}
+
+TEST(Http2, TheClientAddressIsAppendedToXForwardedFor) {
+  FakeUpstream upstream;
+  upstream.set_handler([](UpstreamConn& conn) {
+    RecordedRequest req;
+    if (!conn.read_request(req)) return;
+    conn.send(response(200, {}, req.header("X-Forwarded-For").value_or("-")));
+  });
+  ProxyHarness proxy(upstream.url());
+  auto c = h2(proxy.port());
+  const auto id = c->get("/", {{"x-forwarded-for", "10.0.0.1"}});
+  ASSERT_TRUE(c->finish(id));
+  EXPECT_EQ(c->response(id).body, "10.0.0.1, 127.0.0.1");
+}
+
+TEST(Http2, ExpectContinueGetsA100BeforeTheBodyIsSent) {
+  FakeUpstream upstream;
+  upstream.set_handler([](UpstreamConn& conn) {
+    RecordedRequest req;
+    if (!conn.read_request(req)) return;
+    conn.send(response(200, {}, "got " + req.body));
+  });
+  ProxyHarness proxy(upstream.url());
+  auto c = h2(proxy.port());
+  const auto id =
+      c->submit("POST", "/upload", {{"expect", "100-continue"}, {"content-length", "5"}},
+                std::nullopt, /*open_body=*/true);
+  ASSERT_TRUE(c->run_until([&] { return !c->response(id).informational.empty(); }));
+  EXPECT_EQ(c->response(id).informational, std::vector<int>{100});
+  c->send_body(id, "hello", /*end=*/true);
+  ASSERT_TRUE(c->finish(id));
+  EXPECT_EQ(c->response(id).body, "got hello");
+}
+
+TEST(Http2, ALargeDownloadArrivesWhole) {
+  std::string big(3 * 1024 * 1024 + 17, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i)
+    big[i] = static_cast<char>('a' + i % 23);
+  FakeUpstream upstream;
+  upstream.set_handler([&big](UpstreamConn& conn) {
+    RecordedRequest req;
+    if (!conn.read_request(req)) return;
+    conn.send(response(200, {}, big), 10s);
+  });
+  ProxyHarness proxy(upstream.url());
+  H2ClientOptions small_windows;
+  small_windows.stream_window = 65535;
+  small_windows.connection_window = 65535;
+  auto c = h2(proxy.port(), small_windows);
+  const auto id = c->get("/big");
+  ASSERT_TRUE(c->finish(id, 20s));
+  EXPECT_TRUE(c->response(id).ended);
+  EXPECT_TRUE(c->response(id).body == big) << "size " << c->response(id).body.size();
+}
+
 TEST(Http2, EachSseEventReachesTheClientBeforeTheNextIsSent) {
   FakeUpstream upstream;
   ProxyHarness proxy(upstream.url());
