@@ -54,7 +54,7 @@ test-tsan: deps
 # are never written). A crash, leak, timeout or failed invariant leaves crash-*/leak-*/timeout-*
 # files in build/fuzz/artifacts/<target>/ and fails the target.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := fuzz_request_head fuzz_chunked_body fuzz_response_head fuzz_config
+FUZZ_TARGETS := fuzz_request_head fuzz_chunked_body fuzz_response_head fuzz_config fuzz_h2_server
 FUZZ_CC ?= clang-14
 FUZZ_CXX ?= clang++-14
 
@@ -140,10 +140,14 @@ tidy:
 
 # The Debian package (cmake/package.cmake): Release, installed under /usr plus the system files of
 # packaging/ (SLUICE_PACKAGE=ON), Depends from dpkg-shlibdeps.
+# The package and the install check build the same Release objects (static library and binary);
+# through ccache the second build takes them from the first instead of compiling them again.
+RELEASE_LAUNCHER = $(shell command -v ccache >/dev/null 2>&1 && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+
 package:
 	@scripts/install-deps.sh package
 	cmake -S . -B build/package -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=OFF -DSLUICE_WERROR=OFF \
-		-DSLUICE_PACKAGE=ON -DCMAKE_INSTALL_PREFIX=/usr
+		-DSLUICE_PACKAGE=ON -DCMAKE_INSTALL_PREFIX=/usr $(RELEASE_LAUNCHER)
 	cmake --build build/package -j $(JOBS) --target sluice sluice_bin sluice_man
 	rm -f build/package/sluice_*.deb build/sluice_*.deb
 	cd build/package && cpack -G DEB

@@ -30,8 +30,12 @@ trap cleanup EXIT
 fail() { echo "install_check: $*" >&2; exit 1; }
 
 echo "== build ($build, BUILD_SHARED_LIBS=$shared) and install into a temporary prefix"
+# ccache, when installed (make install-check installs it): the package build compiles the same
+# Release objects as the static build here, and takes them from the cache.
+launcher=()
+if command -v ccache >/dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=OFF -DSLUICE_WERROR=OFF \
-  -DBUILD_SHARED_LIBS=$shared >/dev/null
+  -DBUILD_SHARED_LIBS=$shared "${launcher[@]}" >/dev/null
 cmake --build "$build" -j "$jobs" --target sluice sluice_bin sluice_man
 prefix=$work/prefix
 cmake --install "$build" --prefix "$prefix" >/dev/null
