@@ -28,7 +28,7 @@ FlushWriter::~FlushWriter() {
   stop(FlushStopReason::shutdown);
 }
 
-asio::awaitable<std::error_code> FlushWriter::start() {
+asio::awaitable<std::error_code> FlushWriter::start(bool body_follows) {
   if (started_ || stopped_ || interval_.count() == 0) co_return std::error_code{};
   started_ = true;
   ++armed_;
@@ -39,7 +39,7 @@ asio::awaitable<std::error_code> FlushWriter::start() {
     } catch (...) {  // an observer's bug must not unwind the response (events.hpp)
     }
   }
-  if (interval_.count() < 0) co_return co_await flush_exchange();
+  if (interval_.count() < 0 && body_follows) co_return co_await flush_exchange();
   due_ = Clock::now() + interval_;
   co_return std::error_code{};
 }

@@ -56,7 +56,10 @@ class FlushWriter {
   // Starts the schedule once the head is buffered. Negative: the head goes out now, even if no
   // body ever comes (SPEC L3). Positive: a flush is due one interval from now, so the head
   // reaches the client within one interval even when the first body byte is late (SPEC 26).
-  boost::asio::awaitable<std::error_code> start();
+  // `body_follows` false: the upstream's response is already whole (no body, or it all
+  // arrived with the head), so the head goes out with the end instead of on its own: over
+  // HTTP/2 a bodiless response stays one HEADERS frame (gRPC's Trailers-Only form).
+  boost::asio::awaitable<std::error_code> start(bool body_follows = true);
 
   // Buffers body bytes; flushes at once when the interval is negative; with a positive interval
   // makes a flush due `interval` from now unless one is already due (max latency, not debounce).

@@ -255,7 +255,7 @@ void Http2Connection::start_stream(Http2Stream& s, bool end_stream) {
   if (end_stream) s.body_ended = true;
   ++handlers_;
   auto owner = streams_.at(s.id);
-  asio::co_spawn(io_.stream.get_executor(), serve_stream(std::move(owner)),
+  asio::co_spawn(io_.stream.get_executor(), serve_stream(std::move(owner), end_stream),
                  [this](std::exception_ptr e) {
                    --handlers_;
                    last_activity_ = Clock::now();  // idle_timeout counts from the last stream
@@ -264,12 +264,14 @@ void Http2Connection::start_stream(Http2Stream& s, bool end_stream) {
                  });
 }
 
-asio::awaitable<void> Http2Connection::serve_stream(std::shared_ptr<Http2Stream> stream) {
+asio::awaitable<void> Http2Connection::serve_stream(std::shared_ptr<Http2Stream> stream,
+                                                    bool head_ended_stream) {
   // Starts after nghttp2_session_mem_recv returned, never inside its callback.
   co_await asio::post(io_.stream.get_executor(), asio::use_awaitable);
   const ServerOptions& opts = env_.options;
   const auto start = Clock::now();
-  auto head = stream->head.finish(stream->body_ended, remote_, io_.tls);
+  // Whether END_STREAM came with the head, not whether the body has ended by now.
+  auto head = stream->head.finish(head_ended_stream, remote_, io_.tls);
   stream->head = http2::RequestHead({});  // its strings are no longer needed
   if (auto* refusal = std::get_if<http2::HeadRefusal>(&head)) {
     Request none;

@@ -66,7 +66,9 @@ class Http2Connection {
  private:
   boost::asio::awaitable<void> read_loop(std::string_view received);
   boost::asio::awaitable<void> write_loop();
-  boost::asio::awaitable<void> serve_stream(std::shared_ptr<Http2Stream> stream);
+  // `head_ended_stream`: END_STREAM came with the header block (no body at all).
+  boost::asio::awaitable<void> serve_stream(std::shared_ptr<Http2Stream> stream,
+                                            bool head_ended_stream);
   void start_stream(Http2Stream& stream, bool end_stream);
   // Feeds client bytes to nghttp2; false on a connection error (GOAWAY is queued).
   bool receive(const std::uint8_t* data, std::size_t n);

@@ -76,7 +76,10 @@ int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
   if (frame->hd.stream_id == 0) return 0;
   if (frame->hd.type == NGHTTP2_HEADERS) {
     auto& st = c.stream(frame->hd.stream_id);
-    if (!st.in_informational && st.response.status != 0) st.final_seen = true;
+    if (!st.in_informational && st.response.status != 0 && !st.final_seen) {
+      st.final_seen = true;
+      st.response.head_ended_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+    }
     st.in_informational = false;
   }
   if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) &&

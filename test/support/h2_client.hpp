@@ -30,6 +30,8 @@ struct H2Response {
   std::string body;
   H2Fields trailers;
   bool ended = false;  // END_STREAM arrived: the response is complete
+  // END_STREAM came on the final head's HEADERS frame: one frame, no DATA (Trailers-Only).
+  bool head_ended_stream = false;
   bool closed = false;
   bool reset = false;  // the server reset the stream (RST_STREAM)
   std::uint32_t reset_code = 0;
