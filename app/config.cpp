@@ -97,6 +97,7 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
   std::string header_timeout = dflt(config.server.header_timeout);
   std::string idle_timeout = dflt(config.server.idle_timeout);
   std::string access_log = "text";
+  std::string upstream_protocol = "auto";
   std::string admin_listen;
   std::string write_timeout = dflt(config.server.write_timeout);
   std::string tunnel_idle_timeout = dflt(config.transport.tunnel_idle_timeout);
@@ -279,6 +280,13 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
                  "x stream window; 0 = exactly that. Default: " +
                      h2_connection_window)
       ->type_name("BYTES");
+  app.add_option("--upstream-protocol", upstream_protocol,
+                 "How to speak to the upstream: auto (HTTP/1.1), h1\n"
+                 "(HTTP/1.1 only) or h2 (HTTP/2 with prior knowledge,\n"
+                 "http:// only; many requests share one connection).\n"
+                 "Default: " +
+                     upstream_protocol)
+      ->type_name("auto|h1|h2");
   app.add_option("--access-log", access_log,
                  "One line per request on stderr, refused ones too:\n"
                  "text, json (one object per line) or off (`on` is\n"
@@ -549,6 +557,20 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
     config.server.access_log = AccessLog::off;
   } else {
     return usage_error(err, "--access-log", access_log, "is not off, text or json");
+  }
+  if (upstream_protocol == "auto") {
+    config.upstream_protocol = UpstreamProtocol::automatic;
+  } else if (upstream_protocol == "h1") {
+    config.upstream_protocol = UpstreamProtocol::h1;
+  } else if (upstream_protocol == "h2") {
+    config.upstream_protocol = UpstreamProtocol::h2;
+    if (config.upstream && config.upstream->scheme == "https") {
+      return usage_error(err, "--upstream-protocol", upstream_protocol,
+                         "needs an http:// upstream (HTTP/2 over TLS to an upstream is not "
+                         "supported by this build)");
+    }
+  } else {
+    return usage_error(err, "--upstream-protocol", upstream_protocol, "is not auto, h1 or h2");
   }
   return config;
 }

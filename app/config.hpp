@@ -15,6 +15,7 @@
 #include "sluice/tls.hpp"
 #include "sluice/url.hpp"
 #include "stream_features.hpp"
+#include "upstream_protocol.hpp"
 
 namespace sluice::app {
 
@@ -32,6 +33,7 @@ struct Config {
   std::chrono::nanoseconds flush_interval{0};
   StreamFeatures streaming;    // --sse-heartbeat, --sse-resume(-attempts), --compress
   TransportOptions transport;  // connect, response-header and upstream idle timeouts, CA
+  UpstreamProtocol upstream_protocol = UpstreamProtocol::automatic;  // --upstream-protocol
   // --admin-listen: /metrics, /healthz, /ready on a listener of their own. Unset: no admin
   // listener and no metrics recorded.
   std::optional<boost::asio::ip::tcp::endpoint> admin_listen;

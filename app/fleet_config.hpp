@@ -20,6 +20,7 @@
 #include "sluice/content_coding.hpp"
 #include "sluice/server.hpp"
 #include "sluice/url.hpp"
+#include "upstream_protocol.hpp"
 
 namespace sluice::app {
 
@@ -125,8 +126,6 @@ struct UpstreamTlsSpec {
   std::string server_name;  // SNI and the name checked; default: the URL's host
   bool insecure = false;    // no verification at all
 };
-
-enum class UpstreamProtocol { automatic, h1, h2 };
 
 struct UpstreamSpec {
   std::string name;

@@ -139,7 +139,10 @@ struct PoolRecipe {
       o.tls = it->second;
       okey += " sni " + dns_name;
     }
-    m.transport = registry.transport(key, okey, [&] { return make_http1_transport(o); });
+    const bool h2 = upstream.protocol == UpstreamProtocol::h2;
+    if (h2) okey += " h2";
+    m.transport = registry.transport(
+        key, okey, [&] { return h2 ? make_http2_transport(o) : make_http1_transport(o); });
     m.weight = weight;
     m.metrics_server = index_in(layout_servers, metrics_label);
     return m;

@@ -25,6 +25,7 @@ packages=(
   libsystemd-dev        # sd_notify: the binary tells a Type=notify systemd unit it is ready
   groff-base            # the man page test renders docs/sluice.1 (test/ship/check_man.sh)
   python3 python3-yaml  # the deploy examples' static check (test/ship/check_deploy.py)
+  python3-grpcio        # gRPC end to end through sluice (test/grpc/grpc_probe.py, grpc_test)
 )
 if [[ "${1:-}" == "bench" ]]; then
   packages+=(wrk nginx-light haproxy gnuplot-nox)   # gnuplot: the CPU chart of bench/chart.sh

@@ -133,6 +133,16 @@ struct RoundTripRequest {
   std::string_view avoid = {};
 };
 
+// A request body still being sent upstream while the response streams back (HTTP/2 is full
+// duplex: a gRPC bidi call sends and receives at once). The transport's sender reads the
+// BodySource, which belongs to the caller, so the caller ends it before the source goes:
+// stop_and_wait() stops the sending if it has not finished and returns once it has ended.
+class RequestUpload {
+ public:
+  virtual ~RequestUpload() = default;
+  virtual boost::asio::awaitable<void> stop_and_wait() = 0;
+};
+
 struct UpstreamResponse {
   // Set when no final response head was obtained: errc::upstream_* (connect, timeout, closed,
   // bad response, write failed), the body source's error, errc::client_gone, or
@@ -151,6 +161,9 @@ struct UpstreamResponse {
   std::optional<std::chrono::nanoseconds> connect_time;
   // Which of the upstream's servers answered (a balancing transport's index; 0 otherwise).
   std::size_t server = 0;
+  // Set when the request body is still being sent (see RequestUpload); also with ec, in which
+  // case it has ended already.
+  std::shared_ptr<RequestUpload> upload;
 };
 
 // Live connection counts of a transport, summed over workers (SPEC L2).
@@ -174,5 +187,12 @@ class Transport {
 // transport destroyed while the server runs closes its idle connections, and a request in
 // flight keeps what it uses alive until it ends.
 std::shared_ptr<Transport> make_http1_transport(TransportOptions options = {});
+
+// HTTP/2 with prior knowledge (h2c) to http:// upstreams: one connection per worker and server
+// carries many requests at once, up to the server's SETTINGS_MAX_CONCURRENT_STREAMS (then a
+// second connection opens); a connection that got GOAWAY takes no new request. The request body
+// streams while the response does (UpstreamResponse::upload). https:// upstreams are refused
+// (errc::no_route) until HTTP/2 over TLS upstream is built.
+std::shared_ptr<Transport> make_http2_transport(TransportOptions options = {});
 
 }  // namespace sluice

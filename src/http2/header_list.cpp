@@ -81,4 +81,27 @@ HeaderList HeaderList::trailers(const Fields& fields) {
   return list;
 }
 
+HeaderList HeaderList::request(const Request& out, std::string_view scheme) {
+  HeaderList list;
+  list.add(":method", out.method);
+  list.add(":scheme", scheme);
+  list.add(":authority", out.host.empty() ? out.url.authority() : out.host);
+  list.add(":path", out.url.request_target());
+  for (const auto& f : out.header) {
+    const std::string_view name(f.name_string().data(), f.name_string().size());
+    std::string_view value(f.value().data(), f.value().size());
+    if (named(name, "te") && boost::beast::iequals(value, "trailers")) {
+      list.add("te", "trailers");
+      continue;
+    }
+    if (is_connection_specific(name) || named(name, "content-length") || named(name, "host") ||
+        !is_token(name)) {
+      continue;
+    }
+    if (clean_value(value)) list.add(name, value);
+  }
+  if (out.content_length > 0) list.add("content-length", std::to_string(out.content_length));
+  return list;
+}
+
 }  // namespace sluice::http2

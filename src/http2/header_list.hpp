@@ -21,6 +21,10 @@ class HeaderList {
   static HeaderList response(unsigned status, const Fields& fields, std::int64_t content_length);
   // A trailer section: `fields` without the framing ones (they mean nothing after the body).
   static HeaderList trailers(const Fields& fields);
+  // A request to an upstream: the pseudo-headers from `out` (":authority" is out.host, or the
+  // URL's authority), then its fields but Host and the connection-specific ones ("te: trailers"
+  // stays: gRPC needs it), and "content-length" when the length is known and not zero.
+  static HeaderList request(const Request& out, std::string_view scheme);
 
   void add(std::string_view name, std::string_view value);
   // Valid until the next add().

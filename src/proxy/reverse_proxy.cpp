@@ -480,7 +480,7 @@ asio::awaitable<ResponseOutcome> relay_response(const ReverseProxy& p, Exchange&
   SseGate* gate = sse ? &*sse : nullptr;
   const auto idle_timeout = via.options().idle_read_timeout;
   PumpResult pumped{PumpEnd::complete, {}};
-  const auto start_ec = co_await flush.start();
+  const auto start_ec = co_await flush.start(/*body_follows=*/!body->done());
   if (start_ec) {
     pumped = PumpResult{PumpEnd::client_gone, start_ec};
   } else {
@@ -503,6 +503,36 @@ asio::awaitable<ResponseOutcome> relay_response(const ReverseProxy& p, Exchange&
     case PumpEnd::shutdown: co_return end_cut(p, ex, body.get(), flush, pumped);
   }
   co_return ResponseOutcome::shutdown;
+}
+
+// What the upstream answered, relayed: the error response, a protocol switch, or the body.
+asio::awaitable<ResponseOutcome> relay_upstream(const ReverseProxy& p, Exchange& ex,
+                                                UpstreamResponse& up, Transport& via, Request& out,
+                                                std::atomic<std::int64_t>& armed_timers,
+                                                Clock::time_point sent_at) {
+  if (up.ec) co_return co_await end_without_response(p, ex, up.ec);
+
+  std::string switched;  // SPEC 36: the protocol the upstream switched to, before stripping
+  if (up.head.status == 101) {
+    if (const auto it = up.head.header.find(http::field::upgrade); it != up.head.header.end()) {
+      switched = std::string(it->value());
+    }
+  }
+  std::vector<std::string> announced;
+  Response res = client_view(std::move(up.head), announced);
+  if (res.status == 101) {
+    co_return co_await switch_protocols(p, ex, *up.body, std::move(res), std::move(switched),
+                                        via.options().tunnel_idle_timeout);
+  }
+  // SPEC 32: modify_response sees every response; an error closes the upstream body.
+  if (const auto mec = run_modify_response(p, res)) {
+    up.body->finish(false);
+    co_return co_await answer_error(p, ex, mec);
+  }
+  const ResponseOutcome outcome =
+      co_await relay_response(p, ex, up.body, res, announced, armed_timers, via, out);
+  ex.report().upstream_total = Clock::now() - sent_at;
+  co_return outcome;
 }
 
 }  // namespace
@@ -545,28 +575,12 @@ asio::awaitable<ResponseOutcome> ProxyAccess::proxy(const ReverseProxy& p, Excha
   const auto sent_at = Clock::now();
   UpstreamResponse up = co_await via->round_trip(std::move(request));
   note_round_trip(p, ex, out, up, Clock::now() - sent_at);
-  if (up.ec) co_return co_await end_without_response(p, ex, up.ec);
-
-  std::string switched;  // SPEC 36: the protocol the upstream switched to, before stripping
-  if (up.head.status == 101) {
-    if (const auto it = up.head.header.find(http::field::upgrade); it != up.head.header.end()) {
-      switched = std::string(it->value());
-    }
-  }
-  std::vector<std::string> announced;
-  Response res = client_view(std::move(up.head), announced);
-  if (res.status == 101) {
-    co_return co_await switch_protocols(p, ex, *up.body, std::move(res), std::move(switched),
-                                        via->options().tunnel_idle_timeout);
-  }
-  // SPEC 32: modify_response sees every response; an error closes the upstream body.
-  if (const auto mec = run_modify_response(p, res)) {
-    up.body->finish(false);
-    co_return co_await answer_error(p, ex, mec);
-  }
+  // The request body may still be streaming upstream (HTTP/2, full duplex): it ends before
+  // client_body, which it reads, goes.
+  const std::shared_ptr<RequestUpload> upload = up.upload;
   const ResponseOutcome outcome =
-      co_await relay_response(p, ex, up.body, res, announced, state.armed_flush_timers, *via, out);
-  ex.report().upstream_total = Clock::now() - sent_at;
+      co_await relay_upstream(p, ex, up, *via, out, state.armed_flush_timers, sent_at);
+  if (upload) co_await upload->stop_and_wait();
   co_return outcome;
 }
 

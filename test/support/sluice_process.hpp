@@ -84,6 +84,8 @@ struct SpawnOptions {
   // NAME=VALUE entries for the child's environment, over this process's (which it inherits
   // otherwise), e.g. NOTIFY_SOCKET for the systemd notification test.
   std::vector<std::string> env;
+  // Another program than sluice (an absolute path), e.g. a Python probe: the tests' peers.
+  std::string program;
 };
 
 // One sluice process with stdout and stderr on pipes. Every wait is bounded; the destructor
@@ -145,7 +147,7 @@ class Child {
     posix_spawnattr_setsigdefault(&attr, &defaults);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
-    const std::string path = sluice_path();
+    const std::string path = options.program.empty() ? sluice_path() : options.program;
     std::vector<char*> argv;
     std::vector<std::string> storage{path};
     storage.insert(storage.end(), args.begin(), args.end());

@@ -173,7 +173,7 @@ class RoundTripTest : public testing::Test {
     EXPECT_TRUE(upstream->send(response));
     EXPECT_TRUE(run_until(ctx, [&] { return result.has_value(); }));
     static const UpstreamResponse kNone{
-        std::make_error_code(std::errc::timed_out), {}, nullptr, {}, {}, 0};
+        std::make_error_code(std::errc::timed_out), {}, nullptr, {}, {}, 0, nullptr};
     return result ? *result : kNone;
   }
 

@@ -1,0 +1,10 @@
+#pragma once
+// How sluice speaks to an upstream: --upstream-protocol and upstreams.NAME.protocol.
+//   auto: HTTP/1.1 (ALPN over TLS is to choose HTTP/2 once HTTP/2 over TLS upstream exists)
+//   h1:   HTTP/1.1 only
+//   h2:   HTTP/2 with prior knowledge (h2c) to http:// servers
+namespace sluice::app {
+
+enum class UpstreamProtocol { automatic, h1, h2 };
+
+}  // namespace sluice::app

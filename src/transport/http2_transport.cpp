@@ -1,0 +1,438 @@
+// make_http2_transport(): HTTP/2 with prior knowledge to the upstream
+// (include/sluice/transport.hpp). Per worker, an Asio service keeps each transport's connections by
+// server; a round trip takes a usable one (or connects), opens a stream on it, sends the request
+// body from a coroutine of its own (full duplex: the response may stream back meanwhile), and waits
+// for the final head.
+#include <atomic>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/query.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/field.hpp>
+#include <charconv>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "common/nothrow.hpp"
+#include "net/race.hpp"
+#include "sluice/error.hpp"
+#include "sluice/transport.hpp"
+#include "transport/http2_upstream.hpp"
+#include "transport/upstream_connection.hpp"
+
+namespace sluice {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::atomic<std::uint64_t> next_transport_id{1};
+
+// Request body bytes an upload hands to a stream before it waits for them to leave.
+constexpr std::size_t kUploadBufferBytes = 64 * 1024;
+// Go's transport accepts at most 5 informational responses before the final one.
+constexpr int kMaxInformational = 5;
+// Attempts of a request whose stream the server refused unprocessed.
+constexpr int kMaxAttempts = 3;
+
+// The connections of every HTTP/2 transport on one worker, by transport and server. Closed with
+// the io_context (shutdown), as the HTTP/1 pools are.
+class Http2PoolService : public asio::execution_context::service {
+ public:
+  using key_type = Http2PoolService;
+  static asio::execution_context::id id;
+  explicit Http2PoolService(asio::execution_context& ctx) : service(ctx) {}
+
+  std::shared_ptr<Http2UpstreamConnection> usable(std::uint64_t transport,
+                                                  const std::string& server) {
+    auto& list = pools_[transport][server];
+    std::shared_ptr<Http2UpstreamConnection> found;
+    // Drop what is dead; keep the first that takes a stream.
+    for (auto it = list.begin(); it != list.end();) {
+      if ((*it)->dead()) {
+        it = list.erase(it);
+        continue;
+      }
+      if (!found && (*it)->usable()) found = *it;
+      ++it;
+    }
+    return found;
+  }
+  void add(std::uint64_t transport, const std::string& server,
+           std::shared_ptr<Http2UpstreamConnection> conn) {
+    pools_[transport][server].push_back(std::move(conn));
+  }
+
+  // A connect in progress to a server: the requests that arrive meanwhile wait for it instead
+  // of each opening a connection of their own.
+  struct Connecting {
+    explicit Connecting(const asio::any_io_executor& ex) : done(ex) {
+      done.expires_at(Clock::time_point::max());
+    }
+    asio::steady_timer done;  // cancelled when the connect ended, however
+  };
+  std::shared_ptr<Connecting> connecting(std::uint64_t transport, const std::string& server) {
+    auto& slot = connecting_[transport][server];
+    return slot;
+  }
+  std::shared_ptr<Connecting> begin_connect(std::uint64_t transport, const std::string& server,
+                                            const asio::any_io_executor& ex) {
+    auto c = std::make_shared<Connecting>(ex);
+    connecting_[transport][server] = c;
+    return c;
+  }
+  void end_connect(std::uint64_t transport, const std::string& server) {
+    auto& slot = connecting_[transport][server];
+    if (slot) slot->done.cancel();
+    slot.reset();
+  }
+
+ private:
+  void shutdown() override {
+    for (auto& [t, servers] : pools_) {
+      for (auto& [server, list] : servers) {
+        for (auto& conn : list)
+          conn->close();
+      }
+    }
+    pools_.clear();
+    connecting_.clear();
+  }
+  std::map<std::uint64_t,
+           std::map<std::string, std::vector<std::shared_ptr<Http2UpstreamConnection>>>>
+      pools_;
+  std::map<std::uint64_t, std::map<std::string, std::shared_ptr<Connecting>>> connecting_;
+};
+asio::execution_context::id Http2PoolService::id;
+
+// The response body of one stream: bytes as they arrived, granted back to the server as read.
+class Http2ResponseBody final : public ResponseBody {
+ public:
+  Http2ResponseBody(std::shared_ptr<Http2UpstreamConnection> conn,
+                    std::shared_ptr<Http2UpstreamStream> stream)
+      : conn_(std::move(conn)), s_(std::move(stream)) {}
+  ~Http2ResponseBody() override { finish(false); }
+
+  std::size_t read_some(asio::mutable_buffer into, std::error_code& ec) override {
+    ec = {};
+    Http2UpstreamStream& s = *s_;
+    if (s.unread() > 0 && into.size() > 0) {
+      const std::size_t n = std::min(into.size(), s.unread());
+      std::memcpy(into.data(), s.body.data() + s.body_read, n);
+      s.body_read += n;
+      conn_->consume(s, n);
+      return n;
+    }
+    if (s.body_ended && s.unread() == 0) return 0;
+    if (s.closed || conn_->dead()) {
+      // Reset by the server, or the connection went: the body is cut.
+      ec = make_error_code(errc::upstream_closed);
+      return 0;
+    }
+    ec = to_std(asio::error::would_block);
+    return 0;
+  }
+  std::size_t buffered_bytes() const override { return s_->unread(); }
+  bool done() const override { return s_->body_ended && s_->unread() == 0; }
+  Fields trailers() override { return std::move(s_->trailers); }
+  void finish(bool) override {
+    if (finished_) return;
+    finished_ = true;
+    // Not read to its end: the server stops sending (the proxy's client went, or it cut).
+    if (!s_->closed && !done()) conn_->reset(*s_, NGHTTP2_CANCEL);
+  }
+
+ protected:
+  void start_read_some(asio::mutable_buffer into, ReadHandler handler) override {
+    std::error_code ec;
+    std::size_t n = read_some(into, ec);
+    if (!would_block(ec)) {
+      asio::post(conn_->executor(), [h = std::move(handler), ec, n]() mutable { h(ec, n); });
+      return;
+    }
+    // Woken by a frame of this stream (or cancelled): whatever arrived is read then, so a
+    // cancelled wait may still hand over bytes, which the pump counts whichever racer won.
+    s_->wake.expires_at(Clock::time_point::max());
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    s_->wake.async_wait(asio::bind_cancellation_slot(
+        slot, [this, into, h = std::move(handler)](boost::system::error_code) mutable {
+          std::error_code rec;
+          const std::size_t got = read_some(into, rec);
+          if (would_block(rec)) rec = to_std(asio::error::operation_aborted);
+          h(rec, got);
+        }));
+  }
+
+ private:
+  std::shared_ptr<Http2UpstreamConnection> conn_;
+  std::shared_ptr<Http2UpstreamStream> s_;
+  bool finished_ = false;
+};
+
+// The request body, sent from a coroutine of its own while the response streams.
+class Http2Upload final : public RequestUpload, public std::enable_shared_from_this<Http2Upload> {
+ public:
+  Http2Upload(std::shared_ptr<Http2UpstreamConnection> conn,
+              std::shared_ptr<Http2UpstreamStream> stream, BodySource& source,
+              std::chrono::nanoseconds timeout)
+      : conn_(std::move(conn)),
+        s_(std::move(stream)),
+        source_(source),
+        timeout_(timeout),
+        stop_(conn_->executor()),
+        done_wake_(conn_->executor()) {}
+
+  void start() {
+    asio::co_spawn(conn_->executor(), run(shared_from_this()),
+                   [self = shared_from_this()](std::exception_ptr) {
+                     self->done_ = true;
+                     self->done_wake_.cancel();
+                   });
+  }
+  bool done() const { return done_; }
+  std::error_code error() const { return error_; }
+  // A byte of the client's body was read: the request can no longer be sent again.
+  bool read_any() const { return read_any_; }
+
+  asio::awaitable<void> stop_and_wait() override {
+    stop_.fire();
+    // Bounded: the upload races stop_, so it ends within a turn of the event loop.
+    while (!done_) {
+      done_wake_.expires_at(Clock::time_point::max());
+      co_await done_wake_.async_wait(use_nothrow);
+    }
+  }
+
+ private:
+  asio::awaitable<void> run(std::shared_ptr<Http2Upload> /*alive while it runs*/) {
+    const auto executor = conn_->executor();
+    std::array<char, 16 * 1024> buf;
+    asio::steady_timer deadline(executor);
+    Http2UpstreamStream& s = *s_;
+    bool complete = false;
+    // Each round waits for room once or reads the client once: the body bounds it.
+    for (;;) {
+      if (stop_.fired() || s.closed || conn_->dead()) break;
+      if (s.upload_pending() >= kUploadBufferBytes) {
+        // The server's window is shut: wait for it to take bytes, within the idle timeout.
+        deadline.expires_after(timeout_);
+        s.upload_wake.expires_at(Clock::time_point::max());
+        auto [order, uec, dec, sec] =
+            co_await race(deadline, stop_, s.upload_wake.async_wait(asio::deferred));
+        if (winner_of(order).deadline()) {
+          error_ = make_error_code(errc::upstream_write_failed);
+          break;
+        }
+        continue;
+      }
+      // The client's read races the stop: a stopped upload leaves the body source at once.
+      auto [order, eptr, result, sec] =
+          co_await asio::experimental::make_parallel_group(
+              asio::co_spawn(executor, source_.read(asio::buffer(buf)), asio::deferred),
+              stop_.async_wait(asio::deferred))
+              .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+      if (order[0] == 1 || eptr) break;
+      const auto [rec, n] = result;
+      if (rec) {
+        error_ = rec;  // the client's body failed: the server must not see it end cleanly
+        break;
+      }
+      if (n == 0) {
+        s.upload_eof = true;
+        conn_->resume_upload(s);
+        complete = true;
+        break;
+      }
+      read_any_ = true;
+      s.upload.append(buf.data(), n);
+      conn_->resume_upload(s);
+    }
+    if (!complete) conn_->reset(s, NGHTTP2_CANCEL);
+  }
+
+  std::shared_ptr<Http2UpstreamConnection> conn_;
+  std::shared_ptr<Http2UpstreamStream> s_;
+  BodySource& source_;
+  std::chrono::nanoseconds timeout_;
+  StopSignal stop_;
+  asio::steady_timer done_wake_;
+  bool done_ = false;
+  bool read_any_ = false;
+  std::error_code error_;
+};
+
+std::int64_t length_of(const Fields& header) {
+  const auto it = header.find(boost::beast::http::field::content_length);
+  if (it == header.end()) return kUnknownLength;
+  std::int64_t n = 0;
+  const std::string_view v(it->value().data(), it->value().size());
+  const auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  return ec == std::errc{} && ptr == v.data() + v.size() && n >= 0 ? n : kUnknownLength;
+}
+
+class Http2Transport final : public Transport {
+ public:
+  explicit Http2Transport(TransportOptions options)
+      : id_(next_transport_id.fetch_add(1)), options_(std::move(options)) {}
+
+  const TransportOptions& options() const override { return options_; }
+
+  asio::awaitable<UpstreamResponse> round_trip(RoundTripRequest rq) override {
+    UpstreamResponse result;
+    Request& out = rq.out;
+    RequestContext& ctx = rq.context;
+    if (out.url.scheme != "http") {
+      result.ec = make_error_code(errc::no_route);
+      result.error_detail =
+          "HTTP/2 to an https:// upstream is not supported yet: " + out.url.origin();
+      co_return result;
+    }
+    const auto executor = ctx.executor();
+    const std::string key = out.url.origin();
+    std::shared_ptr<Http2UpstreamConnection> conn;
+    std::shared_ptr<Http2UpstreamStream> stream;
+    // RFC 9113 §8.7: a stream the server refused (REFUSED_STREAM, or above a GOAWAY's last id)
+    // was not processed and goes again, on another connection, while no body byte was sent.
+    for (int attempt = 1;; ++attempt) {
+      conn = co_await connection(ctx, out, key, result);
+      if (!conn) co_return result;
+      stream = std::make_shared<Http2UpstreamStream>(executor);
+      const bool with_body = rq.body != nullptr;
+      if (!conn->open(out, stream, with_body)) {
+        result.ec = make_error_code(errc::upstream_write_failed);
+        result.error_detail = "HTTP/2 stream refused by the session to " + key;
+        co_return result;
+      }
+      std::shared_ptr<Http2Upload> upload;
+      if (with_body) {
+        upload = std::make_shared<Http2Upload>(conn, stream, *rq.body, options_.idle_read_timeout);
+        upload->start();
+        result.upload = upload;
+      }
+      result.ec = co_await wait_for_head(rq, *conn, *stream);
+      if (!result.ec) break;
+      conn->reset(*stream, NGHTTP2_CANCEL);
+      if (upload) co_await upload->stop_and_wait();
+      const bool refused = stream->closed && stream->close_code == NGHTTP2_REFUSED_STREAM;
+      if (refused && attempt < kMaxAttempts && (!upload || !upload->read_any())) {
+        result.upload.reset();
+        continue;
+      }
+      if (upload && upload->error() && !stream->head_done) result.ec = upload->error();
+      result.error_detail =
+          result.ec.message() + " (" + key + ", HTTP/2 stream " + std::to_string(stream->id) + ")";
+      co_return result;
+    }
+    Response& head = result.head;
+    head.status = stream->status;
+    head.header = std::move(stream->header);
+    head.content_length = length_of(head.header);
+    if (out.method == "HEAD" || head.status == 304) {
+      // The length describes the representation; no body follows.
+    } else if (head.status == 204) {
+      head.content_length = 0;
+    }
+    result.body = std::make_unique<Http2ResponseBody>(conn, stream);
+    co_return result;
+  }
+
+ private:
+  // A connection to `key` that takes a stream: a pooled one, the one another request is
+  // connecting, or a new one. Null with result.ec set when connecting failed.
+  asio::awaitable<std::shared_ptr<Http2UpstreamConnection>> connection(RequestContext& ctx,
+                                                                       const Request& out,
+                                                                       const std::string& key,
+                                                                       UpstreamResponse& result) {
+    const auto executor = ctx.executor();
+    auto& service =
+        asio::use_service<Http2PoolService>(asio::query(executor, asio::execution::context));
+    std::shared_ptr<Http2UpstreamConnection> conn = service.usable(id_, key);
+    if (auto pending = service.connecting(id_, key); !conn && pending) {
+      asio::steady_timer deadline(executor);
+      deadline.expires_after(options_.connect_timeout);
+      co_await race(deadline, ctx.stop_signal(), pending->done.async_wait(asio::deferred));
+      if (ctx.stop_signal().fired()) {
+        result.ec = aborted_error();
+        co_return nullptr;
+      }
+      conn = service.usable(id_, key);
+    }
+    if (conn) co_return conn;
+    const auto started = Clock::now();
+    service.begin_connect(id_, key, executor);
+    ConnectResult connected = co_await connect_upstream(ctx, out.url.host, out.url.connect_port(),
+                                                        options_.connect_timeout, nullptr, key);
+    if (connected.ec) {
+      service.end_connect(id_, key);
+      result.ec = connected.ec;
+      result.error_detail = std::move(connected.detail);
+      co_return nullptr;
+    }
+    result.connect_time = Clock::now() - started;
+    conn = std::make_shared<Http2UpstreamConnection>(
+        std::move(connected.conn->stream), options_.idle_read_timeout, options_.pool_idle_timeout);
+    conn->start();
+    service.add(id_, key, conn);
+    service.end_connect(id_, key);
+    co_return conn;
+  }
+
+  // Forwards 1xx heads and waits for the final one, within response_header_timeout, racing the
+  // stop and the client leaving.
+  asio::awaitable<std::error_code> wait_for_head(RoundTripRequest& rq,
+                                                 Http2UpstreamConnection& conn,
+                                                 Http2UpstreamStream& s) {
+    RequestContext& ctx = rq.context;
+    asio::steady_timer deadline(ctx.executor());
+    deadline.expires_after(options_.response_header_timeout);
+    int informational = 0;
+    // Each round forwards what arrived or waits once: the deadline bounds it.
+    for (;;) {
+      while (!s.informational.empty()) {
+        auto [status, fields] = std::move(s.informational.front());
+        s.informational.erase(s.informational.begin());
+        if (++informational > kMaxInformational)
+          co_return make_error_code(errc::upstream_bad_response);
+        if (rq.on_informational) {
+          const auto ec = co_await rq.on_informational(status, std::move(fields));
+          if (ec) co_return make_error_code(errc::client_gone);
+        }
+      }
+      if (s.head_done) co_return std::error_code{};
+      if (s.closed || conn.dead()) co_return make_error_code(errc::upstream_closed);
+      s.wake.expires_at(Clock::time_point::max());
+      if (ctx.client_watchable()) {
+        auto [order, wec, cec, dec, sec] =
+            co_await race(deadline, ctx.stop_signal(), s.wake.async_wait(asio::deferred),
+                          ctx.async_wait_client(asio::deferred));
+        const Winner w = winner_of(order);
+        if (w.deadline()) co_return make_error_code(errc::upstream_header_timeout);
+        if (w.stop()) co_return aborted_error();
+        if (w.is(1) && ctx.client_gone_now()) co_return make_error_code(errc::client_gone);
+      } else {
+        auto [order, wec, dec, sec] =
+            co_await race(deadline, ctx.stop_signal(), s.wake.async_wait(asio::deferred));
+        const Winner w = winner_of(order);
+        if (w.deadline()) co_return make_error_code(errc::upstream_header_timeout);
+        if (w.stop()) co_return aborted_error();
+      }
+    }
+  }
+
+  const std::uint64_t id_;
+  const TransportOptions options_;
+};
+
+}  // namespace
+
+std::shared_ptr<Transport> make_http2_transport(TransportOptions options) {
+  return std::make_shared<Http2Transport>(std::move(options));
+}
+
+}  // namespace sluice

@@ -1,0 +1,267 @@
+// The HTTP/2 upstream transport (make_http2_transport, --upstream-protocol h2): requests become
+// streams on shared h2c connections to the upstream, with the request body streaming while the
+// response does. The upstream here is a sluice Server with a scripted handler (it speaks HTTP/2
+// to a client that starts with the preface); the gRPC test (grpc_test.cpp) uses an independent
+// gRPC server.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <string>
+#include <vector>
+
+#include "net/race.hpp"
+#include "support/deadline.hpp"
+#include "support/h2_client.hpp"
+#include "support/proxy_harness.hpp"
+#include "support/test_client.hpp"
+
+namespace sluice::test {
+namespace {
+
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+// An upstream: a sluice Server on 127.0.0.1:0 running `handler` for every request.
+class H2Upstream {
+ public:
+  explicit H2Upstream(Handler handler, ServerOptions options = {}) {
+    options.listen = {asio::ip::make_address("127.0.0.1"), 0};
+    options.access_log = AccessLog::off;
+    options.log = [](std::string_view) {};
+    server_ = std::make_unique<Server>(options, std::move(handler));
+    server_->start();
+  }
+  ~H2Upstream() { server_->stop(0s); }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(server_->local_endpoint().port());
+  }
+  Server& server() { return *server_; }
+
+ private:
+  std::unique_ptr<Server> server_;
+};
+
+ProxyHarness::Configure over_h2() {
+  return [](ReverseProxy& p) { p.transport = make_http2_transport(); };
+}
+
+std::unique_ptr<H2Client> h2(std::uint16_t port) {
+  std::unique_ptr<H2Client> c;
+  EXPECT_TRUE(H2Client::connect(port, c));
+  return c;
+}
+
+asio::awaitable<void> echo_head(Exchange& ex) {
+  const Request& r = ex.request();
+  std::string body = r.method + " " + r.url.request_target() + " host=" + r.host +
+                     " v=" + std::to_string(r.version);
+  if (auto it = r.header.find("x-a"); it != r.header.end())
+    body += " x-a=" + std::string(it->value());
+  SimpleResponse res{200, {}, std::move(body)};
+  co_await ex.respond(std::move(res));
+}
+
+TEST(Http2Upstream, AnHttp1ClientsRequestGoesUpstreamAsAStream) {
+  H2Upstream upstream(echo_head);
+  ProxyHarness proxy(upstream.url(), over_h2());
+  std::unique_ptr<TestClient> c;
+  ASSERT_TRUE(TestClient::connect(proxy.port(), c));
+  ASSERT_TRUE(c->send("GET /p?q=1 HTTP/1.1\r\nHost: app.test\r\nX-A: 1\r\n\r\n"));
+  ParsedResponse r;
+  ASSERT_TRUE(c->read_response(r));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "GET /p?q=1 host=app.test v=20 x-a=1");
+}
+
+TEST(Http2Upstream, ConcurrentRequestsShareOneConnection) {
+  H2Upstream upstream(echo_head);
+  ProxyHarness proxy(upstream.url(), over_h2());
+  auto c = h2(proxy.port());
+  std::vector<std::int32_t> ids;
+  for (int i = 0; i < 50; ++i)
+    ids.push_back(c->get("/s" + std::to_string(i)));
+  ASSERT_TRUE(c->run_until([&] {
+    for (auto id : ids) {
+      if (!c->response(id).ended && !c->response(id).reset) return false;
+    }
+    return true;
+  }));
+  for (int i = 0; i < 50; ++i)
+    EXPECT_EQ(c->response(ids[i]).body, "GET /s" + std::to_string(i) + " host=sluice.test v=20");
+  EXPECT_EQ(upstream.server().accepted_connections(), 1u);
+}
+
+TEST(Http2Upstream, AFullConnectionOpensAnother) {
+  std::atomic<int> running{0};
+  std::atomic<int> most{0};
+  ServerOptions limited;
+  limited.h2_max_concurrent_streams = 2;
+  H2Upstream upstream(
+      [&](Exchange& ex) -> asio::awaitable<void> {
+        const int now = ++running;
+        for (int seen = most.load(); now > seen && !most.compare_exchange_weak(seen, now);) {
+        }
+        asio::steady_timer hold(ex.executor());
+        hold.expires_after(100ms);  // overlap: the six requests are in flight together
+        co_await race(hold, ex.stop_signal());
+        --running;
+        SimpleResponse res{200, {}, "ok"};
+        co_await ex.respond(std::move(res));
+      },
+      limited);
+  ProxyHarness proxy(upstream.url(), over_h2());
+  auto c = h2(proxy.port());
+  std::vector<std::int32_t> ids;
+  for (int i = 0; i < 6; ++i)
+    ids.push_back(c->get("/"));
+  ASSERT_TRUE(c->run_until([&] {
+    for (auto id : ids) {
+      if (!c->response(id).ended && !c->response(id).reset) return false;
+    }
+    return true;
+  }));
+  for (auto id : ids)
+    EXPECT_EQ(c->response(id).status, 200);
+  EXPECT_GE(upstream.server().accepted_connections(), 3u) << "2 streams per connection";
+  EXPECT_LE(most.load(), 6);
+}
+
+TEST(Http2Upstream, TrailersAndTrailersOnlyResponsesPassThrough) {
+  H2Upstream upstream([](Exchange& ex) -> asio::awaitable<void> {
+    if (ex.request().url.raw_path == "/only") {
+      // gRPC's Trailers-Only: one HEADERS frame with END_STREAM.
+      SimpleResponse res{200, {}, {}};
+      res.header.set("content-type", "application/grpc");
+      res.header.set("grpc-status", "5");
+      co_await ex.respond(std::move(res));
+      co_return;
+    }
+    Response head;
+    head.header.set("content-type", "application/grpc");
+    ex.begin_response(head, {"grpc-status"});
+    const std::string message("\0\0\0\0\3abc", 8);
+    co_await ex.write_body(asio::buffer(message));
+    Fields trailers;
+    trailers.set("grpc-status", "0");
+    trailers.set("x-meta", "m");
+    co_await ex.end_response(&trailers);
+  });
+  ProxyHarness proxy(upstream.url(), over_h2());
+  auto c = h2(proxy.port());
+  const auto full =
+      c->submit("POST", "/svc/M", {{"content-type", "application/grpc"}, {"te", "trailers"}},
+                std::string("\0\0\0\0\0", 5));
+  const auto only =
+      c->submit("POST", "/only", {{"content-type", "application/grpc"}, {"te", "trailers"}},
+                std::string("\0\0\0\0\0", 5));
+  ASSERT_TRUE(c->finish(full));
+  ASSERT_TRUE(c->finish(only));
+  EXPECT_EQ(c->response(full).body, std::string("\0\0\0\0\3abc", 8));
+  EXPECT_EQ(c->response(full).trailer("grpc-status"), "0");
+  EXPECT_EQ(c->response(full).trailer("x-meta"), "m");
+  EXPECT_TRUE(c->response(only).ended);
+  EXPECT_EQ(c->response(only).header("grpc-status"), "5");
+  EXPECT_TRUE(c->response(only).head_ended_stream) << "Trailers-Only stays one HEADERS frame";
+}
+
+TEST(Http2Upstream, TheRequestBodyStreamsWhileTheResponseDoes) {
+  // A bidi echo: each piece the client sends comes back before the client sends the next.
+  H2Upstream upstream([](Exchange& ex) -> asio::awaitable<void> {
+    Response head;
+    ex.begin_response(head);
+    co_await ex.flush();
+    char buf[256];
+    for (int i = 0; i < 100; ++i) {
+      auto [ec, n] = co_await ex.read_body(asio::buffer(buf));
+      if (ec || n == 0) break;
+      co_await ex.write_body(asio::buffer(buf, n));
+      co_await ex.flush();
+    }
+    co_await ex.end_response();
+  });
+  ProxyHarness proxy(upstream.url(), [](ReverseProxy& p) {
+    p.transport = make_http2_transport();
+    p.flush_interval = -1ns;
+  });
+  auto c = h2(proxy.port());
+  const auto id = c->submit("POST", "/bidi", {{"content-type", "application/grpc"}}, std::nullopt,
+                            /*open_body=*/true);
+  std::string expected;
+  for (int i = 0; i < 3; ++i) {
+    const std::string piece = "ping" + std::to_string(i) + ";";
+    c->send_body(id, piece, /*end=*/false);
+    expected += piece;
+    ASSERT_TRUE(c->run_until([&] { return c->response(id).body == expected; }))
+        << "piece " << i
+        << " did not come back before the next was sent; body: " << c->response(id).body;
+  }
+  c->send_body(id, "", /*end=*/true);
+  ASSERT_TRUE(c->finish(id));
+  EXPECT_TRUE(c->response(id).ended);
+  EXPECT_EQ(c->response(id).body, expected);
+}
+
+TEST(Http2Upstream, AClientResetReachesTheUpstreamStream) {
+  std::atomic<bool> upstream_saw_cancel{false};
+  H2Upstream upstream([&](Exchange& ex) -> asio::awaitable<void> {
+    if (ex.request().url.raw_path != "/poll") {
+      co_await echo_head(ex);
+      co_return;
+    }
+    Response head;
+    ex.begin_response(head);
+    co_await ex.flush();
+    // A long poll: it ends when its client (the proxy's stream) goes.
+    asio::steady_timer hold(ex.executor());
+    hold.expires_after(10s);
+    co_await race(hold, ex.stop_signal(), ex.async_wait_client(asio::deferred));
+    if (ex.client_gone_now()) upstream_saw_cancel = true;
+  });
+  ProxyHarness proxy(upstream.url(), over_h2());
+  auto c = h2(proxy.port());
+  const auto id = c->get("/poll");
+  ASSERT_TRUE(c->run_until([&] { return c->response(id).status == 200; }));
+  c->reset(id);
+  ASSERT_TRUE(c->run_until([&] { return upstream_saw_cancel.load(); }))
+      << "the upstream stream was not reset";
+  const auto next = c->get("/next");
+  ASSERT_TRUE(c->finish(next));
+  EXPECT_TRUE(c->response(next).ended);
+}
+
+TEST(Http2Upstream, AnUpstreamResetCutsTheClientsResponse) {
+  H2Upstream upstream([](Exchange& ex) -> asio::awaitable<void> {
+    Response head;
+    head.content_length = 100;
+    ex.begin_response(head);
+    const std::string part(10, 'p');
+    co_await ex.write_body(asio::buffer(part));
+    co_await ex.flush();
+    ex.abort();  // RST_STREAM(INTERNAL_ERROR) to the proxy
+  });
+  // Every write flushed, so the head is out before the cut (else the client gets a 502).
+  ProxyHarness proxy(upstream.url(), [](ReverseProxy& p) {
+    p.transport = make_http2_transport();
+    p.flush_interval = -1ns;
+  });
+  auto c = h2(proxy.port());
+  const auto id = c->get("/cut");
+  ASSERT_TRUE(c->finish(id));
+  EXPECT_EQ(c->response(id).status, 200);
+  EXPECT_EQ(c->response(id).body.size(), 10u);
+  EXPECT_TRUE(c->response(id).reset);
+  EXPECT_FALSE(c->response(id).ended);
+}
+
+TEST(Http2Upstream, AnHttpsUpstreamIsRefusedWithAReason) {
+  ProxyHarness proxy("https://127.0.0.1:1", over_h2());
+  auto c = h2(proxy.port());
+  const auto id = c->get("/");
+  ASSERT_TRUE(c->finish(id));
+  EXPECT_EQ(c->response(id).status, 502);
+  EXPECT_TRUE(proxy.log_contains("not supported yet"));
+}
+
+}  // namespace
+}  // namespace sluice::test
