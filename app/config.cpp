@@ -282,8 +282,9 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
       ->type_name("BYTES");
   app.add_option("--upstream-protocol", upstream_protocol,
                  "How to speak to the upstream: auto (HTTP/1.1), h1\n"
-                 "(HTTP/1.1 only) or h2 (HTTP/2 with prior knowledge,\n"
-                 "http:// only; many requests share one connection).\n"
+                 "(HTTP/1.1 only) or h2 (HTTP/2: prior knowledge to\n"
+                 "http://, ALPN h2 to https://; many requests share\n"
+                 "one connection).\n"
                  "Default: " +
                      upstream_protocol)
       ->type_name("auto|h1|h2");
@@ -564,11 +565,6 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
     config.upstream_protocol = UpstreamProtocol::h1;
   } else if (upstream_protocol == "h2") {
     config.upstream_protocol = UpstreamProtocol::h2;
-    if (config.upstream && config.upstream->scheme == "https") {
-      return usage_error(err, "--upstream-protocol", upstream_protocol,
-                         "needs an http:// upstream (HTTP/2 over TLS to an upstream is not "
-                         "supported by this build)");
-    }
   } else {
     return usage_error(err, "--upstream-protocol", upstream_protocol, "is not auto, h1 or h2");
   }

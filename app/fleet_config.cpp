@@ -372,17 +372,7 @@ UpstreamSpec read_upstream(std::string name, Position key_at, const YAML::Node& 
         });
     if (plain_only) e.add(f.key_at, "tls: every server of this upstream is http://");
   }
-  if (auto f = m.field("protocol"); f.present() && u.protocol == UpstreamProtocol::h2) {
-    // h2 is HTTP/2 with prior knowledge (h2c); HTTP/2 over TLS to an upstream is not built yet.
-    const bool tls = u.tls.has_value() ||
-                     std::any_of(u.servers.begin(), u.servers.end(),
-                                 [](const auto& s) { return s.url && s.url->scheme == "https"; });
-    if (tls) {
-      e.add(f.value_at(),
-            "protocol: \"h2\" speaks HTTP/2 to http:// servers only (HTTP/2 over TLS to an "
-            "upstream is not supported by this build)");
-    }
-  }
+
   m.finish();
   return u;
 }

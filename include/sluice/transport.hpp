@@ -188,11 +188,12 @@ class Transport {
 // flight keeps what it uses alive until it ends.
 std::shared_ptr<Transport> make_http1_transport(TransportOptions options = {});
 
-// HTTP/2 with prior knowledge (h2c) to http:// upstreams: one connection per worker and server
-// carries many requests at once, up to the server's SETTINGS_MAX_CONCURRENT_STREAMS (then a
-// second connection opens); a connection that got GOAWAY takes no new request. The request body
-// streams while the response does (UpstreamResponse::upload). https:// upstreams are refused
-// (errc::no_route) until HTTP/2 over TLS upstream is built.
+// HTTP/2 to the upstream: with prior knowledge (h2c) to http:// servers, and over TLS to
+// https:// servers that choose "h2" by ALPN (the only protocol offered; options.tls as for
+// HTTP/1). One connection per worker and server carries many requests at once, up to the
+// server's SETTINGS_MAX_CONCURRENT_STREAMS (then a second connection opens); a connection that
+// got GOAWAY takes no new request. The request body streams while the response does
+// (UpstreamResponse::upload).
 std::shared_ptr<Transport> make_http2_transport(TransportOptions options = {});
 
 }  // namespace sluice

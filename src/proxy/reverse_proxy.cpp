@@ -578,9 +578,15 @@ asio::awaitable<ResponseOutcome> ProxyAccess::proxy(const ReverseProxy& p, Excha
   // The request body may still be streaming upstream (HTTP/2, full duplex): it ends before
   // client_body, which it reads, goes.
   const std::shared_ptr<RequestUpload> upload = up.upload;
-  const ResponseOutcome outcome =
-      co_await relay_upstream(p, ex, up, *via, out, state.armed_flush_timers, sent_at);
+  ResponseOutcome outcome = ResponseOutcome::shutdown;
+  std::exception_ptr failure;  // rethrown once the upload stopped: it reads client_body
+  try {
+    outcome = co_await relay_upstream(p, ex, up, *via, out, state.armed_flush_timers, sent_at);
+  } catch (...) {
+    failure = std::current_exception();
+  }
   if (upload) co_await upload->stop_and_wait();
+  if (failure) std::rethrow_exception(failure);
   co_return outcome;
 }
 

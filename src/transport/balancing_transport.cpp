@@ -76,6 +76,19 @@ class WatchedBody final : public BodySource {
   bool started_ = false;
 };
 
+// A member's upload still sending the request body (HTTP/2) reads the WatchedBody of the round
+// trip that has returned: it keeps it until the proxy has stopped the upload.
+class UploadHolding final : public RequestUpload {
+ public:
+  UploadHolding(std::shared_ptr<RequestUpload> inner, std::shared_ptr<WatchedBody> body)
+      : inner_(std::move(inner)), body_(std::move(body)) {}
+  asio::awaitable<void> stop_and_wait() override { co_await inner_->stop_and_wait(); }
+
+ private:
+  std::shared_ptr<RequestUpload> inner_;
+  std::shared_ptr<WatchedBody> body_;
+};
+
 // Holds one count up until destroyed (or moved from).
 class Counted {
  public:
@@ -248,8 +261,9 @@ asio::awaitable<UpstreamResponse> BalancingTransport::round_trip(RoundTripReques
   // This request's servers, kept to its end even if DNS changes the pool meanwhile.
   const std::shared_ptr<const std::vector<PoolMember>> members = this->members();
   Request& out = rq.out;
-  std::optional<WatchedBody> body;
-  if (rq.body) body.emplace(rq.body);
+  // Shared: an HTTP/2 member's upload reads it after this round trip returned (UploadHolding).
+  std::shared_ptr<WatchedBody> body;
+  if (rq.body) body = std::make_shared<WatchedBody>(rq.body);
   // A 1xx forwarded to the client is a response byte that reached it: no retry after one.
   bool informed = false;
   InformationalHandler on_informational;
@@ -314,6 +328,7 @@ asio::awaitable<UpstreamResponse> BalancingTransport::round_trip(RoundTripReques
     if (!up.ec) {
       up.body =
           std::make_unique<CountedBody>(std::move(up.body), std::move(*lease), std::move(active));
+      if (up.upload) up.upload = std::make_shared<UploadHolding>(std::move(up.upload), body);
       co_return up;
     }
     if (blames_server(up.ec)) member.server->request_failed(Clock::now());

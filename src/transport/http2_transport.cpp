@@ -20,6 +20,7 @@
 
 #include "common/nothrow.hpp"
 #include "net/race.hpp"
+#include "net/tls_stream.hpp"
 #include "sluice/error.hpp"
 #include "sluice/transport.hpp"
 #include "transport/http2_upstream.hpp"
@@ -66,6 +67,12 @@ class Http2PoolService : public asio::execution_context::service {
   }
   void add(std::uint64_t transport, const std::string& server,
            std::shared_ptr<Http2UpstreamConnection> conn) {
+    // Dead connections of every server go here too, so none stays after its transport is gone.
+    for (auto& [t, servers] : pools_) {
+      for (auto& [name, list] : servers) {
+        std::erase_if(list, [](const auto& c) { return c->dead(); });
+      }
+    }
     pools_[transport][server].push_back(std::move(conn));
   }
 
@@ -87,10 +94,12 @@ class Http2PoolService : public asio::execution_context::service {
     connecting_[transport][server] = c;
     return c;
   }
-  void end_connect(std::uint64_t transport, const std::string& server) {
+  // Ends `mine`: its waiters wake; the slot is cleared only if it is still `mine`.
+  void end_connect(std::uint64_t transport, const std::string& server,
+                   const std::shared_ptr<Connecting>& mine) {
+    mine->done.cancel();
     auto& slot = connecting_[transport][server];
-    if (slot) slot->done.cancel();
-    slot.reset();
+    if (slot == mine) slot.reset();
   }
 
  private:
@@ -157,14 +166,15 @@ class Http2ResponseBody final : public ResponseBody {
       return;
     }
     // Woken by a frame of this stream (or cancelled): whatever arrived is read then, so a
-    // cancelled wait may still hand over bytes, which the pump counts whichever racer won.
+    // cancelled wait may still hand over bytes, which the pump counts whichever racer won;
+    // woken with nothing, it completes with no error and no byte (transport.hpp allows it).
     s_->wake.expires_at(Clock::time_point::max());
     auto slot = asio::get_associated_cancellation_slot(handler);
     s_->wake.async_wait(asio::bind_cancellation_slot(
         slot, [this, into, h = std::move(handler)](boost::system::error_code) mutable {
           std::error_code rec;
           const std::size_t got = read_some(into, rec);
-          if (would_block(rec)) rec = to_std(asio::error::operation_aborted);
+          if (would_block(rec)) rec = {};  // woken with nothing: call read_some again
           h(rec, got);
         }));
   }
@@ -193,6 +203,7 @@ class Http2Upload final : public RequestUpload, public std::enable_shared_from_t
                    [self = shared_from_this()](std::exception_ptr) {
                      self->done_ = true;
                      self->done_wake_.cancel();
+                     self->s_->wake.cancel();
                    });
   }
   bool done() const { return done_; }
@@ -231,6 +242,9 @@ class Http2Upload final : public RequestUpload, public std::enable_shared_from_t
         }
         continue;
       }
+      // From here a byte may be taken from the client even if the stop wins the race: the
+      // request can no longer be sent again.
+      read_any_ = true;
       // The client's read races the stop: a stopped upload leaves the body source at once.
       auto [order, eptr, result, sec] =
           co_await asio::experimental::make_parallel_group(
@@ -246,10 +260,10 @@ class Http2Upload final : public RequestUpload, public std::enable_shared_from_t
       if (n == 0) {
         s.upload_eof = true;
         conn_->resume_upload(s);
+        s.wake.cancel();  // the head's deadline starts now (wait_for_head)
         complete = true;
         break;
       }
-      read_any_ = true;
       s.upload.append(buf.data(), n);
       conn_->resume_upload(s);
     }
@@ -267,6 +281,15 @@ class Http2Upload final : public RequestUpload, public std::enable_shared_from_t
   std::error_code error_;
 };
 
+// The system CA bundle is read here, when the transport is made, never on a request's path.
+TransportOptions with_tls(TransportOptions options) {
+  if (!options.tls) {
+    static const std::shared_ptr<UpstreamTls> system_default = UpstreamTls::load();
+    options.tls = system_default;
+  }
+  return options;
+}
+
 std::int64_t length_of(const Fields& header) {
   const auto it = header.find(boost::beast::http::field::content_length);
   if (it == header.end()) return kUnknownLength;
@@ -279,7 +302,7 @@ std::int64_t length_of(const Fields& header) {
 class Http2Transport final : public Transport {
  public:
   explicit Http2Transport(TransportOptions options)
-      : id_(next_transport_id.fetch_add(1)), options_(std::move(options)) {}
+      : id_(next_transport_id.fetch_add(1)), options_(with_tls(std::move(options))) {}
 
   const TransportOptions& options() const override { return options_; }
 
@@ -287,10 +310,12 @@ class Http2Transport final : public Transport {
     UpstreamResponse result;
     Request& out = rq.out;
     RequestContext& ctx = rq.context;
-    if (out.url.scheme != "http") {
-      result.ec = make_error_code(errc::no_route);
-      result.error_detail =
-          "HTTP/2 to an https:// upstream is not supported yet: " + out.url.origin();
+    // RFC 9113 §8.2.2, §8.5: no Upgrade (a WebSocket needs RFC 8441, not built) and no
+    // CONNECT over this transport.
+    if (out.method == "CONNECT" ||
+        out.header.find(boost::beast::http::field::upgrade) != out.header.end()) {
+      result.ec = make_error_code(errc::upstream_protocol_switch);
+      result.error_detail = "a protocol upgrade or CONNECT cannot go to an HTTP/2 upstream";
       co_return result;
     }
     const auto executor = ctx.executor();
@@ -315,7 +340,17 @@ class Http2Transport final : public Transport {
         upload->start();
         result.upload = upload;
       }
-      result.ec = co_await wait_for_head(rq, *conn, *stream);
+      std::exception_ptr failure;  // rethrown once the upload stopped: it reads rq.body
+      try {
+        result.ec = co_await wait_for_head(rq, *conn, *stream, upload.get());
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      if (failure) {
+        conn->reset(*stream, NGHTTP2_CANCEL);
+        if (upload) co_await upload->stop_and_wait();
+        std::rethrow_exception(failure);
+      }
       if (!result.ec) break;
       conn->reset(*stream, NGHTTP2_CANCEL);
       if (upload) co_await upload->stop_and_wait();
@@ -365,35 +400,56 @@ class Http2Transport final : public Transport {
     }
     if (conn) co_return conn;
     const auto started = Clock::now();
-    service.begin_connect(id_, key, executor);
-    ConnectResult connected = co_await connect_upstream(ctx, out.url.host, out.url.connect_port(),
-                                                        options_.connect_timeout, nullptr, key);
+    const auto mine = service.begin_connect(id_, key, executor);
+    // Over TLS only "h2" is offered: a server that does not agree by ALPN is not spoken to.
+    const bool tls = out.url.scheme == "https";
+    ConnectResult connected = co_await connect_upstream(
+        ctx, out.url.host, out.url.connect_port(), options_.connect_timeout,
+        tls ? options_.tls.get() : nullptr, key + " h2", tls ? std::string_view("\x02h2", 3) : "");
+    if (!connected.ec && tls) {
+      auto* stream = dynamic_cast<TlsStream*>(connected.conn->stream.get());
+      if (stream == nullptr || stream->alpn() != "h2") {
+        connected.ec = make_error_code(errc::upstream_connect_failed);
+        connected.detail = "TLS handshake with " + key + ": the server did not choose h2 by ALPN";
+        connected.conn.reset();
+      }
+    }
     if (connected.ec) {
-      service.end_connect(id_, key);
+      service.end_connect(id_, key, mine);
       result.ec = connected.ec;
       result.error_detail = std::move(connected.detail);
       co_return nullptr;
     }
     result.connect_time = Clock::now() - started;
     conn = std::make_shared<Http2UpstreamConnection>(
-        std::move(connected.conn->stream), options_.idle_read_timeout, options_.pool_idle_timeout);
+        std::move(connected.conn->stream), options_.idle_read_timeout, options_.pool_idle_timeout,
+        options_.max_response_header_bytes);
     conn->start();
     service.add(id_, key, conn);
-    service.end_connect(id_, key);
+    service.end_connect(id_, key, mine);
     co_return conn;
   }
 
   // Forwards 1xx heads and waits for the final one, within response_header_timeout, racing the
   // stop and the client leaving.
+  // response_header_timeout counts from the request sent whole, as on HTTP/1: while the body
+  // still uploads, the upload's own timeouts bound the wait (it resets the stream).
   asio::awaitable<std::error_code> wait_for_head(RoundTripRequest& rq,
                                                  Http2UpstreamConnection& conn,
-                                                 Http2UpstreamStream& s) {
+                                                 Http2UpstreamStream& s,
+                                                 const Http2Upload* upload) {
     RequestContext& ctx = rq.context;
     asio::steady_timer deadline(ctx.executor());
-    deadline.expires_after(options_.response_header_timeout);
+    deadline.expires_at(Clock::time_point::max());
+    bool armed = false;
     int informational = 0;
-    // Each round forwards what arrived or waits once: the deadline bounds it.
+    // Each round forwards what arrived or waits once: the deadline (or the upload's) bounds it.
     for (;;) {
+      if (!armed && (upload == nullptr || upload->done() || s.upload_eof)) {
+        deadline.expires_after(options_.response_header_timeout);
+        armed = true;
+      }
+      if (s.head_too_large) co_return make_error_code(errc::upstream_bad_response);
       while (!s.informational.empty()) {
         auto [status, fields] = std::move(s.informational.front());
         s.informational.erase(s.informational.begin());

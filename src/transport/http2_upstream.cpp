@@ -86,10 +86,12 @@ ssize_t read_upload(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size
 
 Http2UpstreamConnection::Http2UpstreamConnection(std::unique_ptr<ByteStream> stream,
                                                  std::chrono::nanoseconds io_timeout,
-                                                 std::chrono::nanoseconds idle_timeout)
+                                                 std::chrono::nanoseconds idle_timeout,
+                                                 std::uint32_t max_head_bytes)
     : stream_(std::move(stream)),
       io_timeout_(io_timeout),
       idle_timeout_(idle_timeout),
+      max_head_bytes_(max_head_bytes),
       idle_since_(Clock::now()),
       stop_(stream_->get_executor()),
       writer_wake_(stream_->get_executor()),
@@ -111,9 +113,10 @@ Http2UpstreamConnection::Http2UpstreamConnection(std::unique_ptr<ByteStream> str
 Http2UpstreamConnection::~Http2UpstreamConnection() { nghttp2_session_del(session_); }
 
 void Http2UpstreamConnection::start() {
-  const std::array<nghttp2_settings_entry, 2> settings{{
+  const std::array<nghttp2_settings_entry, 3> settings{{
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, max_head_bytes_},
   }};
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
   nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
@@ -155,7 +158,7 @@ void Http2UpstreamConnection::reset(Http2UpstreamStream& s, std::uint32_t code) 
 }
 
 void Http2UpstreamConnection::consume(Http2UpstreamStream& s, std::size_t n) {
-  if (failed_ || n == 0) return;
+  if (failed_ || n == 0 || s.window_returned) return;
   if (s.closed) {
     nghttp2_session_consume_connection(session_, n);
   } else {
@@ -197,7 +200,16 @@ int Http2UpstreamConnection::on_header(const nghttp2_frame& frame, std::string_v
                                        std::string_view value) {
   if (frame.hd.type != NGHTTP2_HEADERS) return 0;
   Http2UpstreamStream* s = stream_of(session_, frame.hd.stream_id);
-  if (s == nullptr) return 0;
+  if (s == nullptr || s->head_too_large) return 0;
+  // An HPACK bomb expands a small block into megabytes: counted as RFC 9113 §6.5.2 does, past
+  // max_response_header_bytes nothing more is held and the stream is reset (502).
+  s->head_bytes += name.size() + value.size() + 32;
+  if (s->head_bytes > max_head_bytes_) {
+    s->head_too_large = true;
+    reset(*s, NGHTTP2_CANCEL);
+    s->wake.cancel();
+    return 0;
+  }
   if (s->head_done) {  // a header block after the final head: the trailer section
     s->trailers.insert(name, value);
     return 0;
@@ -240,8 +252,10 @@ int Http2UpstreamConnection::on_frame_recv(const nghttp2_frame& frame) {
       s->informational.emplace_back(s->pending_1xx, std::move(s->fields_1xx));
       s->pending_1xx = 0;
       s->fields_1xx = {};
-    } else if (s->status != 0) {
+      s->head_bytes = 0;  // each head is held to the limit on its own
+    } else if (s->status != 0 && !s->head_done) {
       s->head_done = true;
+      s->head_bytes = 0;  // the trailer section has the limit again
     }
   }
   if ((frame.hd.type == NGHTTP2_HEADERS || frame.hd.type == NGHTTP2_DATA) &&
@@ -274,8 +288,10 @@ int Http2UpstreamConnection::on_stream_close(std::int32_t id, std::uint32_t code
   if (s == nullptr) return 0;
   s->closed = true;
   s->close_code = code;
-  // Bytes nobody will read: their share of the connection window comes back.
-  if (s->unread() > 0 && !s->body_ended) nghttp2_session_consume_connection(session_, s->unread());
+  // Bytes not read yet: the closed stream cannot grant them, so their share of the connection
+  // window comes back now (the proxy may still read them; that grants nothing more).
+  if (s->unread() > 0) nghttp2_session_consume_connection(session_, s->unread());
+  s->window_returned = true;
   s->wake_all();
   streams_.erase(id);  // the request, if any, holds it on
   if (streams_.empty()) idle_since_ = Clock::now();

@@ -43,6 +43,11 @@ struct Http2UpstreamStream {
   bool body_ended = false;  // END_STREAM received
   bool closed = false;      // nghttp2 closed the stream
   std::uint32_t close_code = 0;
+  // At its close the bytes nobody read went back to the connection window: later reads of
+  // them grant nothing more.
+  bool window_returned = false;
+  std::size_t head_bytes = 0;   // of the head (or trailers) so far, as the limit counts them
+  bool head_too_large = false;  // past max_response_header_bytes: reset, not held
   // ---- Request body, as the upload coroutine hands it over.
   std::string upload;
   std::size_t upload_taken = 0;
@@ -66,7 +71,7 @@ class Http2UpstreamConnection : public std::enable_shared_from_this<Http2Upstrea
   // `io_timeout`: each write must progress within it; `idle_timeout`: closed after that long
   // without a stream.
   Http2UpstreamConnection(std::unique_ptr<ByteStream> stream, std::chrono::nanoseconds io_timeout,
-                          std::chrono::nanoseconds idle_timeout);
+                          std::chrono::nanoseconds idle_timeout, std::uint32_t max_head_bytes);
   ~Http2UpstreamConnection();
   Http2UpstreamConnection(const Http2UpstreamConnection&) = delete;
   Http2UpstreamConnection& operator=(const Http2UpstreamConnection&) = delete;
@@ -105,6 +110,7 @@ class Http2UpstreamConnection : public std::enable_shared_from_this<Http2Upstrea
   std::unique_ptr<ByteStream> stream_;
   std::chrono::nanoseconds io_timeout_;
   std::chrono::nanoseconds idle_timeout_;
+  std::uint32_t max_head_bytes_;
   nghttp2_session* session_ = nullptr;
   std::map<std::int32_t, std::shared_ptr<Http2UpstreamStream>> streams_;
   std::string out_;

@@ -84,7 +84,8 @@ asio::awaitable<WaitResult> wait_and_read(UpstreamConnection& up, RequestContext
 
 asio::awaitable<ConnectResult> connect_upstream(RequestContext& ctx, std::string host,
                                                 std::string port, std::chrono::nanoseconds timeout,
-                                                UpstreamTls* tls, std::string key) {
+                                                UpstreamTls* tls, std::string key,
+                                                std::string_view alpn) {
   // What the error log names: "connect 127.0.0.1:9: Connection refused". Built on failure only.
   auto failed = [&host, &port](std::error_code ec, std::string_view step,
                                const std::string& reason) {
@@ -172,6 +173,11 @@ asio::awaitable<ConnectResult> connect_upstream(RequestContext& ctx, std::string
   if (!stream) {
     co_return failed(errc::upstream_connect_failed, "TLS setup for",
                      describe_tls_failure("SSL object"));
+  }
+  if (!alpn.empty()) {
+    SSL_set_alpn_protos(stream->native_handle(),
+                        reinterpret_cast<const unsigned char*>(alpn.data()),
+                        static_cast<unsigned>(alpn.size()));
   }
   auto [order, hec, tec, sec] =
       co_await race(timer, ctx.stop_signal(), stream->async_handshake(asio::deferred));

@@ -57,10 +57,13 @@ struct ConnectResult {
   // "connect 127.0.0.1:9: Connection refused".
   std::string detail;
 };
+// `alpn`: the protocols offered over TLS, in ALPN's wire format ("\x02h2"); empty: the TLS
+// context's own (http/1.1).
 boost::asio::awaitable<ConnectResult> connect_upstream(RequestContext& ctx, std::string host,
                                                        std::string port,
                                                        std::chrono::nanoseconds timeout,
-                                                       UpstreamTls* tls, std::string key);
+                                                       UpstreamTls* tls, std::string key,
+                                                       std::string_view alpn = {});
 
 // Writes every buffer within `timeout`, racing the stop signal. With `stop_if_answered` (request
 // bodies) it also stops when the upstream starts answering (or closes) before the body is all

@@ -14,6 +14,7 @@
 #include "support/deadline.hpp"
 #include "support/h2_client.hpp"
 #include "support/proxy_harness.hpp"
+#include "support/test_certs.hpp"
 #include "support/test_client.hpp"
 
 namespace sluice::test {
@@ -254,13 +255,115 @@ TEST(Http2Upstream, AnUpstreamResetCutsTheClientsResponse) {
   EXPECT_FALSE(c->response(id).ended);
 }
 
-TEST(Http2Upstream, AnHttpsUpstreamIsRefusedWithAReason) {
-  ProxyHarness proxy("https://127.0.0.1:1", over_h2());
+TEST(Http2Upstream, TheHeadTimeoutCountsFromTheEndOfTheUpload) {
+  // The server answers only once the whole body is in (a gRPC client stream, a slow PUT).
+  H2Upstream upstream([](Exchange& ex) -> asio::awaitable<void> {
+    char buf[1024];
+    std::size_t total = 0;
+    for (int i = 0; i < 1000; ++i) {
+      auto [ec, n] = co_await ex.read_body(asio::buffer(buf));
+      if (ec || n == 0) break;
+      total += n;
+    }
+    SimpleResponse res{200, {}, "got " + std::to_string(total)};
+    co_await ex.respond(std::move(res));
+  });
+  ProxyHarness proxy(upstream.url(), [](ReverseProxy& p) {
+    TransportOptions t;
+    t.response_header_timeout = 200ms;
+    p.transport = make_http2_transport(t);
+  });
+  auto c = h2(proxy.port());
+  const auto id = c->submit("POST", "/slow-upload", {}, std::nullopt, /*open_body=*/true);
+  c->send_body(id, "first", /*end=*/false);
+  // Longer than the head timeout passes while the body is still coming.
+  const auto until = std::chrono::steady_clock::now() + 400ms;
+  ASSERT_TRUE(c->run_until([&] { return std::chrono::steady_clock::now() >= until; }));
+  EXPECT_EQ(c->response(id).status, 0) << "answered before the body ended";
+  c->send_body(id, "last", /*end=*/true);
+  ASSERT_TRUE(c->finish(id));
+  EXPECT_EQ(c->response(id).status, 200);
+  EXPECT_EQ(c->response(id).body, "got 9");
+}
+
+TEST(Http2Upstream, AnOversizedResponseHeadIs502) {
+  H2Upstream upstream([](Exchange& ex) -> asio::awaitable<void> {
+    SimpleResponse res{200, {}, "x"};
+    for (int i = 0; i < 40; ++i)
+      res.header.set("x-big-" + std::to_string(i), std::string(1000, 'v'));
+    co_await ex.respond(std::move(res));
+  });
+  ProxyHarness proxy(upstream.url(), [](ReverseProxy& p) {
+    TransportOptions t;
+    t.max_response_header_bytes = 16 * 1024;
+    p.transport = make_http2_transport(t);
+  });
   auto c = h2(proxy.port());
   const auto id = c->get("/");
   ASSERT_TRUE(c->finish(id));
   EXPECT_EQ(c->response(id).status, 502);
-  EXPECT_TRUE(proxy.log_contains("not supported yet"));
+}
+
+TEST(Http2Upstream, AWebSocketUpgradeIsRefusedNotSentAsAPlainRequest) {
+  std::atomic<int> requests{0};
+  H2Upstream upstream([&](Exchange& ex) -> asio::awaitable<void> {
+    ++requests;
+    co_await echo_head(ex);
+  });
+  ProxyHarness proxy(upstream.url(), over_h2());
+  std::unique_ptr<TestClient> c;
+  ASSERT_TRUE(TestClient::connect(proxy.port(), c));
+  ASSERT_TRUE(
+      c->send("GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+              "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"));
+  ParsedResponse r;
+  ASSERT_TRUE(c->read_response(r));
+  EXPECT_EQ(r.status, 502);
+  EXPECT_EQ(requests.load(), 0);
+}
+
+// An upstream over TLS: a sluice Server with a certificate from a test CA.
+struct TlsH2Upstream {
+  TestPki pki;
+  IssuedCert leaf = pki.issue({"localhost", "127.0.0.1"}, "upstream");
+  std::unique_ptr<H2Upstream> upstream;
+  TlsH2Upstream(Handler handler, std::vector<std::string> alpn) {
+    ServerOptions options;
+    ServerTlsOptions tls;
+    tls.alpn = std::move(alpn);
+    options.tls = ServerTls::load({{leaf.cert_path, leaf.key_path}}, tls);
+    upstream = std::make_unique<H2Upstream>(std::move(handler), options);
+  }
+  std::string url() const { return "https" + upstream->url().substr(4); }
+  ProxyHarness::Configure over_h2_tls() const {
+    UpstreamTlsOptions o;
+    o.ca_file = pki.ca_path();
+    o.system_ca = false;
+    auto tls = UpstreamTls::load(o);
+    return [tls](ReverseProxy& p) {
+      TransportOptions t;
+      t.tls = tls;
+      p.transport = make_http2_transport(t);
+    };
+  }
+};
+
+TEST(Http2Upstream, OverTlsTheServerMustChooseH2ByAlpn) {
+  TlsH2Upstream good(echo_head, {"h2", "http/1.1"});
+  ProxyHarness proxy(good.url(), good.over_h2_tls());
+  auto c = h2(proxy.port());
+  const auto id = c->get("/tls");
+  ASSERT_TRUE(c->finish(id));
+  EXPECT_EQ(c->response(id).status, 200);
+  EXPECT_EQ(c->response(id).body, "GET /tls host=sluice.test v=20");
+
+  TlsH2Upstream http1_only(echo_head, {"http/1.1"});
+  ProxyHarness refused(http1_only.url(), http1_only.over_h2_tls());
+  auto d = h2(refused.port());
+  const auto rid = d->get("/tls");
+  ASSERT_TRUE(d->finish(rid));
+  EXPECT_EQ(d->response(rid).status, 502);
+  EXPECT_TRUE(refused.log_contains("did not choose h2 by ALPN"));
 }
 
 }  // namespace
