@@ -48,7 +48,8 @@ void check_request(const sluice::Request& r) {
   FUZZ_CHECK(r.method != "CONNECT");
   const std::string target = r.url.request_target();
   FUZZ_CHECK(sluice::is_wire_word(target));
-  FUZZ_CHECK(!target.empty() && (target.front() == '/' || (target == "*" && r.method == "OPTIONS")));
+  FUZZ_CHECK(!target.empty() &&
+             (target.front() == '/' || (target == "*" && r.method == "OPTIONS")));
   FUZZ_CHECK(sluice::is_wire_word(r.host));
   std::size_t fields = 0;
   std::size_t bytes = 0;
@@ -57,7 +58,8 @@ void check_request(const sluice::Request& r) {
     const std::string_view value(f.value().data(), f.value().size());
     FUZZ_CHECK(lowercase_token(name));
     FUZZ_CHECK(sluice::is_field_value(value));
-    FUZZ_CHECK(!sluice::http2::is_connection_specific(name) || (name == "te" && value == "trailers"));
+    FUZZ_CHECK(!sluice::http2::is_connection_specific(name) ||
+               (name == "te" && value == "trailers"));
     FUZZ_CHECK(name != "host");
     ++fields;
     bytes += name.size() + value.size();
