@@ -253,6 +253,7 @@ std::vector<HealthTarget> FleetService::health_targets(const FleetConfig& config
       t.interval = upstream->health_check->interval;
       t.timeout = upstream->health_check->timeout;
       t.tls = m.transport->options().tls;
+      t.http2 = upstream->protocol == UpstreamProtocol::h2;
       targets.push_back(std::move(t));
     }
   }

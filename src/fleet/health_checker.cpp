@@ -95,7 +95,8 @@ HealthChecker::HealthChecker(std::vector<HealthTarget> targets, CheckObserver ob
     : stop_(io_.get_executor()), observer_(std::move(observer)) {
   for (HealthTarget& t : targets) {
     auto loop = std::make_unique<Loop>();
-    loop->transport = make_http1_transport(check_transport_options(t));
+    loop->transport = t.http2 ? make_http2_transport(check_transport_options(t))
+                              : make_http1_transport(check_transport_options(t));
     loop->target = std::move(t);
     loops_.push_back(std::move(loop));
   }

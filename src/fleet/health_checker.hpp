@@ -30,6 +30,7 @@ struct HealthTarget {
   std::chrono::nanoseconds interval{std::chrono::seconds(1)};
   std::chrono::nanoseconds timeout{std::chrono::milliseconds(500)};
   std::shared_ptr<UpstreamTls> tls;  // for https servers; null: the system CA bundle
+  bool http2 = false;                // the server speaks HTTP/2 (protocol: h2): so do the checks
 };
 
 class HealthChecker {

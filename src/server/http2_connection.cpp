@@ -10,6 +10,7 @@
 #include "common/nothrow.hpp"
 #include "net/bounded_io.hpp"
 #include "net/race.hpp"
+#include "server/handler_call.hpp"
 #include "server/http2_exchange.hpp"
 #include "server/request_record.hpp"
 #include "sluice/log.hpp"
@@ -289,22 +290,7 @@ asio::awaitable<void> Http2Connection::serve_stream(std::shared_ptr<Http2Stream>
     Http2Exchange ex(*this, stream, std::move(std::get<Request>(head)));
     ex.report().want_names = opts.access_log == AccessLog::json;
     ActiveRequest active(opts.metrics.get());
-    bool threw = false;
-    try {
-      co_await env_.handler(ex);
-    } catch (const std::exception& e) {
-      threw = true;
-      write_log_line(opts.log, std::string("handler threw: ") + e.what());
-    } catch (...) {
-      threw = true;
-      write_log_line(opts.log, "handler threw a non-standard exception");
-    }
-    if (!ex.response_started() && !ex.aborted()) {
-      SimpleResponse fallback{500, {}, threw ? "handler failed\n" : "no response\n"};
-      co_await ex.respond(std::move(fallback));
-    } else if (!ex.response_ended() && !ex.aborted()) {
-      ex.abort();
-    }
+    co_await call_handler(env_, ex);
     record_served(env_, ex, start);
   }
   Http2Stream& s = *stream;

@@ -23,6 +23,7 @@
 #include "net/bounded_io.hpp"
 #include "net/race.hpp"
 #include "server/access_log.hpp"
+#include "server/handler_call.hpp"
 #include "server/http1_exchange.hpp"
 #include "server/http2_connection.hpp"
 #include "server/idle_sessions.hpp"
@@ -244,24 +245,7 @@ asio::awaitable<RequestEnd> serve_request(SessionIo& io, SessionEnv& env,
   ex.report().want_names = opts.access_log == AccessLog::json;  // the text line has none
   const auto start = Clock::now();
   ActiveRequest active(opts.metrics.get());
-
-  bool threw = false;
-  try {
-    co_await env.handler(ex);
-  } catch (const std::exception& e) {
-    threw = true;
-    write_log_line(opts.log, std::string("handler threw: ") + e.what());
-  } catch (...) {
-    threw = true;
-    write_log_line(opts.log, "handler threw a non-standard exception");
-  }
-  if (!ex.response_started() && !ex.aborted()) {
-    // The handler produced nothing: answer for it rather than leave the client waiting.
-    SimpleResponse fallback{500, {}, threw ? "handler failed\n" : "no response\n"};
-    co_await ex.respond(std::move(fallback));
-  } else if (!ex.response_ended() && !ex.aborted()) {
-    ex.abort();
-  }
+  co_await call_handler(env, ex);
   record_served(env, ex, start);
   if (ex.aborted()) co_return RequestEnd::cut;
   co_return ex.keep_alive() ? RequestEnd::keep_alive : RequestEnd::close;

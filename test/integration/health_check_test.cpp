@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "fleet/health_checker.hpp"
+#include "sluice/server.hpp"
 #include "sluice/url.hpp"
 #include "support/deadline.hpp"
 #include "support/fake_upstream.hpp"
@@ -291,6 +292,41 @@ TEST(HealthCheck, CheckSlowerThanTimeoutFails) {
 
 // The destructor abandons a check in progress (its timeout is far away) and returns at once; the
 // abandoned check reports nothing, and its connection is closed.
+TEST(HealthCheck, AServerThatSpeaksHttp2IsCheckedOverHttp2) {
+  // 200 only to an HTTP/2 request, as an h2-only server (gRPC) answers nothing else.
+  ServerOptions options;
+  options.listen = {boost::asio::ip::make_address("127.0.0.1"), 0};
+  options.access_log = AccessLog::off;
+  options.log = [](std::string_view) {};
+  Server upstream(options, [](Exchange& ex) -> boost::asio::awaitable<void> {
+    SimpleResponse res{ex.request().version == 20 ? 200u : 505u, {}, {}};
+    co_await ex.respond(std::move(res));
+  });
+  upstream.start();
+  const std::string url =
+      "http://127.0.0.1:" + std::to_string(upstream.local_endpoint().port()) + "/healthz";
+  auto h2 = checked_server("h2", 1, 1);
+  auto h1 = checked_server("h1", 1, 1);
+  HealthTarget over_h2 = target_for(h2, url, 50ms, 1s);
+  over_h2.http2 = true;
+  CheckLog log;
+  {
+    HealthChecker checker({over_h2, target_for(h1, url, 50ms, 1s)}, log.observer());
+    ASSERT_TRUE(log.wait_until(
+        [](const auto& results) {
+          bool h2_passed = false;
+          bool h1_failed = false;
+          for (const auto& r : results) {
+            h2_passed = h2_passed || (r.server == "h2" && r.passed);
+            h1_failed = h1_failed || (r.server == "h1" && !r.passed);
+          }
+          return h2_passed && h1_failed;
+        },
+        "a pass over HTTP/2 and a fail over HTTP/1"));
+  }
+  upstream.stop(0s);
+}
+
 TEST(HealthCheck, DestructorReturnsPromptlyDuringACheck) {
   SilentBackend backend;
   CheckLog log;
