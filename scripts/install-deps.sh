@@ -35,6 +35,8 @@ if [[ "${1:-}" == "bench" ]]; then
   packages+=(openssl)
   # bench/flushdelay.py --accept-encoding: the client decodes zstd and br as it reads
   packages+=(python3-zstandard python3-brotli)
+  # bench/http2.sh: h2load
+  packages+=(nghttp2-client)
 fi
 if [[ "${1:-}" == "lint" ]]; then
   packages+=(clang-format-14 clang-tidy-14)
