@@ -304,6 +304,11 @@ class Http2Transport final : public Transport {
   explicit Http2Transport(TransportOptions options)
       : id_(next_transport_id.fetch_add(1)), options_(with_tls(std::move(options))) {}
 
+  TransportCounts counts() const override {
+    return TransportCounts{counts_->busy.load(std::memory_order_relaxed),
+                           counts_->idle.load(std::memory_order_relaxed)};
+  }
+
   const TransportOptions& options() const override { return options_; }
 
   asio::awaitable<UpstreamResponse> round_trip(RoundTripRequest rq) override {
@@ -322,6 +327,7 @@ class Http2Transport final : public Transport {
     const std::string key = out.url.origin();
     std::shared_ptr<Http2UpstreamConnection> conn;
     std::shared_ptr<Http2UpstreamStream> stream;
+    bool informed = false;  // a 1xx went to the client: the request is not sent again
     // RFC 9113 §8.7: a stream the server refused (REFUSED_STREAM, or above a GOAWAY's last id)
     // was not processed and goes again, on another connection, while no body byte was sent.
     for (int attempt = 1;; ++attempt) {
@@ -342,7 +348,7 @@ class Http2Transport final : public Transport {
       }
       std::exception_ptr failure;  // rethrown once the upload stopped: it reads rq.body
       try {
-        result.ec = co_await wait_for_head(rq, *conn, *stream, upload.get());
+        result.ec = co_await wait_for_head(rq, *conn, *stream, upload.get(), informed);
       } catch (...) {
         failure = std::current_exception();
       }
@@ -354,8 +360,19 @@ class Http2Transport final : public Transport {
       if (!result.ec) break;
       conn->reset(*stream, NGHTTP2_CANCEL);
       if (upload) co_await upload->stop_and_wait();
-      const bool refused = stream->closed && stream->close_code == NGHTTP2_REFUSED_STREAM;
-      if (refused && attempt < kMaxAttempts && (!upload || !upload->read_any())) {
+      // Not processed, so safe to send again: refused by the server, or never written before
+      // the connection died; or an idempotent request without a body whose connection died
+      // before any of its response came (a pooled connection the server had just closed, as
+      // HTTP/1 retries it, SPEC L6).
+      const bool died = stream->closed && conn->dead();
+      const bool idempotent =
+          out.method == "GET" || out.method == "HEAD" || out.method == "OPTIONS";
+      const bool unprocessed =
+          stream->closed && (stream->close_code == NGHTTP2_REFUSED_STREAM ||
+                             (died && (!stream->headers_sent || (idempotent && !upload))));
+      const bool nothing_seen = !stream->head_done && !informed;
+      if (unprocessed && nothing_seen && attempt < kMaxAttempts &&
+          (!upload || !upload->read_any())) {
         result.upload.reset();
         continue;
       }
@@ -423,7 +440,7 @@ class Http2Transport final : public Transport {
     result.connect_time = Clock::now() - started;
     conn = std::make_shared<Http2UpstreamConnection>(
         std::move(connected.conn->stream), options_.idle_read_timeout, options_.pool_idle_timeout,
-        options_.max_response_header_bytes);
+        options_.max_response_header_bytes, counts_);
     conn->start();
     service.add(id_, key, conn);
     service.end_connect(id_, key, mine);
@@ -436,8 +453,8 @@ class Http2Transport final : public Transport {
   // still uploads, the upload's own timeouts bound the wait (it resets the stream).
   asio::awaitable<std::error_code> wait_for_head(RoundTripRequest& rq,
                                                  Http2UpstreamConnection& conn,
-                                                 Http2UpstreamStream& s,
-                                                 const Http2Upload* upload) {
+                                                 Http2UpstreamStream& s, const Http2Upload* upload,
+                                                 bool& informed) {
     RequestContext& ctx = rq.context;
     asio::steady_timer deadline(ctx.executor());
     deadline.expires_at(Clock::time_point::max());
@@ -456,6 +473,7 @@ class Http2Transport final : public Transport {
         if (++informational > kMaxInformational)
           co_return make_error_code(errc::upstream_bad_response);
         if (rq.on_informational) {
+          informed = true;
           const auto ec = co_await rq.on_informational(status, std::move(fields));
           if (ec) co_return make_error_code(errc::client_gone);
         }
@@ -483,6 +501,8 @@ class Http2Transport final : public Transport {
 
   const std::uint64_t id_;
   const TransportOptions options_;
+  // Shared with its connections, which may outlive the transport.
+  const std::shared_ptr<Http2ConnectionCounts> counts_ = std::make_shared<Http2ConnectionCounts>();
 };
 
 }  // namespace

@@ -52,6 +52,9 @@ int data_chunk_cb(nghttp2_session*, std::uint8_t, std::int32_t id, const std::ui
 int stream_close_cb(nghttp2_session*, std::int32_t id, std::uint32_t code, void* user) {
   return conn_of(user).on_stream_close(id, code);
 }
+int frame_send_cb(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+  return conn_of(user).on_frame_send(*frame);
+}
 
 Http2UpstreamStream* stream_of(nghttp2_session* session, std::int32_t id) {
   return static_cast<Http2UpstreamStream*>(nghttp2_session_get_stream_user_data(session, id));
@@ -87,11 +90,13 @@ ssize_t read_upload(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size
 Http2UpstreamConnection::Http2UpstreamConnection(std::unique_ptr<ByteStream> stream,
                                                  std::chrono::nanoseconds io_timeout,
                                                  std::chrono::nanoseconds idle_timeout,
-                                                 std::uint32_t max_head_bytes)
+                                                 std::uint32_t max_head_bytes,
+                                                 std::shared_ptr<Http2ConnectionCounts> counts)
     : stream_(std::move(stream)),
       io_timeout_(io_timeout),
       idle_timeout_(idle_timeout),
       max_head_bytes_(max_head_bytes),
+      counts_(std::move(counts)),
       idle_since_(Clock::now()),
       stop_(stream_->get_executor()),
       writer_wake_(stream_->get_executor()),
@@ -102,6 +107,7 @@ Http2UpstreamConnection::Http2UpstreamConnection(std::unique_ptr<ByteStream> str
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, frame_recv_cb);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, data_chunk_cb);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, stream_close_cb);
+  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, frame_send_cb);
   nghttp2_option* option = nullptr;
   nghttp2_option_new(&option);
   nghttp2_option_set_no_auto_window_update(option, 1);
@@ -110,7 +116,19 @@ Http2UpstreamConnection::Http2UpstreamConnection(std::unique_ptr<ByteStream> str
   nghttp2_session_callbacks_del(callbacks);
 }
 
-Http2UpstreamConnection::~Http2UpstreamConnection() { nghttp2_session_del(session_); }
+Http2UpstreamConnection::~Http2UpstreamConnection() {
+  count_as(-1);
+  nghttp2_session_del(session_);
+}
+
+void Http2UpstreamConnection::count_as(int state) {
+  if (state == counted_as_ || !counts_) return;
+  if (counted_as_ == 0) counts_->idle.fetch_sub(1, std::memory_order_relaxed);
+  if (counted_as_ == 1) counts_->busy.fetch_sub(1, std::memory_order_relaxed);
+  if (state == 0) counts_->idle.fetch_add(1, std::memory_order_relaxed);
+  if (state == 1) counts_->busy.fetch_add(1, std::memory_order_relaxed);
+  counted_as_ = state;
+}
 
 void Http2UpstreamConnection::start() {
   const std::array<nghttp2_settings_entry, 3> settings{{
@@ -120,6 +138,7 @@ void Http2UpstreamConnection::start() {
   }};
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
   nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
+  count_as(0);
   // Each loop holds the connection: it lives while either runs (or a request holds it).
   asio::co_spawn(executor(), read_loop(shared_from_this()), asio::detached);
   asio::co_spawn(executor(), write_loop(shared_from_this()), asio::detached);
@@ -146,6 +165,7 @@ bool Http2UpstreamConnection::open(const Request& out,
   if (id < 0) return false;
   s->id = id;
   streams_.emplace(id, s);
+  count_as(1);
   wake_writer();
   return true;
 }
@@ -187,6 +207,7 @@ void Http2UpstreamConnection::fail() {
     s->wake_all();
   }
   streams_.clear();
+  count_as(-1);
   stop_.fire();
   stream_->cancel();
   stream_->close();
@@ -266,6 +287,12 @@ int Http2UpstreamConnection::on_frame_recv(const nghttp2_frame& frame) {
   return 0;
 }
 
+int Http2UpstreamConnection::on_frame_send(const nghttp2_frame& frame) {
+  if (frame.hd.type != NGHTTP2_HEADERS || frame.hd.stream_id == 0) return 0;
+  if (Http2UpstreamStream* s = stream_of(session_, frame.hd.stream_id)) s->headers_sent = true;
+  return 0;
+}
+
 int Http2UpstreamConnection::on_data_chunk(std::int32_t id, const std::uint8_t* data,
                                            std::size_t len) {
   Http2UpstreamStream* s = stream_of(session_, id);
@@ -294,7 +321,10 @@ int Http2UpstreamConnection::on_stream_close(std::int32_t id, std::uint32_t code
   s->window_returned = true;
   s->wake_all();
   streams_.erase(id);  // the request, if any, holds it on
-  if (streams_.empty()) idle_since_ = Clock::now();
+  if (streams_.empty()) {
+    idle_since_ = Clock::now();
+    if (!failed_) count_as(0);
+  }
   reader_wake_.cancel();
   return 0;
 }

@@ -7,6 +7,7 @@
 // the upload coroutine feeds it the request body.
 #include <nghttp2/nghttp2.h>
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -54,6 +55,7 @@ struct Http2UpstreamStream {
   bool upload_eof = false;
   bool deferred = false;
   bool reset_sent = false;
+  bool headers_sent = false;  // the request's HEADERS were written: the server may have seen it
   // Wakes whoever waits for the head, a 1xx, body bytes or the end; and the upload for room.
   boost::asio::steady_timer wake;
   boost::asio::steady_timer upload_wake;
@@ -66,12 +68,20 @@ struct Http2UpstreamStream {
   }
 };
 
+// Live connection counts of one transport, over its workers (TransportCounts): busy ones carry
+// a stream, idle ones none.
+struct Http2ConnectionCounts {
+  std::atomic<std::int64_t> busy{0};
+  std::atomic<std::int64_t> idle{0};
+};
+
 class Http2UpstreamConnection : public std::enable_shared_from_this<Http2UpstreamConnection> {
  public:
   // `io_timeout`: each write must progress within it; `idle_timeout`: closed after that long
   // without a stream.
   Http2UpstreamConnection(std::unique_ptr<ByteStream> stream, std::chrono::nanoseconds io_timeout,
-                          std::chrono::nanoseconds idle_timeout, std::uint32_t max_head_bytes);
+                          std::chrono::nanoseconds idle_timeout, std::uint32_t max_head_bytes,
+                          std::shared_ptr<Http2ConnectionCounts> counts);
   ~Http2UpstreamConnection();
   Http2UpstreamConnection(const Http2UpstreamConnection&) = delete;
   Http2UpstreamConnection& operator=(const Http2UpstreamConnection&) = delete;
@@ -100,17 +110,23 @@ class Http2UpstreamConnection : public std::enable_shared_from_this<Http2Upstrea
   int on_frame_recv(const nghttp2_frame& frame);
   int on_data_chunk(std::int32_t id, const std::uint8_t* data, std::size_t len);
   int on_stream_close(std::int32_t id, std::uint32_t code);
+  int on_frame_send(const nghttp2_frame& frame);
 
  private:
   boost::asio::awaitable<void> read_loop(std::shared_ptr<Http2UpstreamConnection> self);
   boost::asio::awaitable<void> write_loop(std::shared_ptr<Http2UpstreamConnection> self);
   void fail();
   void wake_writer() { writer_wake_.cancel(); }
+  // Moves this connection between the idle and busy counts as its first stream opens or its
+  // last one closes (and out of both when it ends).
+  void count_as(int state);  // 0: idle, 1: busy, -1: gone
 
   std::unique_ptr<ByteStream> stream_;
   std::chrono::nanoseconds io_timeout_;
   std::chrono::nanoseconds idle_timeout_;
   std::uint32_t max_head_bytes_;
+  std::shared_ptr<Http2ConnectionCounts> counts_;
+  int counted_as_ = -1;
   nghttp2_session* session_ = nullptr;
   std::map<std::int32_t, std::shared_ptr<Http2UpstreamStream>> streams_;
   std::string out_;

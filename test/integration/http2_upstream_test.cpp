@@ -322,6 +322,45 @@ TEST(Http2Upstream, AWebSocketUpgradeIsRefusedNotSentAsAPlainRequest) {
   EXPECT_EQ(requests.load(), 0);
 }
 
+TEST(Http2Upstream, ConnectionsAreCountedBusyAndIdle) {
+  std::atomic<bool> release{false};
+  H2Upstream upstream([&](Exchange& ex) -> asio::awaitable<void> {
+    asio::steady_timer poll(ex.executor());
+    // Holds the stream until the test has seen it busy (bounded by the test's deadline).
+    for (int i = 0; i < 500 && !release.load(); ++i) {
+      poll.expires_after(10ms);
+      co_await race(poll, ex.stop_signal());
+    }
+    co_await echo_head(ex);
+  });
+  auto transport = make_http2_transport();
+  ProxyHarness proxy(upstream.url(), [transport](ReverseProxy& p) { p.transport = transport; });
+  auto c = h2(proxy.port());
+  const auto id = c->get("/held");
+  ASSERT_TRUE(c->run_until([&] { return transport->counts().busy == 1; }));
+  EXPECT_EQ(transport->counts().idle, 0);
+  release = true;
+  ASSERT_TRUE(c->finish(id));
+  ASSERT_TRUE(c->run_until([&] { return transport->counts().idle == 1; }));
+  EXPECT_EQ(transport->counts().busy, 0);
+}
+
+TEST(Http2Upstream, AConnectionTheServerClosedIsReplaced) {
+  ServerOptions quick_idle;
+  quick_idle.idle_timeout = 100ms;  // the upstream says GOAWAY and closes an idle connection
+  H2Upstream upstream(echo_head, quick_idle);
+  ProxyHarness proxy(upstream.url(), over_h2());
+  auto c = h2(proxy.port());
+  const auto first = c->get("/one");
+  ASSERT_TRUE(c->finish(first));
+  EXPECT_EQ(c->response(first).status, 200);
+  ASSERT_TRUE(upstream.server().wait_for_no_sessions(kDeadline));
+  const auto second = c->get("/two");
+  ASSERT_TRUE(c->finish(second));
+  EXPECT_EQ(c->response(second).status, 200) << "a closed connection must not take a request";
+  EXPECT_EQ(upstream.server().accepted_connections(), 2u);
+}
+
 // An upstream over TLS: a sluice Server with a certificate from a test CA.
 struct TlsH2Upstream {
   TestPki pki;
