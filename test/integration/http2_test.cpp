@@ -38,6 +38,17 @@ void push(H2Client& c) {
   EXPECT_TRUE(c.run_until([] { return true; }));
 }
 
+// Sends GET `path` on `c` and takes the upstream connection it arrives on, request read.
+testing::AssertionResult get_at_upstream(H2Client& c, FakeUpstream& upstream,
+                                         const std::string& path, std::int32_t& id,
+                                         std::shared_ptr<UpstreamConn>& conn) {
+  id = c.get(path);
+  if (auto pushed = c.run_until([] { return true; }); !pushed) return pushed;
+  if (auto accepted = upstream.accept(conn); !accepted) return accepted;
+  RecordedRequest req;
+  return conn->read_request(req);
+}
+
 void answer_echo(UpstreamConn& conn) {
   RecordedRequest req;
   while (conn.read_request(req)) {
@@ -254,12 +265,9 @@ TEST(Http2, EachSseEventReachesTheClientBeforeTheNextIsSent) {
   FakeUpstream upstream;
   ProxyHarness proxy(upstream.url());
   auto c = h2(proxy.port());
-  const auto id = c->get("/events");
-  push(*c);
+  std::int32_t id = 0;
   std::shared_ptr<UpstreamConn> conn;
-  ASSERT_TRUE(upstream.accept(conn));
-  RecordedRequest req;
-  ASSERT_TRUE(conn->read_request(req));
+  ASSERT_TRUE(get_at_upstream(*c, upstream, "/events", id, conn));
   ASSERT_TRUE(conn->send(
       response(200, {{"Content-Type", "text/event-stream"}, {"Transfer-Encoding", "chunked"}})));
   for (int i = 0; i < 5; ++i) {
@@ -281,17 +289,12 @@ TEST(Http2, ACutUpstreamResetsItsStreamAndSparesTheNeighbours) {
   // Every write flushed: the client sees the ten bytes before the cut.
   ProxyHarness proxy(upstream.url(), [](ReverseProxy& p) { p.flush_interval = -1ns; });
   auto c = h2(proxy.port());
-  const auto cut = c->get("/cut");
-  push(*c);
+  std::int32_t cut = 0;
   std::shared_ptr<UpstreamConn> first;
-  ASSERT_TRUE(upstream.accept(first));
-  RecordedRequest req;
-  ASSERT_TRUE(first->read_request(req));
-  const auto whole = c->get("/whole");
-  push(*c);
+  ASSERT_TRUE(get_at_upstream(*c, upstream, "/cut", cut, first));
+  std::int32_t whole = 0;
   std::shared_ptr<UpstreamConn> second;
-  ASSERT_TRUE(upstream.accept(second));
-  ASSERT_TRUE(second->read_request(req));
+  ASSERT_TRUE(get_at_upstream(*c, upstream, "/whole", whole, second));
 
   ASSERT_TRUE(first->send(response(200, {{"Content-Length", "100"}}) + "only ten b"));
   ASSERT_TRUE(c->run_until([&] { return c->response(cut).body.size() == 10; }));
@@ -312,12 +315,9 @@ TEST(Http2, ClientResetCancelsTheUpstreamRequest) {
   FakeUpstream upstream;
   ProxyHarness proxy(upstream.url());
   auto c = h2(proxy.port());
-  const auto id = c->get("/long-poll");
-  push(*c);
+  std::int32_t id = 0;
   std::shared_ptr<UpstreamConn> conn;
-  ASSERT_TRUE(upstream.accept(conn));
-  RecordedRequest req;
-  ASSERT_TRUE(conn->read_request(req));
+  ASSERT_TRUE(get_at_upstream(*c, upstream, "/long-poll", id, conn));
   c->reset(id);
   push(*c);
   // The HTTP/1 upstream learns it the only way it can: its connection closes.
@@ -693,12 +693,9 @@ TEST(Http2, GracefulStopSendsGoawayAndLetsOpenStreamsFinish) {
   FakeUpstream upstream;
   ProxyHarness proxy(upstream.url());
   auto c = h2(proxy.port());
-  const auto id = c->get("/slow");
-  push(*c);
+  std::int32_t id = 0;
   std::shared_ptr<UpstreamConn> conn;
-  ASSERT_TRUE(upstream.accept(conn));
-  RecordedRequest req;
-  ASSERT_TRUE(conn->read_request(req));
+  ASSERT_TRUE(get_at_upstream(*c, upstream, "/slow", id, conn));
   std::thread stopper([&] { proxy.stop(5s); });
   ASSERT_TRUE(c->run_until([&] { return c->goaway_received(); }));
   EXPECT_EQ(c->goaway_error(), static_cast<std::uint32_t>(NGHTTP2_NO_ERROR));
