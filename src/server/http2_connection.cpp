@@ -8,6 +8,7 @@
 #include <exception>
 
 #include "common/nothrow.hpp"
+#include "http2/frame_io.hpp"
 #include "net/bounded_io.hpp"
 #include "net/race.hpp"
 #include "server/handler_call.hpp"
@@ -22,14 +23,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// One per worker thread: every HTTP/2 connection of the worker reads into it, and hands what it
-// read to nghttp2 before anything else runs, so no connection keeps a read buffer of its own.
-thread_local std::array<std::uint8_t, 16 * 1024> h2_read_scratch;
-
-// Reads handed to nghttp2 per wake-up before the reader yields to the writer and the handlers.
-constexpr int kReadsPerWake = 8;
-// A batch the writer sends at once: large enough to coalesce many streams' frames.
-constexpr std::size_t kBatchBytes = 64 * 1024;
 // DATA frames without payload or END_STREAM a stream may send (they cost work and carry nothing).
 constexpr std::uint32_t kMaxEmptyDataFrames = 64;
 
@@ -354,17 +347,7 @@ void Http2Connection::fail() {
 
 void Http2Connection::collect_output() {
   ++batch_;
-  // Bounded by kBatchBytes, and by what the streams released and their windows allow.
-  while (out_.size() < kBatchBytes) {
-    const std::uint8_t* data = nullptr;
-    const auto n = nghttp2_session_mem_send(session_, &data);
-    if (n < 0) {
-      fail();
-      return;
-    }
-    if (n == 0) return;
-    out_.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
-  }
+  if (!http2::take_output(session_, out_)) fail();
 }
 
 asio::awaitable<void> Http2Connection::write_loop() {
@@ -380,7 +363,8 @@ asio::awaitable<void> Http2Connection::write_loop() {
     }
     if (out_.empty()) {
       if (reading_done_ && handlers_ == 0) break;
-      if (out_.capacity() > kBatchBytes / 4) out_ = std::string();  // an idle connection holds none
+      if (out_.capacity() > http2::kBatchBytes / 4)
+        out_ = std::string();  // an idle connection holds none
       writer_wake_.expires_at(asio::steady_timer::time_point::max());
       co_await race(never, io_.stop_signal, writer_wake_.async_wait(asio::deferred));
       continue;
@@ -407,7 +391,7 @@ asio::awaitable<void> Http2Connection::read_loop(std::string_view received) {
   }
   wake_writer();
   asio::steady_timer deadline(io_.stream.get_executor());
-  // Each round reads what is there (at most kReadsPerWake reads) or waits once.
+  // Each round reads what is there (at most http2::kReadsPerWake reads) or waits once.
   for (;;) {
     if (failed_ || io_.stopping) co_return;
     if (io_.draining && !goaway_sent_) {
@@ -420,17 +404,17 @@ asio::awaitable<void> Http2Connection::read_loop(std::string_view received) {
     }
     if (finished()) co_return;
     bool read_any = false;
-    for (int i = 0; i < kReadsPerWake; ++i) {
+    for (int i = 0; i < http2::kReadsPerWake; ++i) {
       boost::system::error_code rec;
-      const std::size_t n =
-          io_.stream.read_some(asio::buffer(h2_read_scratch.data(), h2_read_scratch.size()), rec);
+      const auto scratch = http2::read_scratch();
+      const std::size_t n = io_.stream.read_some(asio::buffer(scratch.data(), scratch.size()), rec);
       if (would_block(rec)) break;
       if (rec) {
         fail();  // the client closed or reset the connection
         co_return;
       }
       read_any = true;
-      if (!receive(h2_read_scratch.data(), n)) {
+      if (!receive(scratch.data(), n)) {
         wake_writer();
         co_return;
       }

@@ -45,8 +45,6 @@ class Http2Exchange final : public Exchange {
 
   // The connection's writer put a frame of this stream into a batch.
   void frame_sent(std::size_t bytes, bool data);
-  // The request body was not read to its end when the handler finished.
-  bool body_unfinished() const { return !stream_->body_ended; }
 
  protected:
   void start_wait_client(WaitHandler handler) override;

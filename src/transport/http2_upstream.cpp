@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
 
+#include "http2/frame_io.hpp"
 #include "http2/header_list.hpp"
 #include "net/bounded_io.hpp"
 #include "net/race.hpp"
@@ -19,12 +20,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// One per worker thread: every upstream HTTP/2 connection of the worker reads into it and hands
-// what it read to nghttp2 before anything else runs.
-thread_local std::array<std::uint8_t, 16 * 1024> upstream_h2_scratch;
-
-constexpr int kReadsPerWake = 8;
-constexpr std::size_t kBatchBytes = 64 * 1024;
 // Response bytes a stream may have in flight ahead of the proxy's reads: what one stream holds.
 constexpr std::uint32_t kStreamWindow = 256 * 1024;
 // Large, so that one slow client's stream never stalls the shared connection: each stream is
@@ -337,22 +332,16 @@ asio::awaitable<void> Http2UpstreamConnection::write_loop(
   never.expires_at(Clock::time_point::max());
   // Each round writes one batch or waits once; the connection's end bounds it.
   while (!failed_) {
-    while (out_.size() < kBatchBytes) {
-      const std::uint8_t* data = nullptr;
-      const auto n = nghttp2_session_mem_send(session_, &data);
-      if (n < 0) {
-        fail();
-        co_return;
-      }
-      if (n == 0) break;
-      out_.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+    if (!http2::take_output(session_, out_)) {
+      fail();
+      co_return;
     }
     if (out_.empty()) {
       if (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0) {
         fail();  // both sides said GOAWAY and every stream is done
         co_return;
       }
-      if (out_.capacity() > kBatchBytes / 4) out_ = std::string();
+      if (out_.capacity() > http2::kBatchBytes / 4) out_ = std::string();
       writer_wake_.expires_at(Clock::time_point::max());
       co_await race(never, stop_, writer_wake_.async_wait(asio::deferred));
       continue;
@@ -370,15 +359,15 @@ asio::awaitable<void> Http2UpstreamConnection::write_loop(
 asio::awaitable<void> Http2UpstreamConnection::read_loop(
     std::shared_ptr<Http2UpstreamConnection> /*alive while it runs*/) {
   asio::steady_timer deadline(executor());
-  // Each round hands what is there to nghttp2 (at most kReadsPerWake reads) or waits once.
+  // Each round hands what is there to nghttp2 (at most http2::kReadsPerWake reads) or waits once.
   while (!failed_) {
     bool read_any = false;
-    for (int i = 0; i < kReadsPerWake; ++i) {
+    for (int i = 0; i < http2::kReadsPerWake; ++i) {
       boost::system::error_code rec;
-      const std::size_t n = stream_->read_some(
-          asio::buffer(upstream_h2_scratch.data(), upstream_h2_scratch.size()), rec);
+      const auto scratch = http2::read_scratch();
+      const std::size_t n = stream_->read_some(asio::buffer(scratch.data(), scratch.size()), rec);
       if (would_block(rec)) break;
-      if (rec || nghttp2_session_mem_recv(session_, upstream_h2_scratch.data(), n) < 0) {
+      if (rec || nghttp2_session_mem_recv(session_, scratch.data(), n) < 0) {
         fail();  // closed, reset, or a connection error (nghttp2 queued GOAWAY: not sent now)
         co_return;
       }

@@ -91,7 +91,6 @@ class Http2UpstreamConnection : public std::enable_shared_from_this<Http2Upstrea
   // Takes a new stream: open, no GOAWAY received, below the server's concurrent stream limit.
   bool usable() const;
   bool dead() const { return failed_; }
-  std::size_t streams() const { return streams_.size(); }
 
   // Submits `out` (scheme "http") as a stream; with `with_body` its DATA come from
   // stream->upload. False when nghttp2 refused it.
