@@ -17,6 +17,7 @@ packages=(
   libc-ares-dev         # DNS discovery of the fleet's dns: servers (app/dns_resolver.cpp)
   libssl-dev            # OpenSSL 3: TLS on both sides
   libnghttp2-dev        # HTTP/2 framing, HPACK, flow control (src/http2, src/server/http2_*)
+  libjemalloc-dev       # the sluice binary's allocator (app/CMakeLists.txt says why)
   zlib1g-dev libbrotli-dev libzstd-dev   # response compression: gzip, br, zstd (src/proxy/body_encoder.cpp)
   openssl ca-certificates   # the system CA bundle upstreams are verified against; `openssl` CLI in docs
   libgtest-dev libgmock-dev googletest

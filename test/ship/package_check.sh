@@ -3,7 +3,8 @@
 #   1. exactly one build/package/sluice_<version>_<arch>.deb;
 #   2. dpkg-deb --info: name, version, architecture, Depends from dpkg-shlibdeps (versioned libc6,
 #      libssl3, libsystemd0, libc-ares2 and libyaml-cpp0.7 for --config, zlib1g, libbrotli1 and
-#      libzstd1 for response compression, libnghttp2-14 for HTTP/2) plus adduser, the conffile and
+#      libzstd1 for response compression, libnghttp2-14 for HTTP/2,
+#      libjemalloc2 as the allocator) plus adduser, the conffile and
 #      the maintainer scripts;
 #   3. dpkg-deb --contents: exactly the expected files, nothing else;
 #   4. the binary extracted with dpkg-deb -x runs --version, and every library it needs resolves;
@@ -40,7 +41,8 @@ depends=$(field Depends)
 echo "   Depends: $depends"
 for want in 'adduser' 'libc6 \(>= [0-9.]+\)' 'libssl3( \(>= [^)]+\))?' 'libsystemd0' 'libstdc\+\+6 \(>= [0-9]+\)' \
     'libc-ares2( \(>= [^)]+\))?' 'libyaml-cpp0.7( \(>= [^)]+\))?' \
-    'zlib1g( \(>= [^)]+\))?' 'libbrotli1( \(>= [^)]+\))?' 'libzstd1( \(>= [^)]+\))?' 'libnghttp2-14( \(>= [^)]+\))?'; do
+    'zlib1g( \(>= [^)]+\))?' 'libbrotli1( \(>= [^)]+\))?' 'libzstd1( \(>= [^)]+\))?' 'libnghttp2-14( \(>= [^)]+\))?' \
+    'libjemalloc2( \(>= [^)]+\))?'; do
   grep -qE "(^|, )$want(,|$)" <<<"$depends" || fail "Depends lacks $want (dpkg-shlibdeps): $depends"
 done
 dpkg-deb --ctrl-tarfile "$deb" | tar -x -C "$work" -f - || fail "control archive"
