@@ -261,7 +261,7 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
       ->type_name("BYTES");
   app.add_option("--max-idle-upstream", max_idle_upstream,
                  "Idle keep-alive upstream connections kept per thread;\n"
-                 "more are closed when released. Default: " +
+                 "a burst's surplus closes after 1s idle. Default: " +
                      max_idle_upstream)
       ->type_name("N");
   app.add_option("--h2-max-concurrent-streams", h2_max_streams,

@@ -51,8 +51,10 @@ class ConnectionPool {
   // connection that became readable while idle (the upstream closed it, or sent bytes nobody
   // asked for) or outlived pool_idle_timeout is closed instead (SPEC L6).
   std::unique_ptr<UpstreamConnection> take_idle(const std::string& key);
-  // Keeps `conn` for reuse if there is room (and the transport still exists), else closes it.
-  // A read buffer grown past one head read (16 KiB) is released.
+  // Keeps `conn` for reuse (if the transport still exists and the bound is not 0). Above
+  // max_idle_connections the oldest idle connection is closed once it has been idle for
+  // idle_surplus_linger (at once when that is 0). A read buffer grown past one head read
+  // (16 KiB) is released.
   void put_idle(std::unique_ptr<UpstreamConnection> conn);
 
   PoolShared& shared() { return *shared_; }
@@ -67,6 +69,10 @@ class ConnectionPool {
  private:
   void arm_sweep();
   void sweep();
+  // Closes the oldest idle connections above the bound that lingered long enough.
+  void close_surplus(std::chrono::steady_clock::time_point now);
+  // When the sweep must run next: the oldest connection's idle timeout, or its surplus linger.
+  std::chrono::steady_clock::time_point next_sweep() const;
 
   std::shared_ptr<PoolShared> shared_;
   std::deque<std::unique_ptr<UpstreamConnection>> idle_;  // oldest at the front
@@ -75,6 +81,7 @@ class ConnectionPool {
   std::optional<boost::asio::steady_timer> sweep_timer_;
   std::size_t leased_ = 0;
   bool sweep_armed_ = false;
+  std::chrono::steady_clock::time_point sweep_at_;  // while sweep_armed_
   bool closed_ = false;
   // The sweep handler holds a weak reference: a handler Asio already queued when the pool
   // went away finds it expired and does nothing (STYLE §2, Beast's "owner gone" guard).

@@ -417,11 +417,13 @@ TEST(UpstreamConnections, L6_IdleConnectionClosedAfterPoolIdleTimeout) {
   EXPECT_LE(proxy.proxy().counts().upstream_idle, 1);
 }
 
-// L6 / TransportOptions: at most max_idle_connections stay pooled; the oldest is closed.
+// L6 / TransportOptions: at most max_idle_connections stay pooled; the oldest is closed (once
+// it has lingered for idle_surplus_linger: the unit test covers the linger itself).
 TEST(UpstreamConnections, L6_MaxIdleConnectionsBound) {
   FakeUpstream upstream;
   ProxyHarness proxy(upstream.url(), [](ReverseProxy& p) {
     set_transport_option(p, &TransportOptions::max_idle_connections, 1);
+    set_transport_option(p, &TransportOptions::idle_surplus_linger, 10ms);
   });
   // Two requests in flight at once: two upstream connections.
   std::unique_ptr<TestClient> a, b;
@@ -443,8 +445,8 @@ TEST(UpstreamConnections, L6_MaxIdleConnectionsBound) {
   ASSERT_NO_FATAL_FAILURE(expect_ok(*b, "b"));
   ASSERT_TRUE(proxy.events().wait_for_ends(2));
 
-  EXPECT_EQ(proxy.proxy().counts().upstream_idle, 1);
   EXPECT_TRUE(conn_a->wait_closed()) << "the older idle connection was kept past the bound";
+  EXPECT_EQ(proxy.proxy().counts().upstream_idle, 1);
   // The newer one is the pooled one: the next request arrives on it.
   ASSERT_NO_FATAL_FAILURE(round_trip_on(*a, *conn_b, "/c"));
   EXPECT_EQ(upstream.accepted_count(), 2u);

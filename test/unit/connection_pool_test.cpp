@@ -141,8 +141,9 @@ TEST_F(ConnectionPoolTest, TakeIdleRefusesAConnectionPastPoolIdleTimeout) {
   EXPECT_EQ(shared->idle, 0);
 }
 
-TEST_F(ConnectionPoolTest, MaxIdleConnectionsEvictsTheOldest) {
+TEST_F(ConnectionPoolTest, MaxIdleConnectionsEvictsTheOldestAtOnceWithoutLinger) {
   options.max_idle_connections = 2;
+  options.idle_surplus_linger = 0ns;
   make_pool();
   MemoryStream *up_a, *up_b, *up_c;
   pool->put_idle(connection(up_a));
@@ -153,6 +154,43 @@ TEST_F(ConnectionPoolTest, MaxIdleConnectionsEvictsTheOldest) {
   EXPECT_TRUE(closed(up_a));
   EXPECT_FALSE(closed(up_b));
   EXPECT_FALSE(closed(up_c));
+}
+
+// A burst's surplus above max_idle_connections stays for idle_surplus_linger, to be reused by
+// the next burst, and then the oldest is closed by the sweep, with no request coming along.
+TEST_F(ConnectionPoolTest, ASurplusAboveMaxIdleLingersThenTheOldestClose) {
+  options.max_idle_connections = 1;
+  options.idle_surplus_linger = 20ms;
+  make_pool();
+  MemoryStream *up_a, *up_b, *up_c;
+  pool->put_idle(connection(up_a));
+  pool->put_idle(connection(up_b));
+  pool->put_idle(connection(up_c));
+  EXPECT_EQ(pool->idle_count(), 3u) << "the surplus was closed on release";
+  EXPECT_FALSE(closed(up_a));
+  // Reused while it lingers: the newest first, as always.
+  auto reused = pool->take_idle("up:80");
+  ASSERT_NE(reused, nullptr);
+  pool->put_idle(std::move(reused));
+  ASSERT_TRUE(run_until(ctx, [&] { return pool->idle_count() == 1; }));
+  EXPECT_TRUE(closed(up_a));
+  EXPECT_TRUE(closed(up_b));
+  EXPECT_FALSE(closed(up_c)) << "the most recently used one is the one kept";
+  EXPECT_EQ(shared->idle, 1);
+}
+
+// A surplus linger armed after a long idle-timeout sweep still runs on time.
+TEST_F(ConnectionPoolTest, ASurplusMovesAnArmedSweepEarlier) {
+  options.max_idle_connections = 1;
+  options.idle_surplus_linger = 20ms;
+  options.pool_idle_timeout = 1h;
+  make_pool();
+  MemoryStream *up_a, *up_b;
+  pool->put_idle(connection(up_a));  // arms the sweep for an hour from now
+  pool->put_idle(connection(up_b));
+  ASSERT_TRUE(run_until(ctx, [&] { return pool->idle_count() == 1; }));
+  EXPECT_TRUE(closed(up_a));
+  EXPECT_FALSE(closed(up_b));
 }
 
 TEST_F(ConnectionPoolTest, NoIdleConnectionsKeptWhenTheLimitIsZero) {
