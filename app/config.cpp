@@ -281,8 +281,10 @@ std::variant<Config, int> parse_config(int argc, const char* const* argv, std::o
                      h2_connection_window)
       ->type_name("BYTES");
   app.add_option("--upstream-protocol", upstream_protocol,
-                 "How to speak to the upstream: auto (HTTP/1.1), h1\n"
-                 "(HTTP/1.1 only) or h2 (HTTP/2: prior knowledge to\n"
+                 "How to speak to the upstream: auto (HTTP/1.1 to\n"
+                 "http://; to https://, h2 or http/1.1 as the server\n"
+                 "chooses by ALPN), h1 (HTTP/1.1 only) or h2 (HTTP/2:\n"
+                 "prior knowledge to\n"
                  "http://, ALPN h2 to https://; many requests share\n"
                  "one connection).\n"
                  "Default: " +

@@ -139,10 +139,11 @@ struct PoolRecipe {
       o.tls = it->second;
       okey += " sni " + dns_name;
     }
-    const bool h2 = upstream.protocol == UpstreamProtocol::h2;
-    if (h2) okey += " h2";
-    m.transport = registry.transport(
-        key, okey, [&] { return h2 ? make_http2_transport(o) : make_http1_transport(o); });
+    // A reload that changes the protocol gets a transport of its own.
+    if (upstream.protocol == UpstreamProtocol::h2) okey += " h2";
+    if (upstream.protocol == UpstreamProtocol::h1) okey += " h1";
+    m.transport =
+        registry.transport(key, okey, [&] { return make_transport(upstream.protocol, o); });
     m.weight = weight;
     m.metrics_server = index_in(layout_servers, metrics_label);
     return m;

@@ -143,9 +143,7 @@ int run(sluice::app::Config& config) {
     auto proxy = sluice::single_host(target);
     proxy->flush_interval = config.flush_interval;
     sluice::app::apply_stream_features(config.streaming, *proxy);
-    proxy->transport = config.upstream_protocol == sluice::app::UpstreamProtocol::h2
-                           ? sluice::make_http2_transport(config.transport)
-                           : sluice::make_http1_transport(config.transport);
+    proxy->transport = sluice::app::make_transport(config.upstream_protocol, config.transport);
     proxy->metrics = metrics;
     sluice::Server server(config.server,
                           [p = proxy.get()](sluice::Exchange& ex) { return p->serve(ex); });

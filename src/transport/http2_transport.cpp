@@ -1,5 +1,6 @@
 // make_http2_transport(): HTTP/2 with prior knowledge to the upstream
-// (include/sluice/transport.hpp). Per worker, an Asio service keeps each transport's connections by
+// (include/sluice/transport.hpp), and the HTTP/2 half of the auto transport (http2_transport.hpp).
+// Per worker, an Asio service keeps each transport's connections by
 // server; a round trip takes a usable one (or connects), opens a stream on it, sends the request
 // body from a coroutine of its own (full duplex: the response may stream back meanwhile), and waits
 // for the final head.
@@ -16,6 +17,7 @@
 #include <charconv>
 #include <cstring>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "common/nothrow.hpp"
@@ -23,6 +25,7 @@
 #include "net/tls_stream.hpp"
 #include "sluice/error.hpp"
 #include "sluice/transport.hpp"
+#include "transport/http2_transport.hpp"
 #include "transport/http2_upstream.hpp"
 #include "transport/upstream_connection.hpp"
 
@@ -102,6 +105,15 @@ class Http2PoolService : public asio::execution_context::service {
     if (slot == mine) slot.reset();
   }
 
+  // The servers that chose http/1.1 by ALPN when offered both (the auto transport).
+  bool speaks_http1(std::uint64_t transport, const std::string& server) const {
+    const auto it = http1_.find(transport);
+    return it != http1_.end() && it->second.contains(server);
+  }
+  void learned_http1(std::uint64_t transport, const std::string& server) {
+    http1_[transport].insert(server);
+  }
+
  private:
   void shutdown() override {
     for (auto& [t, servers] : pools_) {
@@ -112,11 +124,13 @@ class Http2PoolService : public asio::execution_context::service {
     }
     pools_.clear();
     connecting_.clear();
+    http1_.clear();
   }
   std::map<std::uint64_t,
            std::map<std::string, std::vector<std::shared_ptr<Http2UpstreamConnection>>>>
       pools_;
   std::map<std::uint64_t, std::map<std::string, std::shared_ptr<Connecting>>> connecting_;
+  std::map<std::uint64_t, std::set<std::string>> http1_;
 };
 asio::execution_context::id Http2PoolService::id;
 
@@ -299,10 +313,12 @@ std::int64_t length_of(const Fields& header) {
   return ec == std::errc{} && ptr == v.data() + v.size() && n >= 0 ? n : kUnknownLength;
 }
 
-class Http2Transport final : public Transport {
+class Http2Transport final : public detail::Http2OrHttp1 {
  public:
-  explicit Http2Transport(TransportOptions options)
-      : id_(next_transport_id.fetch_add(1)), options_(with_tls(std::move(options))) {}
+  Http2Transport(TransportOptions options, bool offer_http1)
+      : id_(next_transport_id.fetch_add(1)),
+        options_(with_tls(std::move(options))),
+        offer_http1_(offer_http1) {}
 
   TransportCounts counts() const override {
     return TransportCounts{counts_->busy.load(std::memory_order_relaxed),
@@ -312,6 +328,20 @@ class Http2Transport final : public Transport {
   const TransportOptions& options() const override { return options_; }
 
   asio::awaitable<UpstreamResponse> round_trip(RoundTripRequest rq) override {
+    std::optional<UpstreamResponse> result = co_await exchange(rq, nullptr);
+    co_return std::move(*result);  // never nullopt without `adopt`
+  }
+
+  asio::awaitable<std::optional<UpstreamResponse>> round_trip_unless_http1(
+      RoundTripRequest& rq, const AdoptHttp1& adopt) override {
+    return exchange(rq, &adopt);
+  }
+
+ private:
+  // The round trip; nullopt when `adopt` is given and the server chose http/1.1 (see
+  // round_trip_unless_http1).
+  asio::awaitable<std::optional<UpstreamResponse>> exchange(RoundTripRequest& rq,
+                                                            const AdoptHttp1* adopt) {
     UpstreamResponse result;
     Request& out = rq.out;
     RequestContext& ctx = rq.context;
@@ -331,7 +361,9 @@ class Http2Transport final : public Transport {
     // RFC 9113 §8.7: a stream the server refused (REFUSED_STREAM, or above a GOAWAY's last id)
     // was not processed and goes again, on another connection, while no body byte was sent.
     for (int attempt = 1;; ++attempt) {
-      conn = co_await connection(ctx, out, key, result);
+      bool http1 = false;
+      conn = co_await connection(ctx, out, key, result, adopt, http1);
+      if (http1) co_return std::nullopt;
       if (!conn) co_return result;
       stream = std::make_shared<Http2UpstreamStream>(executor);
       const bool with_body = rq.body != nullptr;
@@ -394,16 +426,20 @@ class Http2Transport final : public Transport {
     co_return result;
   }
 
- private:
   // A connection to `key` that takes a stream: a pooled one, the one another request is
-  // connecting, or a new one. Null with result.ec set when connecting failed.
-  asio::awaitable<std::shared_ptr<Http2UpstreamConnection>> connection(RequestContext& ctx,
-                                                                       const Request& out,
-                                                                       const std::string& key,
-                                                                       UpstreamResponse& result) {
+  // connecting, or a new one. Null with result.ec set when connecting failed, or with `http1`
+  // set when `adopt` is given and the server chose http/1.1 by ALPN (now: its connection went
+  // to `adopt`; or before, on this worker).
+  asio::awaitable<std::shared_ptr<Http2UpstreamConnection>> connection(
+      RequestContext& ctx, const Request& out, const std::string& key, UpstreamResponse& result,
+      const AdoptHttp1* adopt, bool& http1) {
     const auto executor = ctx.executor();
     auto& service =
         asio::use_service<Http2PoolService>(asio::query(executor, asio::execution::context));
+    if (adopt && service.speaks_http1(id_, key)) {
+      http1 = true;
+      co_return nullptr;
+    }
     std::shared_ptr<Http2UpstreamConnection> conn = service.usable(id_, key);
     if (auto pending = service.connecting(id_, key); !conn && pending) {
       asio::steady_timer deadline(executor);
@@ -413,19 +449,36 @@ class Http2Transport final : public Transport {
         result.ec = aborted_error();
         co_return nullptr;
       }
+      if (adopt && service.speaks_http1(id_, key)) {  // what that connect learned
+        http1 = true;
+        co_return nullptr;
+      }
       conn = service.usable(id_, key);
     }
     if (conn) co_return conn;
     const auto started = Clock::now();
     const auto mine = service.begin_connect(id_, key, executor);
-    // Over TLS only "h2" is offered: a server that does not agree by ALPN is not spoken to.
+    // Over TLS only "h2" is offered, or "h2" then "http/1.1" for the auto transport: a server
+    // that does not agree by ALPN is not spoken to, or is handed over to HTTP/1.
     const bool tls = out.url.scheme == "https";
+    std::string_view alpn;
+    if (tls) alpn = offer_http1_ ? std::string_view("\x02h2\x08http/1.1", 12) : "\x02h2";
     ConnectResult connected = co_await connect_upstream(
         ctx, out.url.host, out.url.connect_port(), options_.connect_timeout,
-        tls ? options_.tls.get() : nullptr, key + " h2", tls ? std::string_view("\x02h2", 3) : "");
+        tls ? options_.tls.get() : nullptr, key + (offer_http1_ ? " auto" : " h2"), alpn);
     if (!connected.ec && tls) {
       auto* stream = dynamic_cast<TlsStream*>(connected.conn->stream.get());
-      if (stream == nullptr || stream->alpn() != "h2") {
+      const bool h2 = stream != nullptr && stream->alpn() == "h2";
+      if (!h2 && adopt && offer_http1_) {
+        // No ALPN at all is an HTTP/1.1 server too (RFC 7301 §3.2: the server did not take
+        // part). The connection is fresh and idle: the first HTTP/1 request takes it.
+        service.learned_http1(id_, key);
+        service.end_connect(id_, key, mine);
+        (*adopt)(std::move(connected.conn));
+        http1 = true;
+        co_return nullptr;
+      }
+      if (!h2) {
         connected.ec = make_error_code(errc::upstream_connect_failed);
         connected.detail = "TLS handshake with " + key + ": the server did not choose h2 by ALPN";
         connected.conn.reset();
@@ -501,6 +554,7 @@ class Http2Transport final : public Transport {
 
   const std::uint64_t id_;
   const TransportOptions options_;
+  const bool offer_http1_;
   // Shared with its connections, which may outlive the transport.
   const std::shared_ptr<Http2ConnectionCounts> counts_ = std::make_shared<Http2ConnectionCounts>();
 };
@@ -508,7 +562,12 @@ class Http2Transport final : public Transport {
 }  // namespace
 
 std::shared_ptr<Transport> make_http2_transport(TransportOptions options) {
-  return std::make_shared<Http2Transport>(std::move(options));
+  return std::make_shared<Http2Transport>(std::move(options), false);
+}
+
+std::shared_ptr<detail::Http2OrHttp1> detail::make_http2_transport_offering_http1(
+    TransportOptions options) {
+  return std::make_shared<Http2Transport>(std::move(options), true);
 }
 
 }  // namespace sluice

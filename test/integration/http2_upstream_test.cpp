@@ -14,7 +14,7 @@
 #include "support/deadline.hpp"
 #include "support/h2_client.hpp"
 #include "support/proxy_harness.hpp"
-#include "support/test_certs.hpp"
+#include "support/server_upstream.hpp"
 #include "support/test_client.hpp"
 
 namespace sluice::test {
@@ -22,26 +22,6 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
-
-// An upstream: a sluice Server on 127.0.0.1:0 running `handler` for every request.
-class H2Upstream {
- public:
-  explicit H2Upstream(Handler handler, ServerOptions options = {}) {
-    options.listen = {asio::ip::make_address("127.0.0.1"), 0};
-    options.access_log = AccessLog::off;
-    options.log = [](std::string_view) {};
-    server_ = std::make_unique<Server>(options, std::move(handler));
-    server_->start();
-  }
-  ~H2Upstream() { server_->stop(0s); }
-  std::string url() const {
-    return "http://127.0.0.1:" + std::to_string(server_->local_endpoint().port());
-  }
-  Server& server() { return *server_; }
-
- private:
-  std::unique_ptr<Server> server_;
-};
 
 ProxyHarness::Configure over_h2() {
   return [](ReverseProxy& p) { p.transport = make_http2_transport(); };
@@ -51,16 +31,6 @@ std::unique_ptr<H2Client> h2(std::uint16_t port) {
   std::unique_ptr<H2Client> c;
   EXPECT_TRUE(H2Client::connect(port, c));
   return c;
-}
-
-asio::awaitable<void> echo_head(Exchange& ex) {
-  const Request& r = ex.request();
-  std::string body = r.method + " " + r.url.request_target() + " host=" + r.host +
-                     " v=" + std::to_string(r.version);
-  if (auto it = r.header.find("x-a"); it != r.header.end())
-    body += " x-a=" + std::string(it->value());
-  SimpleResponse res{200, {}, std::move(body)};
-  co_await ex.respond(std::move(res));
 }
 
 TEST(Http2Upstream, AnHttp1ClientsRequestGoesUpstreamAsAStream) {
@@ -361,43 +331,25 @@ TEST(Http2Upstream, AConnectionTheServerClosedIsReplaced) {
   EXPECT_EQ(upstream.server().accepted_connections(), 2u);
 }
 
-// An upstream over TLS: a sluice Server with a certificate from a test CA.
-struct TlsH2Upstream {
-  TestPki pki;
-  IssuedCert leaf = pki.issue({"localhost", "127.0.0.1"}, "upstream");
-  std::unique_ptr<H2Upstream> upstream;
-  TlsH2Upstream(Handler handler, std::vector<std::string> alpn) {
-    ServerOptions options;
-    ServerTlsOptions tls;
-    tls.alpn = std::move(alpn);
-    options.tls = ServerTls::load({{leaf.cert_path, leaf.key_path}}, tls);
-    upstream = std::make_unique<H2Upstream>(std::move(handler), options);
-  }
-  std::string url() const { return "https" + upstream->url().substr(4); }
-  ProxyHarness::Configure over_h2_tls() const {
-    UpstreamTlsOptions o;
-    o.ca_file = pki.ca_path();
-    o.system_ca = false;
-    auto tls = UpstreamTls::load(o);
-    return [tls](ReverseProxy& p) {
-      TransportOptions t;
-      t.tls = tls;
-      p.transport = make_http2_transport(t);
-    };
-  }
-};
+ProxyHarness::Configure over_h2_tls(const TlsServerUpstream& u) {
+  return [tls = u.upstream_tls()](ReverseProxy& p) {
+    TransportOptions t;
+    t.tls = tls;
+    p.transport = make_http2_transport(t);
+  };
+}
 
 TEST(Http2Upstream, OverTlsTheServerMustChooseH2ByAlpn) {
-  TlsH2Upstream good(echo_head, {"h2", "http/1.1"});
-  ProxyHarness proxy(good.url(), good.over_h2_tls());
+  TlsServerUpstream good(echo_head, {"h2", "http/1.1"});
+  ProxyHarness proxy(good.url(), over_h2_tls(good));
   auto c = h2(proxy.port());
   const auto id = c->get("/tls");
   ASSERT_TRUE(c->finish(id));
   EXPECT_EQ(c->response(id).status, 200);
   EXPECT_EQ(c->response(id).body, "GET /tls host=sluice.test v=20");
 
-  TlsH2Upstream http1_only(echo_head, {"http/1.1"});
-  ProxyHarness refused(http1_only.url(), http1_only.over_h2_tls());
+  TlsServerUpstream http1_only(echo_head, {"http/1.1"});
+  ProxyHarness refused(http1_only.url(), over_h2_tls(http1_only));
   auto d = h2(refused.port());
   const auto rid = d->get("/tls");
   ASSERT_TRUE(d->finish(rid));
