@@ -57,6 +57,7 @@ TEST(AutoTransport, AServerThatChoosesHttp1IsSpokenHttp1OnTheSameConnection) {
   EXPECT_EQ(first, "GET /one host=app.test v=11");
   EXPECT_EQ(second, "GET /two host=app.test v=11");
   EXPECT_EQ(upstream.upstream->server().accepted_connections(), 1u);
+  ASSERT_TRUE(proxy.events().wait_for_ends(2));  // released to the pool by then
   EXPECT_EQ(proxy.proxy().counts().upstream_idle, 1);
 }
 
