@@ -262,6 +262,10 @@ asio::awaitable<void> Http2Connection::serve_stream(std::shared_ptr<Http2Stream>
                                                     bool head_ended_stream) {
   // Starts after nghttp2_session_mem_recv returned, never inside its callback.
   co_await asio::post(io_.stream.get_executor(), asio::use_awaitable);
+  // Reset by the client (or the connection ended) before its handler could start: HEADERS and
+  // RST_STREAM in one read, which is how rapid reset (CVE-2023-44487) comes. Nobody is left to
+  // answer, so no upstream work is started for it (nginx and HAProxy forward none either).
+  if (stream->gone.fired()) co_return;
   const ServerOptions& opts = env_.options;
   const auto start = Clock::now();
   // Whether END_STREAM came with the head, not whether the body has ended by now.

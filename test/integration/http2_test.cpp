@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <boost/asio/steady_timer.hpp>
+#include <future>
 #include <optional>
 #include <string>
 #include <thread>
@@ -498,13 +499,15 @@ TEST(Http2, StreamsPastTheLimitAreRefusedAndNeverReachTheUpstream) {
 
 TEST(Http2, AResetStreamCountsAgainstTheLimitUntilItsHandlerEnds) {
   std::atomic<int> started{0};
+  std::promise<void> four;
+  auto four_started = four.get_future();
   ServerOptions options;
   options.listen = {boost::asio::ip::make_address("127.0.0.1"), 0};
   options.h2_max_concurrent_streams = 4;
   options.access_log = AccessLog::off;
   // A handler that ignores its client for a while, as upstream work in flight does.
-  Server server(options, [&started](Exchange& ex) -> boost::asio::awaitable<void> {
-    ++started;
+  Server server(options, [&started, &four](Exchange& ex) -> boost::asio::awaitable<void> {
+    if (++started == 4) four.set_value();
     boost::asio::steady_timer hold(ex.executor());
     hold.expires_after(10s);
     co_await race(hold, ex.stop_signal());
@@ -514,8 +517,13 @@ TEST(Http2, AResetStreamCountsAgainstTheLimitUntilItsHandlerEnds) {
   ASSERT_TRUE(TestClient::connect(server.local_endpoint().port(), c));
   std::string first = raw_preface();
   for (std::int32_t id = 1; id <= 7; id += 2)
-    first += raw_get(id) + raw_rst(id);
+    first += raw_get(id);
   ASSERT_TRUE(c->send(first));
+  ASSERT_EQ(four_started.wait_for(kDeadline), std::future_status::ready);
+  std::string resets;
+  for (std::int32_t id = 1; id <= 7; id += 2)
+    resets += raw_rst(id);
+  ASSERT_TRUE(c->send(resets));
   // The four reset streams are closed for nghttp2, but their handlers still run.
   ASSERT_TRUE(c->read_until([](std::string_view got) {
     for (const RawFrame& f : parse_frames(got))
@@ -535,6 +543,36 @@ TEST(Http2, AResetStreamCountsAgainstTheLimitUntilItsHandlerEnds) {
     return refused == 4;
   }));
   EXPECT_EQ(started.load(), 4);
+  server.stop(0s);
+}
+
+// Rapid reset's streams come as HEADERS and RST_STREAM in one read: such a stream never reaches
+// the handler, so it causes no upstream request at all.
+TEST(Http2, AStreamResetInTheSameReadAsItsHeadersNeverReachesTheUpstream) {
+  std::atomic<int> started{0};
+  ServerOptions options;
+  options.listen = {boost::asio::ip::make_address("127.0.0.1"), 0};
+  options.access_log = AccessLog::off;
+  Server server(options, [&started](Exchange& ex) -> boost::asio::awaitable<void> {
+    ++started;
+    SimpleResponse res{200, {}, "served"};
+    co_await ex.respond(std::move(res));
+  });
+  server.start();
+  std::unique_ptr<TestClient> c;
+  ASSERT_TRUE(TestClient::connect(server.local_endpoint().port(), c));
+  std::string burst = raw_preface();
+  for (std::int32_t id = 1; id <= 19; id += 2)
+    burst += raw_get(id) + raw_rst(id);
+  burst += raw_get(21);  // one that stays: its answer shows the ten before it were read
+  ASSERT_TRUE(c->send(burst));
+  ASSERT_TRUE(c->read_until([](std::string_view got) {
+    for (const RawFrame& f : parse_frames(got))
+      if (f.type == NGHTTP2_DATA && f.stream == 21 && (f.flags & NGHTTP2_FLAG_END_STREAM) != 0)
+        return true;
+    return false;
+  }));
+  EXPECT_EQ(started.load(), 1) << "a stream reset before its handler started was served";
   server.stop(0s);
 }
 
