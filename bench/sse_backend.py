@@ -7,7 +7,10 @@ count of open streams:
   GET /events...?n=N&every=MS   200 text/event-stream, chunked: N events "id: K\\ndata: event K"
                                 (K = 0..N-1), event K sent K*MS ms after the head, then after
                                 N*MS ms "event: end\\ndata: N" and the last chunk. Defaults:
-                                n=100, every=100.
+                                n=100, every=100. With &stamp=1 each event's data line ends in
+                                " T" and 20 digits: time.time_ns() (CLOCK_REALTIME, shared by
+                                every process of the machine) taken just before the event is
+                                written, for the delay probes of bench/h2_sse.py.
   GET /count                    the number of /events streams open on this port now (plain
                                 text): a stream counts from its request to its last chunk.
   GET /healthz                  200 ok
@@ -19,6 +22,7 @@ Keep-alive: a connection serves requests until the peer closes it (or sends Conn
 import argparse
 import asyncio
 import signal
+import time
 import urllib.parse
 
 HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
@@ -43,6 +47,7 @@ class Server:
         q = urllib.parse.parse_qs(query)
         n = int(q.get("n", ["100"])[0])
         every = int(q.get("every", ["100"])[0]) / 1000.0
+        stamp = q.get("stamp", ["0"])[0] == "1"
         loop = asyncio.get_running_loop()
         self.active += 1
         try:
@@ -53,7 +58,10 @@ class Server:
                 delay = t0 + k * every - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                writer.write(chunk(b"id: %d\ndata: event %d\n\n" % (k, k)))
+                if stamp:
+                    writer.write(chunk(b"id: %d\ndata: event %d T%020d\n\n" % (k, k, time.time_ns())))
+                else:
+                    writer.write(chunk(b"id: %d\ndata: event %d\n\n" % (k, k)))
                 await writer.drain()
             delay = t0 + n * every - loop.time()
             if delay > 0:

@@ -38,6 +38,9 @@ if [[ "${1:-}" == "bench" ]]; then
   packages+=(python3-zstandard python3-brotli)
   # bench/http2.sh: h2load
   packages+=(nghttp2-client)
+  # bench/http2_streams.sh: the h2c probes' HPACK (bench/h2_wire.py) and the gRPC probe
+  # (bench/h2_grpc.py; python3-grpcio is also in the list above, for the tests)
+  packages+=(python3-hpack python3-grpcio)
 fi
 if [[ "${1:-}" == "lint" ]]; then
   packages+=(clang-format-14 clang-tidy-14)
