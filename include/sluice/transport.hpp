@@ -202,8 +202,9 @@ std::shared_ptr<Transport> make_http2_transport(TransportOptions options = {});
 
 // What Go's default transport does (`--upstream-protocol auto`): HTTP/1.1 to http:// servers;
 // to https:// servers, "h2" and "http/1.1" offered by ALPN and the server's choice spoken, with
-// make_http2_transport's connections or make_http1_transport's pool. A server's choice is
-// remembered per worker, so only its first connect asks. Upgrades (WebSocket) and CONNECT always
+// make_http2_transport's connections or make_http1_transport's pool. A server's http/1.1 choice
+// is remembered per worker for options.pool_idle_timeout (Go asks on every new connection), so
+// its requests go straight to the HTTP/1 pool meanwhile. Upgrades (WebSocket) and CONNECT always
 // go over HTTP/1.1.
 std::shared_ptr<Transport> make_auto_transport(TransportOptions options = {});
 

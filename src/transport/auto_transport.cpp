@@ -1,8 +1,8 @@
 // make_auto_transport() (include/sluice/transport.hpp): HTTP/1.1 to http:// servers, and to
 // https:// servers whatever ALPN chooses: "h2" gets the HTTP/2 transport's shared connections,
-// "http/1.1" (or no ALPN) the HTTP/1 pool, which adopts the connection the choice was made on.
-// What a server chose is remembered per worker for the transport's life (Http2PoolService), so
-// only its first connect asks.
+// "http/1.1" (or no ALPN) the HTTP/1 round trip, on the connection the choice was made on.
+// What a server chose is remembered per worker for the pool idle timeout (Http2PoolService), so
+// only a connect after that asks again.
 #include <boost/asio/execution/context.hpp>
 #include <boost/asio/query.hpp>
 #include <boost/beast/http/field.hpp>
@@ -50,15 +50,18 @@ class AutoTransport final : public Transport {
 
  private:
   asio::awaitable<UpstreamResponse> h2_or_http1(RoundTripRequest rq, ConnectionPool& pool) {
-    // Pooled under the key the HTTP/1 round trip looks for (its SNI name included).
-    const std::string key = pool_key(rq.out, shared_->options.tls.get());
-    const detail::Http2OrHttp1::AdoptHttp1 adopt = [&pool, &key](auto conn) {
-      conn->key = key;
-      pool.put_idle(std::move(conn));
+    // The connection the server chose http/1.1 on carries this request, as a new connection.
+    std::unique_ptr<UpstreamConnection> fresh;
+    std::chrono::nanoseconds connect_time{};
+    const detail::Http2OrHttp1::AdoptHttp1 adopt = [&fresh, &connect_time](auto conn, auto took) {
+      fresh = std::move(conn);
+      connect_time = took;
     };
     std::optional<UpstreamResponse> h2 = co_await h2_->round_trip_unless_http1(rq, adopt);
     if (h2) co_return std::move(*h2);
-    auto http1 = round_trip_http1(std::move(rq), pool);
+    // Pooled later under the key the HTTP/1 round trip looks for (its SNI name included).
+    if (fresh) fresh->key = pool_key(rq.out, shared_->options.tls.get());
+    auto http1 = round_trip_http1(std::move(rq), pool, std::move(fresh), connect_time);
     co_return co_await std::move(http1);
   }
 

@@ -17,7 +17,7 @@
 #include <charconv>
 #include <cstring>
 #include <map>
-#include <set>
+#include <mutex>
 #include <vector>
 
 #include "common/nothrow.hpp"
@@ -105,13 +105,22 @@ class Http2PoolService : public asio::execution_context::service {
     if (slot == mine) slot.reset();
   }
 
-  // The servers that chose http/1.1 by ALPN when offered both (the auto transport).
+  // The servers that chose http/1.1 by ALPN when offered both (the auto transport), until
+  // when that is believed: then a new connection asks again.
   bool speaks_http1(std::uint64_t transport, const std::string& server) const {
     const auto it = http1_.find(transport);
-    return it != http1_.end() && it->second.contains(server);
+    if (it == http1_.end()) return false;
+    const auto found = it->second.find(server);
+    return found != it->second.end() && Clock::now() < found->second;
   }
-  void learned_http1(std::uint64_t transport, const std::string& server) {
-    http1_[transport].insert(server);
+  void learned_http1(std::uint64_t transport, const std::string& server, Clock::time_point until) {
+    // What expired goes, of every transport (retired ones' too): bounded by the servers.
+    const auto now = Clock::now();
+    for (auto it = http1_.begin(); it != http1_.end();) {
+      std::erase_if(it->second, [now](const auto& entry) { return entry.second <= now; });
+      it = it->second.empty() ? http1_.erase(it) : std::next(it);
+    }
+    http1_[transport][server] = until;
   }
 
  private:
@@ -130,7 +139,7 @@ class Http2PoolService : public asio::execution_context::service {
            std::map<std::string, std::vector<std::shared_ptr<Http2UpstreamConnection>>>>
       pools_;
   std::map<std::uint64_t, std::map<std::string, std::shared_ptr<Connecting>>> connecting_;
-  std::map<std::uint64_t, std::set<std::string>> http1_;
+  std::map<std::uint64_t, std::map<std::string, Clock::time_point>> http1_;
 };
 asio::execution_context::id Http2PoolService::id;
 
@@ -320,6 +329,16 @@ class Http2Transport final : public detail::Http2OrHttp1 {
         options_(with_tls(std::move(options))),
         offer_http1_(offer_http1) {}
 
+  // Its connections end as their last stream does (idle ones at once), as the HTTP/1 pools'
+  // do: a server a reload removed keeps no connection open. A connection that is gone (its
+  // io_context ended, which ends every connection on it) is not reached.
+  ~Http2Transport() override {
+    std::lock_guard lock(live_mutex_);
+    for (const auto& weak : live_) {
+      if (auto conn = weak.lock()) asio::post(conn->executor(), [conn] { conn->retire(); });
+    }
+  }
+
   TransportCounts counts() const override {
     return TransportCounts{counts_->busy.load(std::memory_order_relaxed),
                            counts_->idle.load(std::memory_order_relaxed)};
@@ -472,9 +491,11 @@ class Http2Transport final : public detail::Http2OrHttp1 {
       if (!h2 && adopt && offer_http1_) {
         // No ALPN at all is an HTTP/1.1 server too (RFC 7301 §3.2: the server did not take
         // part). The connection is fresh and idle: the first HTTP/1 request takes it.
-        service.learned_http1(id_, key);
+        // Believed as long as an idle connection is kept: then a new connection asks again, so
+        // a server that turns HTTP/2 on is spoken HTTP/2 without a restart.
+        service.learned_http1(id_, key, Clock::now() + options_.pool_idle_timeout);
         service.end_connect(id_, key, mine);
-        (*adopt)(std::move(connected.conn));
+        (*adopt)(std::move(connected.conn), Clock::now() - started);
         http1 = true;
         co_return nullptr;
       }
@@ -495,6 +516,12 @@ class Http2Transport final : public detail::Http2OrHttp1 {
         std::move(connected.conn->stream), options_.idle_read_timeout, options_.pool_idle_timeout,
         options_.max_response_header_bytes, counts_);
     conn->start();
+    {
+      // Once per connection, not per request.
+      std::lock_guard lock(live_mutex_);
+      std::erase_if(live_, [](const auto& weak) { return weak.expired(); });
+      live_.push_back(conn);
+    }
     service.add(id_, key, conn);
     service.end_connect(id_, key, mine);
     co_return conn;
@@ -555,6 +582,9 @@ class Http2Transport final : public detail::Http2OrHttp1 {
   const std::uint64_t id_;
   const TransportOptions options_;
   const bool offer_http1_;
+  // Every connection this transport made, on any worker, for the destructor.
+  std::mutex live_mutex_;
+  std::vector<std::weak_ptr<Http2UpstreamConnection>> live_;
   // Shared with its connections, which may outlive the transport.
   const std::shared_ptr<Http2ConnectionCounts> counts_ = std::make_shared<Http2ConnectionCounts>();
 };

@@ -3,6 +3,7 @@
 // (http2_transport.cpp): over TLS it offers "h2" and "http/1.1" by ALPN, and a server that
 // chooses http/1.1 is handed over to HTTP/1.
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -14,12 +15,14 @@ namespace sluice::detail {
 
 class Http2OrHttp1 : public Transport {
  public:
-  // Takes the connection of a server that chose http/1.1, idle and ready for a request.
-  using AdoptHttp1 = std::function<void(std::unique_ptr<UpstreamConnection>)>;
+  // Takes the connection of a server that chose http/1.1, fresh and ready for the request, and
+  // how long connecting took.
+  using AdoptHttp1 =
+      std::function<void(std::unique_ptr<UpstreamConnection>, std::chrono::nanoseconds)>;
 
   // The round trip over HTTP/2, or nullopt with `rq` untouched when the server chose http/1.1
   // by ALPN, on this connect (whose connection went to `adopt`) or on an earlier one on this
-  // worker (remembered for the transport's life).
+  // worker (believed for options().pool_idle_timeout).
   virtual boost::asio::awaitable<std::optional<UpstreamResponse>> round_trip_unless_http1(
       RoundTripRequest& rq, const AdoptHttp1& adopt) = 0;
 };

@@ -140,7 +140,7 @@ void Http2UpstreamConnection::start() {
 }
 
 bool Http2UpstreamConnection::usable() const {
-  if (failed_ || goaway_) return false;
+  if (failed_ || goaway_ || retired_) return false;
   // Until the server's SETTINGS arrive nghttp2 assumes no limit; RFC 9113 §6.5.2 recommends
   // at least 100, so no more are opened before the server said how many it takes.
   const auto limit = std::min<std::uint32_t>(
@@ -192,6 +192,11 @@ void Http2UpstreamConnection::resume_upload(Http2UpstreamStream& s) {
 }
 
 void Http2UpstreamConnection::close() { fail(); }
+
+void Http2UpstreamConnection::retire() {
+  retired_ = true;
+  reader_wake_.cancel();  // the reader's idle deadline becomes now once no stream is left
+}
 
 void Http2UpstreamConnection::fail() {
   if (failed_) return;
@@ -378,8 +383,10 @@ asio::awaitable<void> Http2UpstreamConnection::read_loop(
       co_await asio::post(executor(), asio::use_awaitable);
       continue;
     }
-    // Idle (no stream) for idle_timeout: closed, as an idle HTTP/1 connection is.
-    deadline.expires_at(streams_.empty() ? idle_since_ + idle_timeout_ : Clock::time_point::max());
+    // Idle (no stream) for idle_timeout, or at all once retired: closed, as an idle HTTP/1
+    // connection is.
+    auto idle_end = retired_ ? idle_since_ : idle_since_ + idle_timeout_;
+    deadline.expires_at(streams_.empty() ? idle_end : Clock::time_point::max());
     reader_wake_.expires_at(Clock::time_point::max());
     auto [order, wec, rwec, dec, sec] =
         co_await race(deadline, stop_, stream_->async_wait(ByteStream::Ready::read, asio::deferred),

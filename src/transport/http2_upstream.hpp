@@ -102,6 +102,9 @@ class Http2UpstreamConnection : public std::enable_shared_from_this<Http2Upstrea
   void resume_upload(Http2UpstreamStream& s);
   // Ends the connection now: every stream fails.
   void close();
+  // Its transport is gone: no new stream, and the connection ends once its last stream did
+  // (at once when it has none). On the connection's executor.
+  void retire();
   boost::asio::any_io_executor executor() { return stream_->get_executor(); }
 
   // nghttp2's callbacks.
@@ -132,6 +135,7 @@ class Http2UpstreamConnection : public std::enable_shared_from_this<Http2Upstrea
   bool goaway_ = false;
   bool settings_received_ = false;
   bool failed_ = false;
+  bool retired_ = false;
   std::chrono::steady_clock::time_point idle_since_;
   StopSignal stop_;
   boost::asio::steady_timer writer_wake_;

@@ -229,7 +229,9 @@ std::string pool_key(const Request& out, const UpstreamTls* tls) {
   return key;
 }
 
-asio::awaitable<UpstreamResponse> round_trip_http1(RoundTripRequest rq, ConnectionPool& pool) {
+asio::awaitable<UpstreamResponse> round_trip_http1(RoundTripRequest rq, ConnectionPool& pool,
+                                                   std::unique_ptr<UpstreamConnection> fresh,
+                                                   std::chrono::nanoseconds fresh_connect_time) {
   const TransportOptions& options = pool.shared().options;
   const Request& out = rq.out;
   RequestContext& ctx = rq.context;
@@ -253,10 +255,14 @@ asio::awaitable<UpstreamResponse> round_trip_http1(RoundTripRequest rq, Connecti
     Attempt attempt;
     std::unique_ptr<UpstreamConnection> conn;
     bool reused = false;
-    if (attempt_no == 0) conn = pool.take_idle(key);
-    if (conn) {
-      reused = true;
-    } else {
+    if (attempt_no == 0 && fresh) {
+      conn = std::move(fresh);
+      result.connect_time = fresh_connect_time;
+    } else if (attempt_no == 0) {
+      conn = pool.take_idle(key);
+      reused = conn != nullptr;
+    }
+    if (!conn) {
       UpstreamTls* tls = out.url.scheme == "https" ? options.tls.get() : nullptr;
       const auto connect_start = Clock::now();
       ConnectResult connected = co_await connect_upstream(ctx, out.url.host, out.url.connect_port(),

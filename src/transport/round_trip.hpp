@@ -25,8 +25,13 @@ std::optional<std::string> serialize_request_head(const Request& out);
 // to one address never mix. `tls`: the transport's (null: no https upstream).
 std::string pool_key(const Request& out, const UpstreamTls* tls = nullptr);
 
-boost::asio::awaitable<UpstreamResponse> round_trip_http1(RoundTripRequest request,
-                                                          ConnectionPool& pool);
+// `fresh`: a connection just made for this request (the auto transport's, on which the server
+// chose http/1.1), used first instead of a pooled one, as a new connection (no L6 retry for it),
+// with `fresh_connect_time` as its connect time.
+boost::asio::awaitable<UpstreamResponse> round_trip_http1(
+    RoundTripRequest request, ConnectionPool& pool,
+    std::unique_ptr<UpstreamConnection> fresh = nullptr,
+    std::chrono::nanoseconds fresh_connect_time = {});
 
 // RFC 9110 §9.2.2: a request that may be sent twice without harm (the stale-connection retry
 // here, and the balancing transport's retries on another server).

@@ -61,6 +61,24 @@ TEST(AutoTransport, AServerThatChoosesHttp1IsSpokenHttp1OnTheSameConnection) {
   EXPECT_EQ(proxy.proxy().counts().upstream_idle, 1);
 }
 
+// The hand-over does not go through the pool: one connect even when the pool keeps nothing.
+TEST(AutoTransport, TheConnectionAskedOnCarriesTheRequestWithNoIdlePool) {
+  TlsServerUpstream upstream(echo_head, {"http/1.1"});
+  ProxyHarness proxy(upstream.url(), [tls = upstream.upstream_tls()](ReverseProxy& p) {
+    TransportOptions t;
+    t.tls = tls;
+    t.max_idle_connections = 0;
+    p.transport = make_auto_transport(t);
+  });
+  std::unique_ptr<TestClient> c;
+  ASSERT_TRUE(TestClient::connect(proxy.port(), c));
+  ParsedResponse r;
+  ASSERT_TRUE(c->send("GET /one HTTP/1.1\r\nHost: app.test\r\n\r\n"));
+  ASSERT_TRUE(c->read_response(r));
+  EXPECT_EQ(r.body, "GET /one host=app.test v=11");
+  EXPECT_EQ(upstream.upstream->server().accepted_connections(), 1u);
+}
+
 TEST(AutoTransport, AServerWithoutAlpnIsSpokenHttp1) {
   TlsServerUpstream upstream(echo_head, {});
   ProxyHarness proxy(upstream.url(), over_auto(upstream));

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <boost/asio/steady_timer.hpp>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -329,6 +330,32 @@ TEST(Http2Upstream, AConnectionTheServerClosedIsReplaced) {
   ASSERT_TRUE(c->finish(second));
   EXPECT_EQ(c->response(second).status, 200) << "a closed connection must not take a request";
   EXPECT_EQ(upstream.server().accepted_connections(), 2u);
+}
+
+// A transport that goes (a reload removed its server) ends its connections as their last
+// stream does, idle ones at once, rather than after the pool's idle timeout.
+TEST(Http2Upstream, ARetiredTransportsConnectionsCloseAfterTheirLastStream) {
+  std::promise<void> started;
+  auto started_future = started.get_future();
+  H2Upstream upstream([&started](Exchange& ex) -> asio::awaitable<void> {
+    if (ex.request().url.request_target() == "/slow") {
+      started.set_value();
+      asio::steady_timer hold(ex.executor());
+      hold.expires_after(300ms);  // keeps the stream open while the test retires its transport
+      co_await hold.async_wait(asio::use_awaitable);
+    }
+    co_await echo_head(ex);
+  });
+  ProxyHarness proxy(upstream.url(), over_h2());
+  auto c = h2(proxy.port());
+  const auto slow = c->get("/slow");
+  ASSERT_TRUE(c->run_until([] { return true; }));  // the request goes out
+  ASSERT_EQ(started_future.wait_for(kDeadline), std::future_status::ready);
+  proxy.proxy().transport = make_http2_transport();  // the old one is destroyed
+  ASSERT_TRUE(c->finish(slow));
+  EXPECT_EQ(c->response(slow).status, 200) << "a stream in flight must finish";
+  EXPECT_TRUE(upstream.server().wait_for_no_sessions(kDeadline))
+      << "the retired transport's connection stayed open";
 }
 
 ProxyHarness::Configure over_h2_tls(const TlsServerUpstream& u) {
