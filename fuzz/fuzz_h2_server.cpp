@@ -118,7 +118,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::array<asio::const_buffer, 1> out{asio::buffer(bytes)};
   client_end->write_some(out, ec);
   FUZZ_CHECK(!ec);
-  detail::spawn_session(std::move(server_end), env, {}, /*resumed=*/false);
+  detail::spawn_session(std::move(server_end), env, {}, detail::SessionStart{});
 
   // Run what is ready (pending waits are not io_context work here, but timers are: poll).
   auto settle = [&io] {

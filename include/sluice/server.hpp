@@ -101,9 +101,10 @@ class Server {
   void stop(std::chrono::nanoseconds grace = 5s);
   // Live client sessions (SPEC L2).
   std::int64_t live_sessions() const;
-  // Keep-alive connections parked right now: idle past a short delay, they wait for their next
-  // request with no session running (counted in live_sessions() too). Any thread, between
-  // start() and stop() (also while a stop() waits out its grace); 0 after stop().
+  // Connections parked right now: keep-alive ones idle past a short delay, and new ones that
+  // have not sent a byte yet; they wait for their next (or first) request with no session
+  // running (counted in live_sessions() too). Any thread, between start() and stop() (also
+  // while a stop() waits out its grace); 0 after stop().
   std::int64_t parked_sessions() const;
   // Connections accepted so far (TLS ones before their handshake), summed over workers.
   std::uint64_t accepted_connections() const;

@@ -1,5 +1,6 @@
 #include "server/idle_sessions.hpp"
 
+#include "net/tls_contexts.hpp"
 #include "server/session.hpp"
 
 #include <algorithm>
@@ -9,8 +10,9 @@ namespace sluice::detail {
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
-IdleSessions::IdleSessions(asio::any_io_executor executor, std::chrono::nanoseconds timeout)
-    : timeout_(timeout) {
+IdleSessions::IdleSessions(asio::any_io_executor executor, std::chrono::nanoseconds timeout,
+                           std::chrono::nanoseconds header_timeout)
+    : timeout_(timeout), header_timeout_(header_timeout) {
   timer_.emplace(std::move(executor));
 }
 
@@ -40,7 +42,27 @@ void IdleSessions::park(std::unique_ptr<ByteStream> stream, asio::ip::tcp::endpo
     env_->on_session_count(-1);
     return;
   }
-  Parked& parked = parked_.emplace_back();
+  keep(parked_, std::move(stream), remote, since,
+       [this](Iter it, boost::system::error_code ec) { wake(it, ec); });
+}
+
+void IdleSessions::park_fresh(std::unique_ptr<ByteStream> stream, asio::ip::tcp::endpoint remote,
+                              Clock::time_point accepted) {
+  env_->on_session_count(+1);
+  if (closed_all_) {  // the server is stopping: nothing new is served
+    stream->close();
+    env_->on_session_count(-1);
+    return;
+  }
+  keep(fresh_, std::move(stream), remote, accepted,
+       [this](Iter it, boost::system::error_code ec) { wake_fresh(it, ec); });
+}
+
+template <typename OnReady>
+IdleSessions::Iter IdleSessions::keep(std::list<Parked>& list, std::unique_ptr<ByteStream> stream,
+                                      asio::ip::tcp::endpoint remote, Clock::time_point since,
+                                      OnReady on_ready) {
+  Parked& parked = list.emplace_back();
   if (auto* tcp = dynamic_cast<TcpStream*>(stream.get())) {
     parked.tcp.emplace(std::move(tcp->socket()));
     stream.reset();
@@ -50,17 +72,18 @@ void IdleSessions::park(std::unique_ptr<ByteStream> stream, asio::ip::tcp::endpo
   parked.remote = remote;
   parked.since = since;
   ++parked_count_;
-  const Iter it = std::prev(parked_.end());
+  const Iter it = std::prev(list.end());
   // The handler runs on this worker's thread; if the io_context is destroyed first, it is
   // destroyed without running (close() has then already closed the socket).
-  auto on_ready = [this, it](boost::system::error_code ec) { wake(it, ec); };
+  auto handler = [it, on_ready](boost::system::error_code ec) { on_ready(it, ec); };
   if (it->tcp) {
     // The socket's own wait: no type-erased handler allocated for each parked connection.
-    it->tcp->socket().async_wait(asio::ip::tcp::socket::wait_read, std::move(on_ready));
+    it->tcp->socket().async_wait(asio::ip::tcp::socket::wait_read, std::move(handler));
   } else {
-    it->stream().async_wait(ByteStream::Ready::read, std::move(on_ready));
+    it->stream().async_wait(ByteStream::Ready::read, std::move(handler));
   }
   arm();
+  return it;
 }
 
 void IdleSessions::wake(Iter it, boost::system::error_code ec) {
@@ -78,22 +101,65 @@ void IdleSessions::wake(Iter it, boost::system::error_code ec) {
       it->tcp ? std::make_unique<TcpStream>(std::move(it->tcp->socket())) : std::move(it->other);
   const auto remote = it->remote;
   parked_.erase(it);
-  spawn_session(std::move(stream), *env_, remote, /*resumed=*/true);
+  SessionStart start;
+  start.resumed = true;
+  start.counted = true;
+  start.readable = true;
+  spawn_session(std::move(stream), *env_, remote, start);
+}
+
+void IdleSessions::wake_fresh(Iter it, boost::system::error_code ec) {
+  --parked_count_;
+  const bool timed_out = ec == asio::error::operation_aborted && it->expired && !it->closing;
+  if ((ec && !timed_out) || it->closing) {
+    // Stopped, or the socket failed: nothing was read, nothing to answer.
+    it->stream().close();
+    fresh_.erase(it);
+    env_->on_session_count(-1);
+    return;
+  }
+  // Its first bytes arrived, or header_timeout passed: the session reads (or answers 408, or
+  // ends a TLS handshake that never began) with the accept's deadline. A TLS listener's
+  // connection becomes a TlsStream only now: a silent one never held an SSL object.
+  std::unique_ptr<ByteStream> stream;
+  if (it->tcp && env_->options.tls) {
+    stream = env_->options.tls->impl().accept(std::move(it->tcp->socket()));
+  } else if (it->tcp) {
+    stream = std::make_unique<TcpStream>(std::move(it->tcp->socket()));
+  } else {
+    stream = std::move(it->other);
+  }
+  const auto remote = it->remote;
+  const auto deadline = it->since + header_timeout_;
+  fresh_.erase(it);
+  if (!stream) {  // out of memory for the SSL object: the socket closed with it
+    env_->on_session_count(-1);
+    return;
+  }
+  SessionStart start;
+  start.counted = true;
+  start.readable = !timed_out;
+  start.first_deadline = deadline;
+  spawn_session(std::move(stream), *env_, remote, start);
 }
 
 void IdleSessions::close_all() {
   closed_all_ = true;
-  for (auto& p : parked_) {
-    p.closing = true;
-    p.stream().cancel();
+  for (auto* list : {&parked_, &fresh_}) {
+    for (auto& p : *list) {
+      p.closing = true;
+      p.stream().cancel();
+    }
   }
 }
 
 void IdleSessions::close() {
   timer_.reset();
-  if (env_) env_->on_session_count(-static_cast<int>(parked_.size()));
-  parked_count_ -= static_cast<std::int64_t>(parked_.size());
+  const auto n = parked_.size() + fresh_.size();
+  if (env_) env_->on_session_count(-static_cast<int>(n));
+  parked_count_ -= static_cast<std::int64_t>(n);
   parked_.clear();
+  fresh_.clear();
 }
 
 void IdleSessions::arm() {
@@ -107,6 +173,11 @@ void IdleSessions::arm() {
   for (const auto& p : parked_) {
     if (p.closing) continue;
     deadline = std::min(deadline, p.since + timeout_);
+    break;
+  }
+  for (const auto& p : fresh_) {
+    if (p.closing || p.expired) continue;
+    deadline = std::min(deadline, p.since + header_timeout_);
     break;
   }
   if (deadline == Clock::time_point::max()) return;
@@ -146,6 +217,14 @@ void IdleSessions::expire() {
     if (p.since + timeout_ > now) break;
     if (p.closing) continue;
     p.closing = true;
+    p.stream().cancel();
+  }
+  // New connections past header_timeout: their cancelled waits start their sessions, which
+  // answer them (408) as a session that waited itself would have.
+  for (auto& p : fresh_) {
+    if (p.since + header_timeout_ > now) break;
+    if (p.closing || p.expired) continue;
+    p.expired = true;
     p.stream().cancel();
   }
 }

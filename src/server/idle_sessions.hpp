@@ -7,9 +7,15 @@
 // coroutine frame, timer, buffer or parser). When bytes arrive a new session starts on the
 // socket; when idle_timeout passes, or the server stops, the connection closes.
 //
-// All connections share one idle_timeout and one kParkAfter, so each list, kept in the order
-// connections entered it, is also its deadline order, and one timer watching the two oldest
-// serves them all.
+// A new connection is parked the same way from its accept until its first byte (park_fresh):
+// a client that connects and sends nothing holds no session either (a slow-loris lever
+// otherwise: a session frame and its buffers each). Its first bytes, or header_timeout since
+// the accept, start its session, whose first head (or TLS handshake) keeps the accept's
+// deadline: a silent client still gets its 408 from the session, as before.
+//
+// All connections share one idle_timeout, one header_timeout and one kParkAfter, so each list,
+// kept in the order connections entered it, is also its deadline order, and one timer watching
+// the oldest of each serves them all.
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -36,7 +42,8 @@ inline constexpr std::chrono::milliseconds kParkAfter{10};
 
 class IdleSessions {
  public:
-  IdleSessions(boost::asio::any_io_executor executor, std::chrono::nanoseconds timeout);
+  IdleSessions(boost::asio::any_io_executor executor, std::chrono::nanoseconds timeout,
+               std::chrono::nanoseconds header_timeout);
   IdleSessions(const IdleSessions&) = delete;
   IdleSessions& operator=(const IdleSessions&) = delete;
 
@@ -51,11 +58,17 @@ class IdleSessions {
   // `since`: when it went idle, so that idle_timeout counts from then.
   void park(std::unique_ptr<ByteStream> stream, boost::asio::ip::tcp::endpoint remote,
             std::chrono::steady_clock::time_point since);
+  // Takes a new connection, counted as a session from now (SPEC L2), until its first bytes
+  // arrive or header_timeout passes since `accepted`; then its session starts. A TcpStream on
+  // a TLS listener becomes a TlsStream then.
+  void park_fresh(std::unique_ptr<ByteStream> stream, boost::asio::ip::tcp::endpoint remote,
+                  std::chrono::steady_clock::time_point accepted);
   // Graceful stop or forced stop: every parked connection closes.
   void close_all();
   // The io_context is about to be destroyed: the timer and the sockets must go before it.
   void close();
-  // Connections parked right now (Server::parked_sessions). Any thread may read it.
+  // Connections parked right now, new ones waiting for their first byte included
+  // (Server::parked_sessions). Any thread may read it.
   std::int64_t parked_count() const { return parked_count_.load(); }
 
  private:
@@ -69,17 +82,25 @@ class IdleSessions {
     boost::asio::ip::tcp::endpoint remote;
     std::chrono::steady_clock::time_point since;
     bool closing = false;  // timed out or stopped: the wait was cancelled
+    bool expired = false;  // a new connection past header_timeout: its session answers it
     ByteStream& stream() { return tcp ? static_cast<ByteStream&>(*tcp) : *other; }
   };
   using Iter = std::list<Parked>::iterator;
 
   void wake(Iter it, boost::system::error_code ec);
+  void wake_fresh(Iter it, boost::system::error_code ec);
+  // Keeps `stream` in `list` with one readiness wait that calls `on_ready`.
+  template <typename OnReady>
+  Iter keep(std::list<Parked>& list, std::unique_ptr<ByteStream> stream,
+            boost::asio::ip::tcp::endpoint remote, std::chrono::steady_clock::time_point since,
+            OnReady on_ready);
   void arm();
   void expire();
 
   SessionEnv* env_ = nullptr;
   std::list<SessionIo*> waiting_;
   std::list<Parked> parked_;
+  std::list<Parked> fresh_;  // new connections before their first byte
   // parked_.size(), kept for readers on other threads: +1 when a connection is parked, -1 when
   // it leaves parked_ (woken: resumed, expired, stopped or failed; or dropped by close()).
   std::atomic<std::int64_t> parked_count_{0};
@@ -88,6 +109,7 @@ class IdleSessions {
   bool closed_all_ = false;  // the stop sequence ran: nothing parks any more
   std::chrono::steady_clock::time_point armed_until_{};
   std::chrono::nanoseconds timeout_;
+  std::chrono::nanoseconds header_timeout_;
 };
 
 }  // namespace sluice::detail

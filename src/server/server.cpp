@@ -123,6 +123,14 @@ struct Server::Impl {
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
       const auto remote = socket.remote_endpoint(ignored);
+      // Bytes already there (a request, a ClientHello that came with the connect): the session
+      // starts now; else the connection waits parked for them, holding no session.
+      const auto accepted_at = std::chrono::steady_clock::now();
+      if (socket.available(ignored) == 0) {
+        // A TLS connection gets its SSL object (kilobytes) only once its ClientHello comes.
+        w.idle->park_fresh(std::make_unique<TcpStream>(std::move(socket)), remote, accepted_at);
+        continue;
+      }
       std::unique_ptr<ByteStream> stream;
       if (options.tls) {
         stream = options.tls->impl().accept(std::move(socket));
@@ -130,7 +138,10 @@ struct Server::Impl {
       } else {
         stream = std::make_unique<TcpStream>(std::move(socket));
       }
-      detail::spawn_session(std::move(stream), *w.env, remote, /*resumed=*/false);
+      detail::SessionStart start;
+      start.readable = true;
+      start.first_deadline = accepted_at + options.header_timeout;
+      detail::spawn_session(std::move(stream), *w.env, remote, start);
     }
   }
 
@@ -199,7 +210,7 @@ void Server::start() {
   for (unsigned i = 0; i < opts.threads; ++i) {
     auto w = std::make_unique<Worker>();
     w->accepted = &impl_->accepted[i].n;
-    w->idle.emplace(w->ctx.get_executor(), opts.idle_timeout);
+    w->idle.emplace(w->ctx.get_executor(), opts.idle_timeout, opts.header_timeout);
     w->env.emplace(detail::SessionEnv{opts, impl_->handler, w->sessions, *w->idle,
                                       [impl = impl_.get()](int d) { impl->count_session(d); }});
     w->idle->attach(*w->env);

@@ -224,7 +224,15 @@ asio::awaitable<RequestEnd> serve_request(SessionIo& io, SessionEnv& env,
   io.parser->body_limit(boost::none);  // bodies stream through; they are never held whole
   beast::error_code parse_error;
   Verdict rejected;
-  HeadRead got = co_await read_head(io, opts.header_timeout, parse_error, rejected, readable);
+  // A new connection's first head counts from its accept (it waited parked until its first
+  // byte); every other from now.
+  auto limit = std::chrono::nanoseconds(opts.header_timeout);
+  if (io.first_deadline) {
+    limit = std::max(std::chrono::nanoseconds(0),
+                     std::chrono::nanoseconds(*io.first_deadline - head_start));
+    io.first_deadline.reset();
+  }
+  HeadRead got = co_await read_head(io, limit, parse_error, rejected, readable);
   io.idle = false;
   io.h2_possible = false;
   if (got == HeadRead::h2_preface) co_return RequestEnd::http2;
@@ -259,15 +267,16 @@ asio::awaitable<void> serve_http2(SessionIo& io, SessionEnv& env, asio::ip::tcp:
 }
 
 asio::awaitable<void> run_session(std::unique_ptr<ByteStream> stream, SessionEnv& env,
-                                  asio::ip::tcp::endpoint remote, bool resumed) {
+                                  asio::ip::tcp::endpoint remote, SessionStart start) {
   SessionIo io(std::move(stream), env.options);
-  Registration registration(env, io, /*already_counted=*/resumed);
-  bool cut = false;         // close without a graceful shutdown (aborted response, forced stop)
-  bool readable = resumed;  // a resumed session starts because bytes arrived
-  bool alpn_h2 = false;     // the TLS handshake chose HTTP/2
+  io.first_deadline = start.first_deadline;
+  Registration registration(env, io, /*already_counted=*/start.counted);
+  bool cut = false;  // close without a graceful shutdown (aborted response, forced stop)
+  bool readable = start.readable;  // bytes arrived already
+  bool alpn_h2 = false;            // the TLS handshake chose HTTP/2
   if (auto* tls = dynamic_cast<TlsStream*>(&io.stream)) {
     io.tls = true;
-    if (!resumed) {
+    if (!start.resumed) {
       const auto started = Clock::now();
       const TlsStart tls_start = co_await start_tls(io, *tls);
       if (tls_start == TlsStart::plain_http) {
@@ -279,6 +288,7 @@ asio::awaitable<void> run_session(std::unique_ptr<ByteStream> stream, SessionEnv
       }
       // The request often came with the handshake's last flight: read before waiting.
       readable = true;
+      io.first_deadline.reset();  // the first head gets header_timeout of its own, as before
     }
     io.h2_possible = false;  // over TLS, only ALPN chooses HTTP/2
     alpn_h2 = tls->alpn() == "h2";
@@ -337,11 +347,11 @@ asio::awaitable<void> run_session(std::unique_ptr<ByteStream> stream, SessionEnv
 }
 
 void spawn_session(std::unique_ptr<ByteStream> stream, SessionEnv& env,
-                   asio::ip::tcp::endpoint remote, bool resumed) {
+                   asio::ip::tcp::endpoint remote, SessionStart start) {
   const auto executor = stream->get_executor();
   // The only detached spawn: the session's frame owns its connection; the completion handler
   // only reports what should never happen (an exception escaping a session).
-  asio::co_spawn(executor, run_session(std::move(stream), env, remote, resumed),
+  asio::co_spawn(executor, run_session(std::move(stream), env, remote, std::move(start)),
                  [&env](std::exception_ptr e) {
                    if (!e) return;
                    try {

@@ -3,9 +3,10 @@
 // handler, repeat while keep-alive allows (SPEC R24, R25, L7).
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <list>
-
 #include <memory>
+#include <optional>
 
 #include "net/byte_stream.hpp"
 #include "server/idle_sessions.hpp"
@@ -24,9 +25,22 @@ struct SessionEnv {
   std::function<void(int delta)> on_session_count;
 };
 
-// Starts a session on a connection: a new one (counted now, SPEC L2), or a parked keep-alive
-// connection whose next request began to arrive (`resumed`: it keeps the parked count).
+// How a session starts on its connection.
+struct SessionStart {
+  // A parked keep-alive connection whose next request began to arrive: no TLS handshake, and
+  // not a first request.
+  bool resumed = false;
+  // Its place in the session count (SPEC L2) is taken already (it was parked).
+  bool counted = false;
+  // Bytes are there: read before waiting.
+  bool readable = false;
+  // A new connection's first request head (and TLS handshake) must be whole by then: accepted
+  // + header_timeout (SPEC L7, R34). Unset: header_timeout from the session's start.
+  std::optional<std::chrono::steady_clock::time_point> first_deadline;
+};
+
+// Starts a session on a connection: a new one, or a parked one whose bytes arrived.
 void spawn_session(std::unique_ptr<ByteStream> stream, SessionEnv& env,
-                   boost::asio::ip::tcp::endpoint remote, bool resumed);
+                   boost::asio::ip::tcp::endpoint remote, SessionStart start);
 
 }  // namespace sluice::detail

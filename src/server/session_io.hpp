@@ -53,6 +53,9 @@ struct SessionIo {
   bool park_requested = false;  // kParkAfter passed: the wait was cancelled, park
   // Cleartext, and no request read yet: the first bytes may be HTTP/2's client preface.
   bool h2_possible = true;
+  // A new connection's deadline for its TLS handshake and first request head (SessionStart);
+  // taken by the first that uses it.
+  std::optional<std::chrono::steady_clock::time_point> first_deadline;
   // Set while the connection speaks HTTP/2: the server's drain calls it (GOAWAY, then finish
   // the open streams), since such a connection is never idle in HTTP/1's sense.
   std::function<void()> on_drain;

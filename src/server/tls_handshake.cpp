@@ -42,7 +42,13 @@ void answer_plain_http(TlsStream& tls) {
 
 asio::awaitable<TlsStart> start_tls(SessionIo& io, TlsStream& tls) {
   asio::steady_timer deadline(tls.get_executor());
-  deadline.expires_after(io.options.header_timeout);
+  // A new connection's handshake counts from its accept (it may have waited parked for its
+  // first byte), else from now.
+  if (io.first_deadline) {
+    deadline.expires_at(*io.first_deadline);
+  } else {
+    deadline.expires_after(io.options.header_timeout);
+  }
   io.idle = true;  // nothing of a request yet: a graceful stop may close it
 
   unsigned char first = 0;

@@ -107,6 +107,45 @@ TEST(Session, L7_SilentConnectionClosedWithoutResponse) {
   EXPECT_EQ(client->received(), "");
 }
 
+// A new connection that has sent nothing holds no session: it waits parked, as an idle
+// keep-alive connection does, and its first request is served as usual once it comes.
+TEST(Session, L7_ANewSilentConnectionWaitsParkedThenIsServed) {
+  FakeUpstream upstream;
+  upstream.set_handler(echo_target());
+  ProxyHarness h(upstream.url());
+  std::unique_ptr<TestClient> client;
+  ASSERT_TRUE(TestClient::connect(h.port(), client));
+  ASSERT_TRUE(parked_becomes(h.server(), 1));
+  EXPECT_EQ(h.server().live_sessions(), 1);  // counted as a session all the same (SPEC L2)
+  ASSERT_TRUE(client->send("GET /late HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ParsedResponse res;
+  ASSERT_TRUE(client->read_response(res));
+  EXPECT_EQ(res.body, "target=/late");
+}
+
+// Parked until its first byte, a new connection still has header_timeout from its accept for
+// its first head (SPEC L7, R34): a client cannot buy time by waiting before it starts.
+TEST(Session, L7_TheFirstHeadDeadlineCountsFromTheAccept) {
+  FakeUpstream upstream;
+  ServerOptions options;
+  options.header_timeout = 600ms;
+  ProxyHarness h(upstream.url(), {}, options);
+  const auto before_connect = Clock::now();
+  std::unique_ptr<TestClient> client;
+  ASSERT_TRUE(TestClient::connect(h.port(), client));
+  ASSERT_TRUE(parked_becomes(h.server(), 1));
+  // More than half the timeout before the first byte: counted from it, the 408 would come
+  // 600 ms after it, far later than 600 ms after the accept.
+  std::this_thread::sleep_for(350ms);
+  ASSERT_TRUE(client->send("GET / HTTP/1.1\r\nHost: slow"));  // and never the rest
+  ParsedResponse res;
+  ASSERT_TRUE(client->read_response(res));
+  const auto answered_at = Clock::now();
+  EXPECT_EQ(res.status, 408);
+  EXPECT_LE(answered_at - before_connect, options.header_timeout + kLate)
+      << "408 after " << ms(answered_at - before_connect) << " since the connect";
+}
+
 TEST(Session, L7_IdleKeepAliveConnectionClosedAfterIdleTimeout) {
   FakeUpstream upstream;
   upstream.set_handler(echo_target());
