@@ -10,6 +10,10 @@ With --tls every connection (the warm-up one too) is HTTPS: a full TLS handshake
 module; verified against --cafile when given, SNI --server-name), then the same keep-alive GET.
 The protocol and suite come from OpenSSL's configuration (bench/run.sh pins them through
 OPENSSL_CONF); --expect-cipher NAME makes a connection that negotiated another suite an error.
+
+With --silent the connections send nothing at all (the warm-up still makes its requests): what a
+connection that connected and said nothing costs, which a slow-loris client multiplies. The
+proxy must not close them within --settle (its header timeout is longer).
 """
 import argparse
 import resource
@@ -65,7 +69,12 @@ def main():
     ap.add_argument("--cafile", help="--tls: verify the proxy's certificate against this PEM")
     ap.add_argument("--server-name", default="localhost", help="--tls: SNI and the name checked")
     ap.add_argument("--expect-cipher", help="--tls: the suite every connection must negotiate")
+    ap.add_argument("--silent", action="store_true",
+                    help="connect and send nothing (no request, no TLS handshake): the memory "
+                         "of a connection that has sent nothing yet, a slow-loris lever")
     a = ap.parse_args()
+    if a.silent and a.tls:
+        ap.error("--silent sends nothing, so no TLS handshake either: leave out --tls")
 
     ctx = None
     if a.tls:
@@ -101,6 +110,9 @@ def main():
     socks = []
     try:
         for _ in range(a.count):
+            if a.silent:
+                socks.append(socket.create_connection((host, int(port)), timeout=10))
+                continue
             s = connect()
             s.sendall(req)
             read_response(s)

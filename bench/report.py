@@ -42,6 +42,7 @@ METRICS = [
     ("up_mbps", "upload MB/s (DL_SIZE)", "high", "{:,.0f}", None),
     ("up_rss_mib", "upload peak RSS, MiB (VmHWM)", "low", "{:.1f}", None),
     ("idle_kib", "RSS per idle keep-alive connection, KiB (IDLE_N conns)", "low", "{:.2f}", None),
+    ("silent_kib", "RSS per silent connection (nothing sent), KiB (IDLE_N conns)", "low", "{:.2f}", None),
     ("rps2_13", "2 workers unpinned: req/s, 13 B", "high", "{:,.0f}", None),
     ("cpu2_13", "2 workers unpinned: CPU µs/req, 13 B", "low", "{:.2f}", None),
 ]

@@ -418,10 +418,14 @@ fi
 # ---------------------------------------------------------------- 4. idle keep-alive connections
 if has "$SECTIONS" idle; then
   # Fresh instances (same configs), so that memory freed by the earlier sections cannot hide
-  # the cost of the new connections.
+  # the cost of the new connections: one for the keep-alive connections that made a request
+  # (idle), then another for connections that connected and sent nothing (silent, the
+  # slow-loris lever; within every proxy's header timeout).
   declare -A IDLE_PORT=([nginx]=$P_IDLE_NGINX [haproxy]=$P_IDLE_HAPROXY
                         [haproxy-nodelay]=$P_IDLE_HAPROXY_ND [sluice]=$P_IDLE_SLUICE
                         [sluice-base]=$P_IDLE_BASE)
+  for mode in idle silent; do
+  mode_flags=(); [[ $mode == silent ]] && mode_flags=(--silent)
   for t in $TARGETS; do
     port=${IDLE_PORT[$t]:-}
     [[ -n $port ]] || continue
@@ -440,12 +444,18 @@ if has "$SECTIONS" idle; then
           --upstream "http://127.0.0.1:$P_BACKEND" "${sluice_common[@]}"
         wait_port "$port" "$t-idle"; procs=$STARTED ;;
     esac
+    master=$STARTED
     pidargs=(); for p in $procs; do pidargs+=(--pid "$p"); done
     r=$("${LOAD_CPU[@]}" python3 "$BENCH/idleconns.py" --proxy "127.0.0.1:$port" \
-          "${pidargs[@]}" --count "$IDLE_N" --settle 1) || log "warning: idle connections via $t incomplete"
+          "${pidargs[@]}" --count "$IDLE_N" --settle 1 "${mode_flags[@]}") ||
+      log "warning: $mode connections via $t incomplete"
     read -r before after per n <<< "${r:-0 0 nan 0}"
-    record idle_kib "$t" 1 "$per"
-    log "idle via $t: $n connections, RSS $before -> $after KiB, $per KiB/connection"
+    record "${mode}_kib" "$t" 1 "$per"
+    log "$mode via $t: $n connections, RSS $before -> $after KiB, $per KiB/connection"
+    # The port is taken again by the next mode's instance.
+    kill "$master" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$master" 2>/dev/null || break; sleep 0.05; done
+  done
   done
 fi
 
