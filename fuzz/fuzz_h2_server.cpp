@@ -103,7 +103,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   };
 
   std::list<detail::SessionIo*> registry;
-  detail::IdleSessions idle(io.get_executor(), options.idle_timeout);
+  detail::IdleSessions idle(io.get_executor(), options.idle_timeout, options.header_timeout);
   int sessions = 0;
   detail::SessionEnv env{options, handler, registry, idle,
                          [&sessions](int delta) { sessions += delta; }};

@@ -55,7 +55,8 @@ struct ServerOptions {
   // Content-Length gets 413 before anything is sent upstream; a chunked body that grows past
   // it is cut with 413.
   std::uint64_t max_body_bytes = 0;
-  // Client connections open at once (parked keep-alive ones included); 0 = no limit. A full
+  // Client connections open at once (parked ones included: idle keep-alive connections, and
+  // new ones that have not sent a byte yet); 0 = no limit. A full
   // listener stops accepting: new clients wait in the kernel's accept backlog until one
   // closes. Checked before each accept, so with several threads a burst may pass it by up to
   // threads - 1.

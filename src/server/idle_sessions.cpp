@@ -111,8 +111,12 @@ void IdleSessions::wake(Iter it, boost::system::error_code ec) {
 void IdleSessions::wake_fresh(Iter it, boost::system::error_code ec) {
   --parked_count_;
   const bool timed_out = ec == asio::error::operation_aborted && it->expired && !it->closing;
-  if ((ec && !timed_out) || it->closing) {
-    // Stopped, or the socket failed: nothing was read, nothing to answer.
+  boost::system::error_code aec;
+  const bool silent = timed_out && it->tcp && it->tcp->socket().available(aec) == 0;
+  if ((ec && !timed_out) || it->closing || silent) {
+    // Stopped, the socket failed, or header_timeout passed without a byte: nothing was read,
+    // nothing to answer (a session would only close it too: no 408 and no log line for a
+    // connection that never spoke, SPEC L7), and no SSL object or session is made for it.
     it->stream().close();
     fresh_.erase(it);
     env_->on_session_count(-1);

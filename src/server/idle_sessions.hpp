@@ -101,8 +101,9 @@ class IdleSessions {
   std::list<SessionIo*> waiting_;
   std::list<Parked> parked_;
   std::list<Parked> fresh_;  // new connections before their first byte
-  // parked_.size(), kept for readers on other threads: +1 when a connection is parked, -1 when
-  // it leaves parked_ (woken: resumed, expired, stopped or failed; or dropped by close()).
+  // parked_.size() + fresh_.size(), kept for readers on other threads: +1 when a connection is
+  // parked, -1 when it leaves its list (woken: resumed, expired, stopped or failed; or dropped
+  // by close()).
   std::atomic<std::int64_t> parked_count_{0};
   std::optional<boost::asio::steady_timer> timer_;
   bool armed_ = false;

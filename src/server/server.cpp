@@ -119,6 +119,8 @@ struct Server::Impl {
         co_await backoff.async_wait(use_nothrow);
         continue;
       }
+      // Accepted as the server began to stop (the acceptor closed meanwhile): not served.
+      if (!w.acceptor->is_open()) co_return;
       w.accepted->fetch_add(1, std::memory_order_relaxed);
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);

@@ -212,7 +212,9 @@ enum class RequestEnd { keep_alive, close, cut, http2 };
 asio::awaitable<RequestEnd> serve_request(SessionIo& io, SessionEnv& env,
                                           asio::ip::tcp::endpoint remote, bool readable) {
   const ServerOptions& opts = env.options;
-  const auto head_start = Clock::now();
+  // A new connection's first head started at its accept (it may have waited parked since).
+  const auto head_start =
+      io.first_deadline ? *io.first_deadline - opts.header_timeout : Clock::now();
   // The session's own answers (the request never reaches a handler): sent, logged, counted.
   auto refuse = [&](unsigned status, std::string reason) -> asio::awaitable<RequestEnd> {
     record_refused(io, env, remote, status, reason, head_start);
@@ -229,7 +231,7 @@ asio::awaitable<RequestEnd> serve_request(SessionIo& io, SessionEnv& env,
   auto limit = std::chrono::nanoseconds(opts.header_timeout);
   if (io.first_deadline) {
     limit = std::max(std::chrono::nanoseconds(0),
-                     std::chrono::nanoseconds(*io.first_deadline - head_start));
+                     std::chrono::nanoseconds(*io.first_deadline - Clock::now()));
     io.first_deadline.reset();
   }
   HeadRead got = co_await read_head(io, limit, parse_error, rejected, readable);
@@ -270,6 +272,8 @@ asio::awaitable<void> run_session(std::unique_ptr<ByteStream> stream, SessionEnv
                                   asio::ip::tcp::endpoint remote, SessionStart start) {
   SessionIo io(std::move(stream), env.options);
   io.first_deadline = start.first_deadline;
+  // RFC 9113 §3.3: the preface is a connection's first bytes, never a later request's.
+  io.h2_possible = !start.resumed;
   Registration registration(env, io, /*already_counted=*/start.counted);
   bool cut = false;  // close without a graceful shutdown (aborted response, forced stop)
   bool readable = start.readable;  // bytes arrived already
