@@ -14,12 +14,9 @@
 namespace sluice::test {
 namespace {
 
-ProxyHarness::Configure over_auto(const TlsServerUpstream& u) {
-  return [tls = u.upstream_tls()](ReverseProxy& p) {
-    TransportOptions t;
-    t.tls = tls;
-    p.transport = make_auto_transport(t);
-  };
+ProxyHarness::Configure over_auto(const TlsServerUpstream& u, TransportOptions options = {}) {
+  return with_transport_trusting(
+      u, [](TransportOptions o) { return make_auto_transport(o); }, options);
 }
 
 // Two GETs one after the other on one client connection; their bodies.
@@ -37,13 +34,18 @@ void two_gets(std::uint16_t port, std::string& first, std::string& second) {
   second = r.body;
 }
 
+// Two GETs on one client connection both arrive upstream as HTTP version `v` ("11" or "20").
+void expect_two_gets_as(std::uint16_t port, const std::string& v) {
+  std::string first, second;
+  ASSERT_NO_FATAL_FAILURE(two_gets(port, first, second));
+  EXPECT_EQ(first, "GET /one host=app.test v=" + v);
+  EXPECT_EQ(second, "GET /two host=app.test v=" + v);
+}
+
 TEST(AutoTransport, AServerThatChoosesH2IsSpokenHttp2) {
   TlsServerUpstream upstream(echo_head, {"h2", "http/1.1"});
   ProxyHarness proxy(upstream.url(), over_auto(upstream));
-  std::string first, second;
-  ASSERT_NO_FATAL_FAILURE(two_gets(proxy.port(), first, second));
-  EXPECT_EQ(first, "GET /one host=app.test v=20");
-  EXPECT_EQ(second, "GET /two host=app.test v=20");
+  ASSERT_NO_FATAL_FAILURE(expect_two_gets_as(proxy.port(), "20"));
   EXPECT_EQ(upstream.upstream->server().accepted_connections(), 1u);
 }
 
@@ -52,10 +54,7 @@ TEST(AutoTransport, AServerThatChoosesH2IsSpokenHttp2) {
 TEST(AutoTransport, AServerThatChoosesHttp1IsSpokenHttp1OnTheSameConnection) {
   TlsServerUpstream upstream(echo_head, {"http/1.1"});
   ProxyHarness proxy(upstream.url(), over_auto(upstream));
-  std::string first, second;
-  ASSERT_NO_FATAL_FAILURE(two_gets(proxy.port(), first, second));
-  EXPECT_EQ(first, "GET /one host=app.test v=11");
-  EXPECT_EQ(second, "GET /two host=app.test v=11");
+  ASSERT_NO_FATAL_FAILURE(expect_two_gets_as(proxy.port(), "11"));
   EXPECT_EQ(upstream.upstream->server().accepted_connections(), 1u);
   ASSERT_TRUE(proxy.events().wait_for_ends(2));  // released to the pool by then
   EXPECT_EQ(proxy.proxy().counts().upstream_idle, 1);
@@ -64,12 +63,9 @@ TEST(AutoTransport, AServerThatChoosesHttp1IsSpokenHttp1OnTheSameConnection) {
 // The hand-over does not go through the pool: one connect even when the pool keeps nothing.
 TEST(AutoTransport, TheConnectionAskedOnCarriesTheRequestWithNoIdlePool) {
   TlsServerUpstream upstream(echo_head, {"http/1.1"});
-  ProxyHarness proxy(upstream.url(), [tls = upstream.upstream_tls()](ReverseProxy& p) {
-    TransportOptions t;
-    t.tls = tls;
-    t.max_idle_connections = 0;
-    p.transport = make_auto_transport(t);
-  });
+  TransportOptions no_idle;
+  no_idle.max_idle_connections = 0;
+  ProxyHarness proxy(upstream.url(), over_auto(upstream, no_idle));
   std::unique_ptr<TestClient> c;
   ASSERT_TRUE(TestClient::connect(proxy.port(), c));
   ParsedResponse r;
@@ -82,20 +78,14 @@ TEST(AutoTransport, TheConnectionAskedOnCarriesTheRequestWithNoIdlePool) {
 TEST(AutoTransport, AServerWithoutAlpnIsSpokenHttp1) {
   TlsServerUpstream upstream(echo_head, {});
   ProxyHarness proxy(upstream.url(), over_auto(upstream));
-  std::string first, second;
-  ASSERT_NO_FATAL_FAILURE(two_gets(proxy.port(), first, second));
-  EXPECT_EQ(first, "GET /one host=app.test v=11");
-  EXPECT_EQ(second, "GET /two host=app.test v=11");
+  ASSERT_NO_FATAL_FAILURE(expect_two_gets_as(proxy.port(), "11"));
   EXPECT_EQ(upstream.upstream->server().accepted_connections(), 1u);
 }
 
 TEST(AutoTransport, CleartextIsHttp1) {
   H2Upstream upstream(echo_head);
   ProxyHarness proxy(upstream.url(), [](ReverseProxy& p) { p.transport = make_auto_transport(); });
-  std::string first, second;
-  ASSERT_NO_FATAL_FAILURE(two_gets(proxy.port(), first, second));
-  EXPECT_EQ(first, "GET /one host=app.test v=11");
-  EXPECT_EQ(second, "GET /two host=app.test v=11");
+  ASSERT_NO_FATAL_FAILURE(expect_two_gets_as(proxy.port(), "11"));
 }
 
 // An upgrade needs HTTP/1.1 even to a server that speaks HTTP/2 (RFC 8441 is not built).

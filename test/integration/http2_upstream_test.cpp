@@ -359,11 +359,7 @@ TEST(Http2Upstream, ARetiredTransportsConnectionsCloseAfterTheirLastStream) {
 }
 
 ProxyHarness::Configure over_h2_tls(const TlsServerUpstream& u) {
-  return [tls = u.upstream_tls()](ReverseProxy& p) {
-    TransportOptions t;
-    t.tls = tls;
-    p.transport = make_http2_transport(t);
-  };
+  return with_transport_trusting(u, [](TransportOptions o) { return make_http2_transport(o); });
 }
 
 TEST(Http2Upstream, OverTlsTheServerMustChooseH2ByAlpn) {

@@ -10,8 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "sluice/reverse_proxy.hpp"
 #include "sluice/server.hpp"
 #include "sluice/tls.hpp"
+#include "sluice/transport.hpp"
 #include "support/test_certs.hpp"
 
 namespace sluice::test {
@@ -57,6 +59,15 @@ struct TlsServerUpstream {
     return UpstreamTls::load(o);
   }
 };
+
+// A proxy configuration whose transport, made by `make` with `options` (max idle connections,
+// timeouts...), trusts `upstream`'s test CA.
+template <typename Make>
+auto with_transport_trusting(const TlsServerUpstream& upstream, Make make,
+                             TransportOptions options = {}) {
+  options.tls = upstream.upstream_tls();
+  return [make, options](ReverseProxy& p) { p.transport = make(options); };
+}
 
 // Answers 200 with what arrived: "METHOD target host=H v=VERSION[ x-a=V]".
 inline boost::asio::awaitable<void> echo_head(Exchange& ex) {
