@@ -1,6 +1,5 @@
 #include "server/idle_sessions.hpp"
 
-#include "net/tls_contexts.hpp"
 #include "server/session.hpp"
 
 #include <algorithm>
@@ -59,9 +58,8 @@ void IdleSessions::park_fresh(std::unique_ptr<ByteStream> stream, asio::ip::tcp:
 }
 
 template <typename OnReady>
-IdleSessions::Iter IdleSessions::keep(std::list<Parked>& list, std::unique_ptr<ByteStream> stream,
-                                      asio::ip::tcp::endpoint remote, Clock::time_point since,
-                                      OnReady on_ready) {
+void IdleSessions::keep(std::list<Parked>& list, std::unique_ptr<ByteStream> stream,
+                        asio::ip::tcp::endpoint remote, Clock::time_point since, OnReady on_ready) {
   Parked& parked = list.emplace_back();
   if (auto* tcp = dynamic_cast<TcpStream*>(stream.get())) {
     parked.tcp.emplace(std::move(tcp->socket()));
@@ -83,7 +81,6 @@ IdleSessions::Iter IdleSessions::keep(std::list<Parked>& list, std::unique_ptr<B
     it->stream().async_wait(ByteStream::Ready::read, std::move(handler));
   }
   arm();
-  return it;
 }
 
 void IdleSessions::wake(Iter it, boost::system::error_code ec) {
@@ -125,14 +122,8 @@ void IdleSessions::wake_fresh(Iter it, boost::system::error_code ec) {
   // Its first bytes arrived, or header_timeout passed: the session reads (or answers 408, or
   // ends a TLS handshake that never began) with the accept's deadline. A TLS listener's
   // connection becomes a TlsStream only now: a silent one never held an SSL object.
-  std::unique_ptr<ByteStream> stream;
-  if (it->tcp && env_->options.tls) {
-    stream = env_->options.tls->impl().accept(std::move(it->tcp->socket()));
-  } else if (it->tcp) {
-    stream = std::make_unique<TcpStream>(std::move(it->tcp->socket()));
-  } else {
-    stream = std::move(it->other);
-  }
+  std::unique_ptr<ByteStream> stream =
+      it->tcp ? client_stream(std::move(it->tcp->socket()), env_->options) : std::move(it->other);
   const auto remote = it->remote;
   const auto deadline = it->since + header_timeout_;
   fresh_.erase(it);
@@ -223,8 +214,8 @@ void IdleSessions::expire() {
     p.closing = true;
     p.stream().cancel();
   }
-  // New connections past header_timeout: their cancelled waits start their sessions, which
-  // answer them (408) as a session that waited itself would have.
+  // New connections past header_timeout: their cancelled waits end them (closed if still
+  // silent; else their sessions answer, 408, as a session that waited itself would have).
   for (auto& p : fresh_) {
     if (p.since + header_timeout_ > now) break;
     if (p.closing || p.expired) continue;

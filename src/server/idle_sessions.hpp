@@ -91,7 +91,7 @@ class IdleSessions {
   void wake_fresh(Iter it, boost::system::error_code ec);
   // Keeps `stream` in `list` with one readiness wait that calls `on_ready`.
   template <typename OnReady>
-  Iter keep(std::list<Parked>& list, std::unique_ptr<ByteStream> stream,
+  void keep(std::list<Parked>& list, std::unique_ptr<ByteStream> stream,
             boost::asio::ip::tcp::endpoint remote, std::chrono::steady_clock::time_point since,
             OnReady on_ready);
   void arm();

@@ -20,7 +20,6 @@
 #include "common/nothrow.hpp"
 #include "common/worker_slot.hpp"
 #include "net/tcp_stream.hpp"
-#include "net/tls_contexts.hpp"
 #include "server/session.hpp"
 
 namespace sluice {
@@ -133,13 +132,8 @@ struct Server::Impl {
         w.idle->park_fresh(std::make_unique<TcpStream>(std::move(socket)), remote, accepted_at);
         continue;
       }
-      std::unique_ptr<ByteStream> stream;
-      if (options.tls) {
-        stream = options.tls->impl().accept(std::move(socket));
-        if (!stream) continue;  // out of memory for the SSL object: the socket closed with it
-      } else {
-        stream = std::make_unique<TcpStream>(std::move(socket));
-      }
+      std::unique_ptr<ByteStream> stream = detail::client_stream(std::move(socket), options);
+      if (!stream) continue;  // out of memory for the SSL object: the socket closed with it
       detail::SessionStart start;
       start.readable = true;
       start.first_deadline = accepted_at + options.header_timeout;

@@ -22,6 +22,8 @@
 #include "http1/wire.hpp"
 #include "net/bounded_io.hpp"
 #include "net/race.hpp"
+#include "net/tcp_stream.hpp"
+#include "net/tls_contexts.hpp"
 #include "server/access_log.hpp"
 #include "server/handler_call.hpp"
 #include "server/http1_exchange.hpp"
@@ -348,6 +350,12 @@ asio::awaitable<void> run_session(std::unique_ptr<ByteStream> stream, SessionEnv
     io.stream.shutdown_write();
   }
   io.stream.close();
+}
+
+std::unique_ptr<ByteStream> client_stream(asio::ip::tcp::socket socket,
+                                          const ServerOptions& options) {
+  if (options.tls) return options.tls->impl().accept(std::move(socket));
+  return std::make_unique<TcpStream>(std::move(socket));
 }
 
 void spawn_session(std::unique_ptr<ByteStream> stream, SessionEnv& env,

@@ -39,6 +39,11 @@ struct SessionStart {
   std::optional<std::chrono::steady_clock::time_point> first_deadline;
 };
 
+// An accepted client socket as the session reads it: a TlsStream on a TLS listener (null when
+// its SSL object could not be made; the socket is closed then), else a TcpStream.
+std::unique_ptr<ByteStream> client_stream(boost::asio::ip::tcp::socket socket,
+                                          const ServerOptions& options);
+
 // Starts a session on a connection: a new one, or a parked one whose bytes arrived.
 void spawn_session(std::unique_ptr<ByteStream> stream, SessionEnv& env,
                    boost::asio::ip::tcp::endpoint remote, SessionStart start);

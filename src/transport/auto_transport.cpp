@@ -33,12 +33,11 @@ class AutoTransport final : public Transport {
   ~AutoTransport() override { shared_->retire(); }
 
   asio::awaitable<UpstreamResponse> round_trip(RoundTripRequest rq) override {
-    auto executor = rq.context.executor();
-    auto& ctx = asio::query(executor, asio::execution::context);
-    ConnectionPool& pool = asio::use_service<PoolService>(ctx).pool_for(shared_, executor);
-    if (rq.out.url.scheme != "https" || needs_http1(rq.out))
+    if (rq.out.url.scheme != "https" || needs_http1(rq.out)) {
+      ConnectionPool& pool = http1_pool(rq.context);
       return round_trip_http1(std::move(rq), pool);
-    return h2_or_http1(std::move(rq), pool);
+    }
+    return h2_or_http1(std::move(rq));
   }
 
   const TransportOptions& options() const override { return shared_->options; }
@@ -49,7 +48,14 @@ class AutoTransport final : public Transport {
   }
 
  private:
-  asio::awaitable<UpstreamResponse> h2_or_http1(RoundTripRequest rq, ConnectionPool& pool) {
+  // This worker's HTTP/1 pool of the transport: looked up only for a request that goes HTTP/1.
+  ConnectionPool& http1_pool(RequestContext& ctx) {
+    auto executor = ctx.executor();
+    auto& io = asio::query(executor, asio::execution::context);
+    return asio::use_service<PoolService>(io).pool_for(shared_, executor);
+  }
+
+  asio::awaitable<UpstreamResponse> h2_or_http1(RoundTripRequest rq) {
     // The connection the server chose http/1.1 on carries this request, as a new connection.
     std::unique_ptr<UpstreamConnection> fresh;
     std::chrono::nanoseconds connect_time{};
@@ -61,6 +67,7 @@ class AutoTransport final : public Transport {
     if (h2) co_return std::move(*h2);
     // Pooled later under the key the HTTP/1 round trip looks for (its SNI name included).
     if (fresh) fresh->key = pool_key(rq.out, shared_->options.tls.get());
+    ConnectionPool& pool = http1_pool(rq.context);
     auto http1 = round_trip_http1(std::move(rq), pool, std::move(fresh), connect_time);
     co_return co_await std::move(http1);
   }
