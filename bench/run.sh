@@ -30,7 +30,8 @@
 # (upstream requests, RSS, a parallel client served); a seventh table.
 #
 # Environment overrides (for development runs): SLUICE (binary), BENCH_OUT (output dir),
-# BENCH_RUNS, BENCH_DURATION (s per wrk run), BENCH_SIZES ("13 64k 1m"), BENCH_TARGETS
+# BENCH_RUNS, BENCH_DURATION (s per wrk run), BENCH_SIZES ("13 13ret 64k 1m"; 13ret is
+# the backend's `return 200` answer instead of its static file), BENCH_TARGETS
 # ("direct nginx haproxy haproxy-nodelay sluice"), BENCH_SECTIONS ("throughput flush download
 # upload idle tls observability fleet compression http2 h2streams workers2"), BENCH_DL_MIB (download and upload size), BENCH_IDLE_N, BENCH_KEEP=1
 # (keep the temp dir), BENCH_HS_TIME (s per openssl s_time run of the tls section).
@@ -57,7 +58,7 @@ DUR=${BENCH_DURATION:-$DUR}
 DL_MIB=${BENCH_DL_MIB:-$DL_MIB}
 IDLE_N=${BENCH_IDLE_N:-$IDLE_N}
 SECTIONS=${BENCH_SECTIONS:-$SECTIONS}
-SIZES=${BENCH_SIZES:-"13 64k 1m"}
+SIZES=${BENCH_SIZES:-"13 13ret 64k 1m"}
 TARGETS=${BENCH_TARGETS:-"direct nginx haproxy haproxy-nodelay sluice"}
 # The upstream writes a chunk every 50 ms for FLUSH_DUR s: 200 chunks in full mode (issue 15:
 # a maximum over 40 chunks says little), 40 in quick mode.
@@ -147,11 +148,11 @@ read -r P_BACKEND P_BACKEND2 P_FLUSH P_NGINX P_HAPROXY P_HAPROXY_ND P_SLUICE P_S
         P_IDLE_NGINX P_IDLE_HAPROXY P_IDLE_HAPROXY_ND P_IDLE_SLUICE P_UPLOAD P_SLUICE_UP \
         P_BASE P_BASE_F1 P_BASE_SSE P_BASE_100 P_BASE2 P_IDLE_BASE P_BASE_UP \
         P_T_NGINX P_T_HAPROXY P_T_HAPROXY_ND P_T_SLUICE P_T_SLUICE_F1 P_T_BASE P_T_BASE_F1 \
-        P_TI_NGINX P_TI_HAPROXY P_TI_SLUICE P_TI_BASE \
+        P_TI_NGINX P_TI_HAPROXY P_TI_SLUICE P_TI_BASE P_SLUICE_NF P_BASE_NF \
         < <(python3 - <<'PY'
 import socket
 socks = []
-for _ in range(37):
+for _ in range(39):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
@@ -240,6 +241,17 @@ for t in $SLUICES; do
   PORT[$t]=${SL_PORT[$t]}; PROCS[$t]=$STARTED
   wait_port "${SL_PORT[$t]}" "$t"
 done
+# The same in front of the same backend with --flush-interval -1, for the 13 B rows: issue 15's
+# CPU target holds with the default interval and with -1.
+declare -A SL_NF=([sluice]=$P_SLUICE_NF [sluice-base]=$P_BASE_NF) SL_NF_PID
+if has "$SECTIONS" throughput; then
+  for t in $SLUICES; do
+    start "$t-nf" "${PROXY_CPU[@]}" "${BIN[$t]}" --listen "127.0.0.1:${SL_NF[$t]}" \
+      --upstream "http://127.0.0.1:$P_BACKEND" --flush-interval -1 "${sluice_common[@]}"
+    SL_NF_PID[$t]=$STARTED
+    wait_port "${SL_NF[$t]}" "$t-nf"
+  done
+fi
 if has "$SECTIONS" flush; then
   for t in $SLUICES; do
     start "$t-f1" "${PROXY_CPU[@]}" "${BIN[$t]}" --listen "127.0.0.1:${SL_F1[$t]}" \
@@ -284,7 +296,7 @@ read_hwm() {  # read_hwm PIDS...: their VmHWM summed, in MiB
     awk '{s += $1} END {printf "%.2f", s / 1024}'
 }
 
-path_of() { case $1 in 13) echo /small ;; 64k) echo /64k ;; 1m) echo /1m ;; esac; }
+path_of() { case $1 in 13) echo /small ;; 13ret) echo /ret ;; 64k) echo /64k ;; 1m) echo /1m ;; esac; }
 
 WRK_OUT=$TMP/log/wrk.out
 WRK_SCHEME=http
@@ -321,12 +333,16 @@ if has "$SECTIONS" throughput; then
   LOADER=("${LOAD_CPU[@]}"); WRK_THREADS=1
   for t in $TARGETS; do   # warm-up: connections, pools, page cache
     run_wrk "${PORT[$t]}" /small 1
+    [[ -n ${SL_NF[$t]:-} ]] && run_wrk "${SL_NF[$t]}" /small 1
   done
   for run in $(seq "$RUNS"); do
     for size in $SIZES; do
       for t in $TARGETS; do
         # shellcheck disable=SC2086
         throughput "" "$t" "${PORT[$t]}" "$run" "$size" ${PROCS[$t]:-}
+        if [[ -n ${SL_NF[$t]:-} && $size == 13* ]]; then
+          throughput _f1 "$t" "${SL_NF[$t]}" "$run" "$size" "${SL_NF_PID[$t]}"
+        fi
       done
     done
   done
