@@ -28,12 +28,15 @@
 # streams do to each other: SSE event delay alone and next to 20 downloads on its connection, a
 # stopped reader's neighbour, gRPC server-streaming message delay, and 10,000 rapid resets
 # (upstream requests, RSS, a parallel client served); a seventh table.
+# The sse1000 section (bench/sse_fanout.sh, sourced) measures the three with 1,000 concurrent SSE
+# streams of 10 events/s each (issue 15): RSS per stream, CPU per event, and the event delay's
+# p50/p99 against the backend without a proxy; an eighth table.
 #
 # Environment overrides (for development runs): SLUICE (binary), BENCH_OUT (output dir),
 # BENCH_RUNS, BENCH_DURATION (s per wrk run), BENCH_SIZES ("13 13ret 64k 1m"; 13ret is
 # the backend's `return 200` answer instead of its static file), BENCH_TARGETS
 # ("direct nginx haproxy haproxy-nodelay sluice"), BENCH_SECTIONS ("throughput flush download
-# upload idle tls observability fleet compression http2 h2streams workers2"), BENCH_DL_MIB (download and upload size), BENCH_IDLE_N, BENCH_KEEP=1
+# upload idle tls observability fleet compression http2 h2streams sse1000 workers2"), BENCH_DL_MIB (download and upload size), BENCH_IDLE_N, BENCH_KEEP=1
 # (keep the temp dir), BENCH_HS_TIME (s per openssl s_time run of the tls section).
 # SLUICE_BASELINE=<binary> (e.g. from bench/build-baseline.sh REV) adds the target sluice-base: that
 # binary with the same flags, pinning and load as sluice, measured right after sluice in every
@@ -49,8 +52,8 @@ BASE=${SLUICE_BASELINE:-}
 OUT=${BENCH_OUT:-$ROOT/build/bench}
 
 case "$MODE" in
-  quick) RUNS=1; DUR=2; DL_MIB=256;  IDLE_N=1000; SECTIONS="throughput flush download upload idle tls observability fleet compression http2 h2streams" ;;
-  full)  RUNS=3; DUR=10; DL_MIB=1024; IDLE_N=5000; SECTIONS="throughput flush download upload idle tls observability fleet compression http2 h2streams workers2" ;;
+  quick) RUNS=1; DUR=2; DL_MIB=256;  IDLE_N=1000; SECTIONS="throughput flush download upload idle tls observability fleet compression http2 h2streams sse1000" ;;
+  full)  RUNS=3; DUR=10; DL_MIB=1024; IDLE_N=5000; SECTIONS="throughput flush download upload idle tls observability fleet compression http2 h2streams sse1000 workers2" ;;
   *) echo "usage: $0 [full|quick]" >&2; exit 2 ;;
 esac
 RUNS=${BENCH_RUNS:-$RUNS}
@@ -507,6 +510,12 @@ if has "$SECTIONS" h2streams; then
   source "$BENCH/http2_streams.sh"
 fi
 
+# ---------------------------------------------------------------- 4h. 1,000 SSE streams (bench/sse_fanout.sh)
+if has "$SECTIONS" sse1000; then
+  # shellcheck source=sse_fanout.sh source-path=SCRIPTDIR
+  source "$BENCH/sse_fanout.sh"
+fi
+
 # ---------------------------------------------------------------- 4e. compression (bench/compression.sh)
 if has "$SECTIONS" compression; then
   # shellcheck source=compression.sh source-path=SCRIPTDIR
@@ -569,12 +578,13 @@ python3 "$BENCH/report_tls.py" "$RAW" "$OUT/results.csv" "$OUT/results.md.tls" \
 [[ -f $OUT/results.md.compression ]] || : > "$OUT/results.md.compression"
 [[ -f $OUT/results.md.http2 ]] || : > "$OUT/results.md.http2"
 [[ -f $OUT/results.md.h2streams ]] || : > "$OUT/results.md.h2streams"
+[[ -f $OUT/results.md.sse1000 ]] || : > "$OUT/results.md.sse1000"
 cat "$OUT/results.md.head" "$OUT/results.md.table" "$OUT/results.md.tls" "$OUT/results.md.obs" \
   "$OUT/results.md.fleet" "$OUT/results.md.compression" "$OUT/results.md.http2" \
-  "$OUT/results.md.h2streams" > "$OUT/results.md"
+  "$OUT/results.md.h2streams" "$OUT/results.md.sse1000" > "$OUT/results.md"
 rm -f "$OUT/results.md.head" "$OUT/results.md.table" "$OUT/results.md.tls" "$OUT/results.md.obs" \
   "$OUT/results.md.fleet" "$OUT/results.md.compression" "$OUT/results.md.http2" \
-  "$OUT/results.md.h2streams"
+  "$OUT/results.md.h2streams" "$OUT/results.md.sse1000"
 if command -v gnuplot >/dev/null; then bench_chart=$("$BENCH/chart.sh" "$OUT/results.csv" "$OUT/cpu.png" 2>&1) || log "chart: $bench_chart"; fi
 echo
 cat "$OUT/results.md"
