@@ -41,7 +41,9 @@
 # SLUICE_BASELINE=<binary> (e.g. from bench/build-baseline.sh REV) adds the target sluice-base: that
 # binary with the same flags, pinning and load as sluice, measured right after sluice in every
 # section that measures sluice; the table gets its column and, for CPU µs/req, sluice / sluice-base.
-# With gnuplot installed it also draws build/bench/cpu.png (bench/chart.sh).
+# With gnuplot installed it also draws one chart per protocol of each proxy's CPU µs/req
+# (bench/chart.sh): build/bench/cpu.png (HTTP/1.1), cpu-tls.png (HTTPS, and per handshake) and
+# cpu-h2.png (HTTP/2); a protocol whose section did not run gets no chart.
 set -euo pipefail
 
 MODE=${1:-full}
@@ -585,7 +587,7 @@ cat "$OUT/results.md.head" "$OUT/results.md.table" "$OUT/results.md.tls" "$OUT/r
 rm -f "$OUT/results.md.head" "$OUT/results.md.table" "$OUT/results.md.tls" "$OUT/results.md.obs" \
   "$OUT/results.md.fleet" "$OUT/results.md.compression" "$OUT/results.md.http2" \
   "$OUT/results.md.h2streams" "$OUT/results.md.sse1000"
-if command -v gnuplot >/dev/null; then bench_chart=$("$BENCH/chart.sh" "$OUT/results.csv" "$OUT/cpu.png" 2>&1) || log "chart: $bench_chart"; fi
+if command -v gnuplot >/dev/null; then while IFS= read -r l; do log "$l"; done < <("$BENCH/chart.sh" "$OUT/results.csv" "$OUT/cpu.png" "${H2_RAW:-}" 2>&1 || echo "chart: bench/chart.sh failed"); fi
 echo
 cat "$OUT/results.md"
 log "done in ${SECONDS} s; results in $OUT/results.md and $OUT/results.csv"
