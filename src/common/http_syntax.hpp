@@ -1,17 +1,31 @@
 #pragma once
 // RFC 9110 syntax checks for what sluice writes on the wire. Hooks may put anything in a
 // Request or Response; nothing that could split or reframe a head is ever emitted.
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <string_view>
 
 namespace sluice {
 
+namespace detail {
+// One lookup per byte: every field name of every head, both ways, goes through is_token.
+constexpr std::array<bool, 256> kTchar = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c)
+    t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c)
+    t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c)
+    t[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~"))
+    t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+}  // namespace detail
+
 // tchar (RFC 9110 §5.6.2): field names and methods.
-inline bool is_tchar(unsigned char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
+inline bool is_tchar(unsigned char c) { return detail::kTchar[c]; }
 
 inline bool is_token(std::string_view s) {
   if (s.empty()) return false;

@@ -5,13 +5,30 @@
 
 namespace sluice {
 
+namespace {
+
+// a.b.c.d, as inet_ntop writes it, without its sprintf: this runs for every proxied request.
+std::string dotted(const boost::asio::ip::address_v4& v4) {
+  std::string out;
+  out.reserve(15);
+  for (const unsigned char octet : v4.to_bytes()) {
+    if (!out.empty()) out += '.';
+    if (octet >= 100) out += static_cast<char>('0' + octet / 100);
+    if (octet >= 10) out += static_cast<char>('0' + octet / 10 % 10);
+    out += static_cast<char>('0' + octet % 10);
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string client_ip(const boost::asio::ip::tcp::endpoint& peer) {
   const auto address = peer.address();
+  if (address.is_v4()) return dotted(address.to_v4());
   // A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d; Go prints such an address in
   // dotted IPv4 form (net.IP.String), so X-Forwarded-For carries "a.b.c.d" there too.
-  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
-    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6())
-        .to_string();
+  if (address.to_v6().is_v4_mapped()) {
+    return dotted(boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6()));
   }
   return address.to_string();
 }

@@ -37,9 +37,17 @@ struct IpCase {
 // Go's net.SplitHostPort(RemoteAddr): the host part, IPv6 without brackets.
 TEST(Forwarded, Spec6_ClientIpIsTheHostPartOfThePeer) {
   const std::vector<IpCase> cases = {
-      {"10.0.0.1", "10.0.0.1"},       {"127.0.0.1", "127.0.0.1"},        {"::1", "::1"},
-      {"2001:db8::5", "2001:db8::5"}, {"::ffff:192.0.2.7", "192.0.2.7"},  // dual-stack socket, IPv4
-                                                                          // client: printed as IPv4
+      {"10.0.0.1", "10.0.0.1"},
+      {"127.0.0.1", "127.0.0.1"},
+      {"::1", "::1"},
+      {"2001:db8::5", "2001:db8::5"},
+      {"::ffff:192.0.2.7", "192.0.2.7"},  // dual-stack socket, IPv4
+                                          // client: printed as IPv4
+      // Every octet width, and the zeros inside one (client_ip formats IPv4 itself).
+      {"0.0.0.0", "0.0.0.0"},
+      {"255.100.10.9", "255.100.10.9"},
+      {"203.0.113.250", "203.0.113.250"},
+      {"::ffff:100.64.0.10", "100.64.0.10"},
   };
   for (const auto& c : cases) {
     const tcp::endpoint peer(make_address(c.address), 54321);
