@@ -39,7 +39,11 @@ asio::awaitable<std::error_code> FlushWriter::start(bool body_follows) {
     } catch (...) {  // an observer's bug must not unwind the response (events.hpp)
     }
   }
-  if (interval_.count() < 0 && body_follows) co_return co_await flush_exchange();
+  if (interval_.count() < 0) {
+    // Without a body to wait for, the first write (flushed at once) or the end takes the head.
+    if (body_follows) co_return co_await flush_exchange();
+    co_return std::error_code{};
+  }
   due_ = Clock::now() + interval_;
   co_return std::error_code{};
 }

@@ -56,9 +56,11 @@ class FlushWriter {
   // Starts the schedule once the head is buffered. Negative: the head goes out now, even if no
   // body ever comes (SPEC L3). Positive: a flush is due one interval from now, so the head
   // reaches the client within one interval even when the first body byte is late (SPEC 26).
-  // `body_follows` false: the upstream's response is already whole (no body, or it all
-  // arrived with the head), so the head goes out with the end instead of on its own: over
-  // HTTP/2 a bodiless response stays one HEADERS frame (gRPC's Trailers-Only form).
+  // `body_follows` false: nothing need wait for the upstream before the first body write or
+  // the end (the response is whole, or its first body bytes are already here), so with a
+  // negative interval the head goes out with them instead of on its own: one write for a small
+  // response, and over HTTP/2 a bodiless response stays one HEADERS frame (gRPC's
+  // Trailers-Only form).
   boost::asio::awaitable<std::error_code> start(bool body_follows = true);
 
   // Buffers body bytes; flushes at once when the interval is negative; with a positive interval

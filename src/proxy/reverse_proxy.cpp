@@ -480,7 +480,12 @@ asio::awaitable<ResponseOutcome> relay_response(const ReverseProxy& p, Exchange&
   SseGate* gate = sse ? &*sse : nullptr;
   const auto idle_timeout = via.options().idle_read_timeout;
   PumpResult pumped{PumpEnd::complete, {}};
-  const auto start_ec = co_await flush.start(/*body_follows=*/!body->done());
+  // Body bytes of a known length that came with the head are handed on in the pump's first
+  // round, without a wait: with -1 the head goes out with them in one write (Go flushes the head
+  // at once, and whatever body is there goes with it). Not through the SSE gate, which may hold
+  // a partial event, nor for a chunked body, whose buffered bytes may decode to nothing yet.
+  const bool body_here = !gate && res.content_length > 0 && body->buffered_bytes() > 0;
+  const auto start_ec = co_await flush.start(/*body_follows=*/!body->done() && !body_here);
   if (start_ec) {
     pumped = PumpResult{PumpEnd::client_gone, start_ec};
   } else {

@@ -156,6 +156,33 @@ TEST(Flushing, Spec25_L3_NegativeIntervalSendsHeadersBeforeAnyBody) {
   EXPECT_NE(s.client->received().find("X-Head: yes"), std::string::npos);
 }
 
+// Go's -1 sends the head at once and whatever body is already there with it: body bytes that
+// came with the head leave in the same client write as the head, not in a second one, and the
+// stream still goes out while the upstream stalls (SPEC L3).
+TEST(Flushing, L3_NegativeIntervalSendsTheHeadWithTheBodyAlreadyThere) {
+  Stream s(-1ns);
+  ASSERT_TRUE(s.open());
+  ASSERT_TRUE(s.conn->send("HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nearly"));
+  ASSERT_TRUE(s.client_sees("early", kSlack));
+  const std::size_t head = head_size(s.client->received());
+  ASSERT_GT(head, 0u);
+  Event first{};
+  ASSERT_TRUE(s.written(0, first));
+  EXPECT_EQ(first.bytes, head + std::string_view("early").size())
+      << "the first client write carries the head and the early body bytes";
+}
+
+// ... but bytes that decode to no body byte yet (half a chunk-size line) hold nothing back: the
+// head goes out on its own at once (SPEC L3).
+TEST(Flushing, L3_NegativeIntervalSendsTheHeadWhenTheBufferedBytesAreNoBodyYet) {
+  Stream s(-1ns);
+  ASSERT_TRUE(s.open());
+  ASSERT_TRUE(
+      s.conn->send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Head: yes\r\n\r\n1"));
+  ASSERT_TRUE(s.client->read_until(ends_head, kSlack));
+  EXPECT_NE(s.client->received().find("X-Head: yes"), std::string::npos);
+}
+
 TEST(Flushing, Spec26_PositiveIntervalFlushesFirstChunkOfAStallingStream) {
   constexpr auto kInterval = 100ms;
   Stream s(kInterval);

@@ -142,6 +142,25 @@ TEST_F(FlushWriterTest, NegativeIntervalFlushesAtStartAndAfterEveryWrite) {
   EXPECT_EQ(armed.load(), 0);
 }
 
+// Go's -1: the head goes out at once, and body bytes already there go with it. start(false)
+// (the first body bytes came with the head) flushes nothing and schedules nothing; the first
+// write, flushed at once, carries the head: one flush for a small response, not two.
+TEST_F(FlushWriterTest, NegativeIntervalWithTheBodyHereSendsTheHeadWithIt) {
+  FlushWriter fw(ex, -1ns, observer, armed);
+  EXPECT_FALSE(run(fw.start(/*body_follows=*/false)));
+  EXPECT_EQ(started, std::vector<ResponseId>{ex.id()});
+  ASSERT_EQ(kinds(ex), (std::vector<Call::Kind>{Call::begin})) << describe(ex);
+  EXPECT_FALSE(fw.flush_due()) << "no flush of the head alone is scheduled";
+
+  EXPECT_FALSE(write(fw, "hello"));
+  ASSERT_EQ(kinds(ex), (std::vector<Call::Kind>{Call::begin, Call::write_body, Call::flush}))
+      << describe(ex);
+  EXPECT_TRUE(ex.calls()[2].head);
+  EXPECT_EQ(ex.calls()[2].bytes, head + "hello") << "head and body in one flush";
+  EXPECT_EQ(ex.wire(), head + "hello");
+  fw.stop(FlushStopReason::complete);
+}
+
 // SPEC 26: a positive interval makes a flush due one interval after start(), so the head goes
 // out within one interval even when the body is late; start() itself flushes nothing.
 TEST_F(FlushWriterTest, PositiveIntervalMakesAFlushDueOneIntervalAfterStart) {
