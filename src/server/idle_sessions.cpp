@@ -1,8 +1,12 @@
 #include "server/idle_sessions.hpp"
 
-#include "server/session.hpp"
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+
+#include "server/session.hpp"
 
 namespace sluice::detail {
 
@@ -11,7 +15,8 @@ using Clock = std::chrono::steady_clock;
 
 IdleSessions::IdleSessions(asio::any_io_executor executor, std::chrono::nanoseconds timeout,
                            std::chrono::nanoseconds header_timeout)
-    : timeout_(timeout), header_timeout_(header_timeout) {
+    : executor_(executor), timeout_(timeout), header_timeout_(header_timeout) {
+  bare_.emplace(executor);
   timer_.emplace(std::move(executor));
 }
 
@@ -61,31 +66,85 @@ template <typename OnReady>
 void IdleSessions::keep(std::list<Parked>& list, std::unique_ptr<ByteStream> stream,
                         asio::ip::tcp::endpoint remote, Clock::time_point since, OnReady on_ready) {
   Parked& parked = list.emplace_back();
-  if (auto* tcp = dynamic_cast<TcpStream*>(stream.get())) {
-    parked.tcp.emplace(std::move(tcp->socket()));
-    stream.reset();
-  } else {
-    parked.other = std::move(stream);
-  }
+  const Iter it = std::prev(list.end());
+  parked.self = it;
+  parked.fresh = &list == &fresh_;
   parked.remote = remote;
   parked.since = since;
   ++parked_count_;
-  const Iter it = std::prev(list.end());
-  // The handler runs on this worker's thread; if the io_context is destroyed first, it is
-  // destroyed without running (close() has then already closed the socket).
-  auto handler = [it, on_ready](boost::system::error_code ec) { on_ready(it, ec); };
-  if (it->tcp) {
-    // The socket's own wait: no type-erased handler allocated for each parked connection.
-    it->tcp->socket().async_wait(asio::ip::tcp::socket::wait_read, std::move(handler));
-  } else {
-    it->stream().async_wait(ByteStream::Ready::read, std::move(handler));
+  if (auto* tcp = dynamic_cast<TcpStream*>(stream.get()); tcp && bare_ && bare_->usable()) {
+    boost::system::error_code ec;
+    const int fd = tcp->socket().release(ec);  // out of Asio's reactor: no socket, no wait
+    if (!ec) {
+      stream.reset();
+      parked.fd = fd;
+      ++bare_count_;
+      if (!bare_->watch(fd, &parked)) {
+        discard(it, /*graceful=*/false);  // the kernel had no room to watch it
+        return;
+      }
+      arm_bare();
+      arm();
+      return;
+    }
   }
+  parked.other = std::move(stream);
+  // The handler runs on this worker's thread; if the io_context is destroyed first, it is
+  // destroyed without running (close() has then already closed the stream).
+  auto handler = [it, on_ready](boost::system::error_code ec) { on_ready(it, ec); };
+  it->other->async_wait(ByteStream::Ready::read, std::move(handler));
   arm();
+}
+
+std::optional<asio::ip::tcp::socket> IdleSessions::adopt(Parked& p) {
+  asio::ip::tcp::socket socket(executor_);
+  boost::system::error_code ec;
+  socket.assign(p.remote.protocol(), p.fd, ec);
+  --bare_count_;
+  if (ec) ::close(p.fd);
+  p.fd = -1;
+  if (ec) return std::nullopt;
+  return socket;
+}
+
+void IdleSessions::discard(Iter it, bool graceful) {
+  bare_->forget(it->fd);
+  if (graceful) ::shutdown(it->fd, SHUT_WR);
+  ::close(it->fd);
+  --bare_count_;
+  --parked_count_;
+  (it->fresh ? fresh_ : parked_).erase(it);
+  env_->on_session_count(-1);
+}
+
+void IdleSessions::arm_bare() {
+  if (bare_armed_ || bare_count_ == 0) return;
+  bare_armed_ = true;
+  // As the timer's: destroyed without running if the io_context goes first.
+  bare_->async_wait([this](boost::system::error_code ec) {
+    bare_armed_ = false;
+    if (ec) return;  // close(): nothing is watched any more
+    wake_bare();
+    arm_bare();
+  });
+}
+
+void IdleSessions::wake_bare() {
+  // Bounded by the batch; each woken connection leaves bare_ before its session starts.
+  for (void* tag : bare_->take_ready()) {
+    Parked& p = *static_cast<Parked*>(tag);
+    bare_->forget(p.fd);
+    if (p.fresh) {
+      wake_fresh(p.self, {});
+    } else {
+      wake(p.self, {});
+    }
+  }
 }
 
 void IdleSessions::wake(Iter it, boost::system::error_code ec) {
   --parked_count_;
-  if (ec || it->closing) {
+  if (!it->bare() && (ec || it->closing)) {
     // Timed out, stopped, or the socket failed: a graceful close, as a session would.
     it->stream().shutdown_write();
     it->stream().close();
@@ -94,10 +153,18 @@ void IdleSessions::wake(Iter it, boost::system::error_code ec) {
     return;
   }
   // Bytes (or the client's close) arrived: a session takes the connection, and its count.
-  std::unique_ptr<ByteStream> stream =
-      it->tcp ? std::make_unique<TcpStream>(std::move(it->tcp->socket())) : std::move(it->other);
+  std::unique_ptr<ByteStream> stream;
+  if (!it->bare()) {
+    stream = std::move(it->other);
+  } else if (auto socket = adopt(*it)) {
+    stream = std::make_unique<TcpStream>(std::move(*socket));
+  }
   const auto remote = it->remote;
   parked_.erase(it);
+  if (!stream) {
+    env_->on_session_count(-1);
+    return;
+  }
   SessionStart start;
   start.resumed = true;
   start.counted = true;
@@ -108,13 +175,19 @@ void IdleSessions::wake(Iter it, boost::system::error_code ec) {
 void IdleSessions::wake_fresh(Iter it, boost::system::error_code ec) {
   --parked_count_;
   const bool timed_out = ec == asio::error::operation_aborted && it->expired && !it->closing;
-  boost::system::error_code aec;
-  const bool silent = timed_out && it->tcp && it->tcp->socket().available(aec) == 0;
+  int waiting_bytes = 0;
+  const bool silent = timed_out && it->bare() &&
+                      (::ioctl(it->fd, FIONREAD, &waiting_bytes) != 0 || waiting_bytes == 0);
   if ((ec && !timed_out) || it->closing || silent) {
     // Stopped, the socket failed, or header_timeout passed without a byte: nothing was read,
     // nothing to answer (a session would only close it too: no 408 and no log line for a
     // connection that never spoke, SPEC L7), and no SSL object or session is made for it.
-    it->stream().close();
+    if (it->bare()) {
+      ::close(it->fd);  // already forgotten by bare_
+      --bare_count_;
+    } else {
+      it->stream().close();
+    }
     fresh_.erase(it);
     env_->on_session_count(-1);
     return;
@@ -122,8 +195,12 @@ void IdleSessions::wake_fresh(Iter it, boost::system::error_code ec) {
   // Its first bytes arrived, or header_timeout passed: the session reads (or answers 408, or
   // ends a TLS handshake that never began) with the accept's deadline. A TLS listener's
   // connection becomes a TlsStream only now: a silent one never held an SSL object.
-  std::unique_ptr<ByteStream> stream =
-      it->tcp ? client_stream(std::move(it->tcp->socket()), env_->options) : std::move(it->other);
+  std::unique_ptr<ByteStream> stream;
+  if (!it->bare()) {
+    stream = std::move(it->other);
+  } else if (auto socket = adopt(*it)) {
+    stream = client_stream(std::move(*socket), env_->options);
+  }
   const auto remote = it->remote;
   const auto deadline = it->since + header_timeout_;
   fresh_.erase(it);
@@ -141,15 +218,29 @@ void IdleSessions::wake_fresh(Iter it, boost::system::error_code ec) {
 void IdleSessions::close_all() {
   closed_all_ = true;
   for (auto* list : {&parked_, &fresh_}) {
-    for (auto& p : *list) {
-      p.closing = true;
-      p.stream().cancel();
+    // Bounded by the list; a bare connection leaves it at once, any other when its wait ends.
+    for (auto it = list->begin(); it != list->end();) {
+      const auto next = std::next(it);
+      if (it->bare()) {
+        discard(it, /*graceful=*/list == &parked_);
+      } else {
+        it->closing = true;
+        it->stream().cancel();
+      }
+      it = next;
     }
   }
 }
 
 void IdleSessions::close() {
   timer_.reset();
+  for (auto* list : {&parked_, &fresh_}) {
+    for (auto& p : *list) {
+      if (p.bare()) ::close(p.fd);
+    }
+  }
+  bare_.reset();
+  bare_count_ = 0;
   const auto n = parked_.size() + fresh_.size();
   if (env_) env_->on_session_count(-static_cast<int>(n));
   parked_count_ -= static_cast<std::int64_t>(n);
@@ -207,20 +298,35 @@ void IdleSessions::expire() {
     io->in_idle_list = false;
     io->stream.cancel();
   }
-  // Parked connections that time out: their cancelled waits complete (and erase them) later.
-  for (auto& p : parked_) {
-    if (p.since + timeout_ > now) break;
-    if (p.closing) continue;
-    p.closing = true;
-    p.stream().cancel();
+  // Parked connections that time out: a bare one closes now, any other when its cancelled
+  // wait completes.
+  for (auto it = parked_.begin(); it != parked_.end();) {
+    if (it->since + timeout_ > now) break;
+    const auto next = std::next(it);
+    if (it->bare()) {
+      discard(it, /*graceful=*/true);
+    } else if (!it->closing) {
+      it->closing = true;
+      it->stream().cancel();
+    }
+    it = next;
   }
-  // New connections past header_timeout: their cancelled waits end them (closed if still
-  // silent; else their sessions answer, 408, as a session that waited itself would have).
-  for (auto& p : fresh_) {
-    if (p.since + header_timeout_ > now) break;
-    if (p.closing || p.expired) continue;
-    p.expired = true;
-    p.stream().cancel();
+  // New connections past header_timeout end (closed if still silent; else their sessions
+  // answer, 408, as a session that waited itself would have): a bare one now, any other when
+  // its cancelled wait completes.
+  for (auto it = fresh_.begin(); it != fresh_.end();) {
+    if (it->since + header_timeout_ > now) break;
+    const auto next = std::next(it);
+    if (!it->closing && !it->expired) {
+      it->expired = true;
+      if (it->bare()) {
+        bare_->forget(it->fd);
+        wake_fresh(it, asio::error::operation_aborted);
+      } else {
+        it->stream().cancel();
+      }
+    }
+    it = next;
   }
 }
 

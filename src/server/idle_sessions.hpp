@@ -2,10 +2,11 @@
 // The keep-alive connections of one worker that wait for their next request (SPEC R25, L7).
 // A connection first waits inside its session (a readiness wait, nothing else armed), which
 // keeps a busy client's next request cheap. After kParkAfter without a byte it is parked: its
-// session coroutine ends, and what is left is the stream, the client's address and one
-// readiness wait, so a connection that is really idle costs little more than its socket (no
-// coroutine frame, timer, buffer or parser). When bytes arrive a new session starts on the
-// socket; when idle_timeout passes, or the server stops, the connection closes.
+// session coroutine ends, and what is left of a TCP connection is its bare descriptor, watched
+// by the worker's ParkedDescriptors (one epoll instance for all of them), its address and a
+// list entry: no coroutine frame, timer, buffer or parser, and no Asio socket or wait of its
+// own. (Any other stream, a test's, keeps one readiness wait.) When bytes arrive a new session
+// starts on the socket; when idle_timeout passes, or the server stops, the connection closes.
 //
 // A new connection is parked the same way from its accept until its first byte (park_fresh):
 // a client that connects and sends nothing holds no session either (a slow-loris lever
@@ -28,6 +29,7 @@
 
 #include "net/byte_stream.hpp"
 #include "net/tcp_stream.hpp"
+#include "server/parked_descriptors.hpp"
 
 namespace sluice::detail {
 
@@ -35,9 +37,10 @@ struct SessionEnv;
 struct SessionIo;
 
 // How long a keep-alive connection waits in its session before it is parked. Short: a client
-// that sends its next request within it (a busy one) never pays for parking (about 3 us per
-// resumed request), and connections that arrive in a burst do not all hold a session frame
-// (~2 KiB) at once; 100 ms measured 0.94 KiB per idle connection (5,000), 10 ms 0.74.
+// that sends its next request within it (a busy one) never pays for parking (about 6 us per
+// resumed request: a new session, and the descriptor's way back into Asio's reactor), and
+// connections that arrive in a burst do not all hold a session frame (~2 KiB) at once. With
+// 10 ms, 5,000 idle connections measured 0.15 KiB each (bench/idleconns.py).
 inline constexpr std::chrono::milliseconds kParkAfter{10};
 
 class IdleSessions {
@@ -72,32 +75,46 @@ class IdleSessions {
   std::int64_t parked_count() const { return parked_count_.load(); }
 
  private:
-  // A TCP connection is kept inline, its socket moved out of the session's heap TcpStream: a
-  // separate small object per parked connection costs about 0.3 KiB of RSS each (measured
-  // over 5,000, docs/benchmarks.md), which is what parking is meant to save. Any other stream
-  // (TLS, a test's) is kept as it is.
+  // A TCP connection is kept as its bare descriptor: an Asio socket per parked connection
+  // (its reactor state and executor) and a wait operation each cost about 0.25 KiB of RSS
+  // (measured over 5,000, docs/benchmarks.md), which is what parking is meant to save.
   struct Parked {
-    std::optional<TcpStream> tcp;
-    std::unique_ptr<ByteStream> other;
+    int fd = -1;                        // a TCP connection, watched by bare_
+    std::unique_ptr<ByteStream> other;  // any other stream, with its own readiness wait
     boost::asio::ip::tcp::endpoint remote;
     std::chrono::steady_clock::time_point since;
-    bool closing = false;  // timed out or stopped: the wait was cancelled
+    std::list<Parked>::iterator self;  // where it is, for bare_'s tag
+    bool fresh = false;                // in fresh_ (else parked_)
+    bool closing = false;              // timed out or stopped: the wait was cancelled
     bool expired = false;  // a new connection past header_timeout: its session answers it
-    ByteStream& stream() { return tcp ? static_cast<ByteStream&>(*tcp) : *other; }
+    bool bare() const { return fd >= 0; }
+    ByteStream& stream() { return *other; }
   };
   using Iter = std::list<Parked>::iterator;
 
   void wake(Iter it, boost::system::error_code ec);
   void wake_fresh(Iter it, boost::system::error_code ec);
-  // Keeps `stream` in `list` with one readiness wait that calls `on_ready`.
+  // Keeps `stream` in `list`: bare, or with one readiness wait that calls `on_ready`.
   template <typename OnReady>
   void keep(std::list<Parked>& list, std::unique_ptr<ByteStream> stream,
             boost::asio::ip::tcp::endpoint remote, std::chrono::steady_clock::time_point since,
             OnReady on_ready);
+  // A bare connection back as an Asio socket of this worker (nullopt: the reactor refused it,
+  // and the descriptor is closed).
+  std::optional<boost::asio::ip::tcp::socket> adopt(Parked& p);
+  // A bare connection closes now (half-closed first when `graceful`) and leaves its list.
+  void discard(Iter it, bool graceful);
+  // One wait on bare_ while any bare connection is parked; its wake serves every ready one.
+  void arm_bare();
+  void wake_bare();
   void arm();
   void expire();
 
   SessionEnv* env_ = nullptr;
+  boost::asio::any_io_executor executor_;
+  std::optional<ParkedDescriptors> bare_;
+  std::size_t bare_count_ = 0;  // bare connections in parked_ and fresh_
+  bool bare_armed_ = false;
   std::list<SessionIo*> waiting_;
   std::list<Parked> parked_;
   std::list<Parked> fresh_;  // new connections before their first byte
