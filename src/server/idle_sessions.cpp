@@ -50,45 +50,67 @@ void IdleSessions::park(std::unique_ptr<ByteStream> stream, asio::ip::tcp::endpo
        [this](Iter it, boost::system::error_code ec) { wake(it, ec); });
 }
 
-void IdleSessions::park_fresh(std::unique_ptr<ByteStream> stream, asio::ip::tcp::endpoint remote,
-                              Clock::time_point accepted) {
+void IdleSessions::park_fresh(int fd, asio::ip::tcp::endpoint remote, Clock::time_point accepted) {
   env_->on_session_count(+1);
   if (closed_all_) {  // the server is stopping: nothing new is served
-    stream->close();
+    ::close(fd);
     env_->on_session_count(-1);
     return;
   }
-  keep(fresh_, std::move(stream), remote, accepted,
-       [this](Iter it, boost::system::error_code ec) { wake_fresh(it, ec); });
+  if (can_go_bare()) {
+    watch_bare(add_entry(fresh_, remote, accepted), fd);
+    return;
+  }
+  // No epoll instance of our own: an Asio socket with its own wait.
+  asio::ip::tcp::socket socket(executor_);
+  boost::system::error_code ec;
+  socket.assign(remote.protocol(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    env_->on_session_count(-1);
+    return;
+  }
+  keep(fresh_, std::make_unique<TcpStream>(std::move(socket)), remote, accepted,
+       [this](Iter it, boost::system::error_code wec) { wake_fresh(it, wec); });
+}
+
+IdleSessions::Iter IdleSessions::add_entry(std::list<Parked>& list, asio::ip::tcp::endpoint remote,
+                                           Clock::time_point since) {
+  Parked& parked = list.emplace_back();
+  const Iter it = std::prev(list.end());
+  parked.self = it;
+  parked.home = &list;
+  parked.remote = remote;
+  parked.since = since;
+  ++parked_count_;
+  return it;
+}
+
+bool IdleSessions::watch_bare(Iter it, int fd) {
+  it->fd = fd;
+  ++bare_count_;
+  if (!bare_->watch(fd, &*it)) {
+    discard(it, /*graceful=*/false);  // the kernel had no room to watch it
+    return false;
+  }
+  arm_bare();
+  arm();
+  return true;
 }
 
 template <typename OnReady>
 void IdleSessions::keep(std::list<Parked>& list, std::unique_ptr<ByteStream> stream,
                         asio::ip::tcp::endpoint remote, Clock::time_point since, OnReady on_ready) {
-  Parked& parked = list.emplace_back();
-  const Iter it = std::prev(list.end());
-  parked.self = it;
-  parked.fresh = &list == &fresh_;
-  parked.remote = remote;
-  parked.since = since;
-  ++parked_count_;
-  if (auto* tcp = dynamic_cast<TcpStream*>(stream.get()); tcp && bare_ && bare_->usable()) {
+  const Iter it = add_entry(list, remote, since);
+  if (auto* tcp = dynamic_cast<TcpStream*>(stream.get()); tcp && can_go_bare()) {
     boost::system::error_code ec;
     const int fd = tcp->socket().release(ec);  // out of Asio's reactor: no socket, no wait
     if (!ec) {
-      stream.reset();
-      parked.fd = fd;
-      ++bare_count_;
-      if (!bare_->watch(fd, &parked)) {
-        discard(it, /*graceful=*/false);  // the kernel had no room to watch it
-        return;
-      }
-      arm_bare();
-      arm();
+      watch_bare(it, fd);
       return;
     }
   }
-  parked.other = std::move(stream);
+  it->other = std::move(stream);
   // The handler runs on this worker's thread; if the io_context is destroyed first, it is
   // destroyed without running (close() has then already closed the stream).
   auto handler = [it, on_ready](boost::system::error_code ec) { on_ready(it, ec); };
@@ -113,7 +135,7 @@ void IdleSessions::discard(Iter it, bool graceful) {
   ::close(it->fd);
   --bare_count_;
   --parked_count_;
-  (it->fresh ? fresh_ : parked_).erase(it);
+  it->home->erase(it);
   env_->on_session_count(-1);
 }
 
@@ -123,7 +145,7 @@ void IdleSessions::arm_bare() {
   // As the timer's: destroyed without running if the io_context goes first.
   bare_->async_wait([this](boost::system::error_code ec) {
     bare_armed_ = false;
-    if (ec) return;  // close(): nothing is watched any more
+    if (ec || !bare_) return;  // close(): nothing is watched any more
     wake_bare();
     arm_bare();
   });
@@ -134,7 +156,7 @@ void IdleSessions::wake_bare() {
   for (void* tag : bare_->take_ready()) {
     Parked& p = *static_cast<Parked*>(tag);
     bare_->forget(p.fd);
-    if (p.fresh) {
+    if (p.home == &fresh_) {
       wake_fresh(p.self, {});
     } else {
       wake(p.self, {});
@@ -175,9 +197,14 @@ void IdleSessions::wake(Iter it, boost::system::error_code ec) {
 void IdleSessions::wake_fresh(Iter it, boost::system::error_code ec) {
   --parked_count_;
   const bool timed_out = ec == asio::error::operation_aborted && it->expired && !it->closing;
-  int waiting_bytes = 0;
-  const bool silent = timed_out && it->bare() &&
-                      (::ioctl(it->fd, FIONREAD, &waiting_bytes) != 0 || waiting_bytes == 0);
+  bool silent = false;
+  if (timed_out && it->bare()) {
+    int waiting_bytes = 0;
+    silent = ::ioctl(it->fd, FIONREAD, &waiting_bytes) != 0 || waiting_bytes == 0;
+  } else if (auto* tcp = dynamic_cast<TcpStream*>(it->other.get()); timed_out && tcp) {
+    boost::system::error_code aec;
+    silent = tcp->socket().available(aec) == 0;
+  }
   if ((ec && !timed_out) || it->closing || silent) {
     // Stopped, the socket failed, or header_timeout passed without a byte: nothing was read,
     // nothing to answer (a session would only close it too: no 408 and no log line for a

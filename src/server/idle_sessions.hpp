@@ -5,10 +5,12 @@
 // session coroutine ends, and what is left of a TCP connection is its bare descriptor, watched
 // by the worker's ParkedDescriptors (one epoll instance for all of them), its address and a
 // list entry: no coroutine frame, timer, buffer or parser, and no Asio socket or wait of its
-// own. (Any other stream, a test's, keeps one readiness wait.) When bytes arrive a new session
+// own. (Any other stream, a TLS keep-alive connection's with its SSL state or a test's, keeps
+// one readiness wait.) When bytes arrive a new session
 // starts on the socket; when idle_timeout passes, or the server stops, the connection closes.
 //
-// A new connection is parked the same way from its accept until its first byte (park_fresh):
+// A new connection is parked the same way from its accept until its first byte (park_fresh,
+// given the descriptor accept4() returned: it never joins Asio's reactor until then):
 // a client that connects and sends nothing holds no session either (a slow-loris lever
 // otherwise: a session frame and its buffers each). Its first bytes, or header_timeout since
 // the accept, start its session, whose first head (or TLS handshake) keeps the accept's
@@ -61,10 +63,10 @@ class IdleSessions {
   // `since`: when it went idle, so that idle_timeout counts from then.
   void park(std::unique_ptr<ByteStream> stream, boost::asio::ip::tcp::endpoint remote,
             std::chrono::steady_clock::time_point since);
-  // Takes a new connection, counted as a session from now (SPEC L2), until its first bytes
-  // arrive or header_timeout passes since `accepted`; then its session starts. A TcpStream on
-  // a TLS listener becomes a TlsStream then.
-  void park_fresh(std::unique_ptr<ByteStream> stream, boost::asio::ip::tcp::endpoint remote,
+  // Takes a new connection (its non-blocking descriptor, now owned here), counted as a
+  // session from now (SPEC L2), until its first bytes arrive or header_timeout passes since
+  // `accepted`; then its session starts, over TLS on a TLS listener.
+  void park_fresh(int fd, boost::asio::ip::tcp::endpoint remote,
                   std::chrono::steady_clock::time_point accepted);
   // Graceful stop or forced stop: every parked connection closes.
   void close_all();
@@ -83,22 +85,29 @@ class IdleSessions {
     std::unique_ptr<ByteStream> other;  // any other stream, with its own readiness wait
     boost::asio::ip::tcp::endpoint remote;
     std::chrono::steady_clock::time_point since;
-    std::list<Parked>::iterator self;  // where it is, for bare_'s tag
-    bool fresh = false;                // in fresh_ (else parked_)
-    bool closing = false;              // timed out or stopped: the wait was cancelled
+    std::list<Parked>* home = nullptr;  // parked_ or fresh_
+    std::list<Parked>::iterator self;   // where it is, for bare_'s tag
+    bool closing = false;               // timed out or stopped: the wait was cancelled
     bool expired = false;  // a new connection past header_timeout: its session answers it
     bool bare() const { return fd >= 0; }
     ByteStream& stream() { return *other; }
   };
   using Iter = std::list<Parked>::iterator;
 
+  // A new entry at the end of `list` (counted as parked).
+  Iter add_entry(std::list<Parked>& list, boost::asio::ip::tcp::endpoint remote,
+                 std::chrono::steady_clock::time_point since);
+  // `fd` joins bare_ for `it`; false: the kernel would not watch it (closed, erased).
+  bool watch_bare(Iter it, int fd);
   void wake(Iter it, boost::system::error_code ec);
   void wake_fresh(Iter it, boost::system::error_code ec);
-  // Keeps `stream` in `list`: bare, or with one readiness wait that calls `on_ready`.
+  // Keeps `stream` in `list`: bare (a TcpStream, when bare_ can), or with one readiness wait
+  // that calls `on_ready`.
   template <typename OnReady>
   void keep(std::list<Parked>& list, std::unique_ptr<ByteStream> stream,
             boost::asio::ip::tcp::endpoint remote, std::chrono::steady_clock::time_point since,
             OnReady on_ready);
+  bool can_go_bare() const { return bare_ && bare_->usable(); }
   // A bare connection back as an Asio socket of this worker (nullopt: the reactor refused it,
   // and the descriptor is closed).
   std::optional<boost::asio::ip::tcp::socket> adopt(Parked& p);

@@ -3,9 +3,12 @@
 // instance of their own, on whose descriptor Asio waits once for all of them. A parked
 // connection then costs its descriptor and an entry in IdleSessions' list: no Asio socket (the
 // reactor's per-descriptor state and a type-erased executor, about 0.25 KiB) and no wait
-// operation of its own. A connection leaves Asio's reactor when it is parked and joins it again
-// when it wakes, two epoll_ctl calls each way: paid by connections idle for kParkAfter or more,
-// never by a busy one.
+// operation of its own. A keep-alive connection leaves Asio's reactor when it is parked and
+// joins it again when it wakes, two epoll_ctl calls each way: paid by connections idle for
+// kParkAfter or more, never by a busy one. A new connection with no bytes at its accept comes
+// here straight from accept4(), and joins Asio's reactor only when its bytes come.
+// (Asio keeps the per-descriptor state of a socket it let go for its next socket: the saving
+// is per connection parked at once, not per connection ever opened.)
 #include <sys/epoll.h>
 
 #include <array>

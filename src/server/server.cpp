@@ -1,7 +1,11 @@
 // Server: workers, acceptors, and the stop sequence (drain -> grace -> cut -> join).
 #include "sluice/server.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -10,8 +14,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <condition_variable>
 #include <csignal>
+#include <cstring>
 #include <list>
 #include <mutex>
 #include <stdexcept>
@@ -104,41 +110,80 @@ struct Server::Impl {
     return cv.wait_for(lock, limit, [&] { return live.load() == 0; });
   }
 
+  // Connections the kernel has queued are taken up to this many per wake; the rest wait for
+  // the next turn of the loop, so a flood of connects cannot starve the worker's sessions.
+  static constexpr int kAcceptBatch = 64;
+
   asio::awaitable<void> accept_loop(Worker& w) {
     asio::steady_timer backoff(w.ctx);
+    const std::int64_t max = options.max_connections;
+    // accept4() on the listener itself: a new connection is a bare descriptor first, and joins
+    // Asio's reactor only when its bytes are there (a silent one never does, IdleSessions).
+    boost::system::error_code nb_ec;
+    w.acceptor->non_blocking(true, nb_ec);
     for (;;) {
       co_await wait_for_slot(w);
       if (!w.acceptor->is_open()) co_return;
-      auto [ec, socket] = co_await w.acceptor->async_accept(use_nothrow);
-      if (ec) {
-        if (ec == asio::error::operation_aborted || !w.acceptor->is_open()) co_return;
-        // Out of descriptors and the like: log, breathe, go on (the listener must not die).
-        write_log_line(options.log, "accept failed: " + ec.message());
-        backoff.expires_after(std::chrono::milliseconds(50));
-        co_await backoff.async_wait(use_nothrow);
-        continue;
+      auto [ec] = co_await w.acceptor->async_wait(tcp::acceptor::wait_read, use_nothrow);
+      if (ec == asio::error::operation_aborted || !w.acceptor->is_open()) co_return;
+      for (int taken = 0; taken < kAcceptBatch; ++taken) {
+        if (max > 0 && live.load() >= max) break;  // wait_for_slot, above
+        sockaddr_storage peer{};
+        socklen_t peer_len = sizeof peer;
+        const int fd = ::accept4(w.acceptor->native_handle(), reinterpret_cast<sockaddr*>(&peer),
+                                 &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+          const int err = errno;
+          if (err == EAGAIN || err == EWOULDBLOCK) break;
+          // A connection that reset while queued, a signal: the next one.
+          if (err == ECONNABORTED || err == EINTR || err == EPROTO) continue;
+          // Out of descriptors and the like: log, breathe, go on (the listener must not die).
+          write_log_line(options.log, "accept failed: " + std::system_category().message(err));
+          backoff.expires_after(std::chrono::milliseconds(50));
+          co_await backoff.async_wait(use_nothrow);
+          break;
+        }
+        // Accepted as the server began to stop (the acceptor closed meanwhile): not served.
+        if (!w.acceptor->is_open()) {
+          ::close(fd);
+          co_return;
+        }
+        serve_accepted(w, fd, peer, peer_len);
       }
-      // Accepted as the server began to stop (the acceptor closed meanwhile): not served.
-      if (!w.acceptor->is_open()) co_return;
-      w.accepted->fetch_add(1, std::memory_order_relaxed);
-      boost::system::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      const auto remote = socket.remote_endpoint(ignored);
-      // Bytes already there (a request, a ClientHello that came with the connect): the session
-      // starts now; else the connection waits parked for them, holding no session.
-      const auto accepted_at = std::chrono::steady_clock::now();
-      if (socket.available(ignored) == 0) {
-        // A TLS connection gets its SSL object (kilobytes) only once its ClientHello comes.
-        w.idle->park_fresh(std::make_unique<TcpStream>(std::move(socket)), remote, accepted_at);
-        continue;
-      }
-      std::unique_ptr<ByteStream> stream = detail::client_stream(std::move(socket), options);
-      if (!stream) continue;  // out of memory for the SSL object: the socket closed with it
-      detail::SessionStart start;
-      start.readable = true;
-      start.first_deadline = accepted_at + options.header_timeout;
-      detail::spawn_session(std::move(stream), *w.env, remote, start);
     }
+  }
+
+  void serve_accepted(Worker& w, int fd, const sockaddr_storage& peer, socklen_t peer_len) {
+    w.accepted->fetch_add(1, std::memory_order_relaxed);
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    tcp::endpoint remote;
+    if (peer_len <= remote.capacity()) {
+      std::memcpy(remote.data(), &peer, peer_len);
+      remote.resize(peer_len);
+    }
+    // Bytes already there (a request, a ClientHello that came with the connect): the session
+    // starts now; else the connection waits parked for them, holding no session. A TLS
+    // connection gets its SSL object (kilobytes) only once its ClientHello comes.
+    const auto accepted_at = std::chrono::steady_clock::now();
+    int waiting = 0;
+    if (::ioctl(fd, FIONREAD, &waiting) == 0 && waiting == 0) {
+      w.idle->park_fresh(fd, remote, accepted_at);
+      return;
+    }
+    tcp::socket socket(w.ctx);
+    boost::system::error_code ec;
+    socket.assign(remote.protocol(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      return;
+    }
+    std::unique_ptr<ByteStream> stream = detail::client_stream(std::move(socket), options);
+    if (!stream) return;  // out of memory for the SSL object: the socket closed with it
+    detail::SessionStart start;
+    start.readable = true;
+    start.first_deadline = accepted_at + options.header_timeout;
+    detail::spawn_session(std::move(stream), *w.env, remote, start);
   }
 
   // Runs on each worker's thread: stop accepting, close sessions waiting for a request.
