@@ -99,7 +99,8 @@ fuzz:
 
 # Side-by-side benchmark against nginx and HAProxy (bench/run.sh, docs/benchmarks.md): installs
 # wrk/nginx/haproxy, builds sluice Release, prints the table and writes build/bench/results.{md,csv}.
-# `make bench` is the full run (3 runs each, < 30 min with the TLS section); `make bench-quick` one run each (< 5 min).
+# `make bench` is the full run (3 runs each; about an hour with every section, BENCH_SECTIONS picks some);
+# `make bench-quick` one run each.
 bench:
 	@scripts/install-deps.sh bench
 	cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=OFF
