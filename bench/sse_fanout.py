@@ -17,7 +17,8 @@ before it reads what the proxy sent back, and that wait would count as the proxy
       before the event is written. One timer of --tick-ms serves every stream (a heap of due
       times): a thousand streams at 10 events/s are ~10 events per 1 ms tick, not a wake-up per
       event, and not a burst of a hundred every 10 ms. Keep-alive: a connection whose stream
-      ended takes its next request.
+      ended takes its next request. The protocol, the keep-alive and the timer are
+      bench/sse_server.py's (shared with sse_rss.py serve).
 
   sse_fanout.py clients --target HOST:PORT --name NAME --run RUN --record FILE
                         [--pid PID ...] [--harness-pid PID ...] --count N --rate R
@@ -42,26 +43,17 @@ before it reads what the proxy sent back, and that wait would count as the proxy
 import argparse
 import array
 import asyncio
-import heapq
 import os
 import re
-import resource
 import sys
 import time
-import urllib.parse
 
-HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-        b"X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n\r\n")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sse_server import SSEStream, raise_nofile, serve as serve_streams  # noqa: E402
+
 WORDS = (b"the quick brown fox jumps over a lazy dog while tokens stream from the model to every "
          b"client that asked for them").split()
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def raise_nofile(n):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = n if hard == resource.RLIM_INFINITY else min(hard, n)
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 def cpu_ticks(pids):
@@ -100,90 +92,24 @@ def rss_kib(pids):
 
 
 # -------------------------------------------------------------------------------------- backend
-class Backend:
-    def __init__(self, tick):
-        self.tick = tick
-        self.due = []      # heap of (time, seq, stream)
-        self.seq = 0
+class BackendStream(SSEStream):
+    """One connection's streams (bench/sse_server.py's protocol): stamped events."""
+    HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            b"X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n\r\n")
+    DEFAULT_N = 1000000000
 
-    def add(self, stream, when):
-        self.seq += 1
-        heapq.heappush(self.due, (when, self.seq, stream))
-
-    async def ticker(self):
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(self.tick)
-            now = loop.time()
-            due = self.due
-            while due and due[0][0] <= now:
-                when, _, s = heapq.heappop(due)
-                if s.send():
-                    self.add(s, when + s.every)
-
-
-class BackendStream(asyncio.Protocol):
-    serial = 0
-
-    def __init__(self, backend):
-        self.backend, self.buf, self.transport = backend, b"", None
-        BackendStream.serial += 1
-        self.id = BackendStream.serial
-        self.every, self.k, self.n, self.started = 0.1, 0, 0, False
+    def __init__(self, scheduler):
+        super().__init__(scheduler)
         # A filler of 40-80 bytes per stream: events of ~170 bytes that differ between streams.
         self.delta = b" ".join(WORDS[(self.id + i) % len(WORDS)] for i in range(8 + self.id % 6))
 
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def data_received(self, data):
-        self.buf += data
-        self.start()
-
-    def start(self):
-        if self.started or b"\r\n\r\n" not in self.buf:
-            return
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        target = head.split(b" ", 2)[1].decode("latin-1")
-        path, _, query = target.partition("?")
-        if not path.startswith("/events"):
-            self.transport.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
-                                 b"Connection: close\r\n\r\n")
-            self.transport.close()
-            return
-        q = urllib.parse.parse_qs(query)
-        self.every = int(q.get("every", ["100"])[0]) / 1000.0
-        self.n = int(q.get("n", ["1000000000"])[0])
-        self.k = 0
-        self.started = True
-        self.transport.write(HEAD)
-        self.backend.add(self, asyncio.get_running_loop().time())
-
-    def send(self):
-        """Writes the next event; False once the stream is over (or the client left)."""
-        if self.transport.is_closing():
-            return False
-        if self.k >= self.n:
-            self.transport.write(b"0\r\n\r\n")
-            self.started = False
-            self.start()   # a request that came while the stream ran
-            return False
-        k = self.k
-        event = (b'id: %d\ndata: {"seq":%d,"t":%d,"stream":%d,"object":"chat.completion.chunk",'
-                 b'"delta":"%s"}\n\n' % (k, k, time.time_ns(), self.id, self.delta))
-        self.transport.write(b"%x\r\n%s\r\n" % (len(event), event))
-        self.k = k + 1
-        return True
+    def event(self, k):
+        return (b'id: %d\ndata: {"seq":%d,"t":%d,"stream":%d,"object":"chat.completion.chunk",'
+                b'"delta":"%s"}\n\n' % (k, k, time.time_ns(), self.id, self.delta))
 
 
 async def serve(a):
-    raise_nofile(a.max_streams * 2 + 256)
-    backend = Backend(a.tick_ms / 1000.0)
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: BackendStream(backend), "127.0.0.1", a.port,
-                                      backlog=4096)
-    async with server:
-        await backend.ticker()
+    await serve_streams(BackendStream, a.port, a.max_streams, a.tick_ms / 1000.0)
 
 
 # -------------------------------------------------------------------------------------- clients

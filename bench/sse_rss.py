@@ -8,7 +8,8 @@
       the first at the next 10 ms tick and then one every MS ms (default 100) on an absolute
       schedule; the words come from a seeded generator per stream, so streams differ and compress
       as text does. One 10 ms timer serves every stream (a heap of due times), so a thousand
-      streams cost a hundred wake-ups a second rather than ten thousand.
+      streams cost a hundred wake-ups a second rather than ten thousand. The protocol, the
+      keep-alive and the timer are bench/sse_server.py's (shared with sse_fanout.py serve).
 
   sse_rss.py streams --proxy HOST:PORT --pid PID --count N --accept-encoding CODING
       The clients. First one warm-up stream (a few events, read to its end, then closed), then
@@ -37,29 +38,18 @@ Failures are described on stderr (the first few).
 """
 import argparse
 import asyncio
-import heapq
 import os
 import random
-import resource
 import sys
 import time
-import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from flushdelay import Body, ProbeError, make_decoder  # noqa: E402
+from sse_server import SSEStream, raise_nofile, serve as serve_streams  # noqa: E402
 
-HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-        b"Transfer-Encoding: chunked\r\n\r\n")
 WORDS = ("the quick brown fox jumps over a lazy dog while streaming tokens from the model to "
          "every client that asked for them and the proxy must never hold one back because "
          "compression should change the size and never the timing of an event").split()
-
-
-def raise_nofile(n):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = n if hard == resource.RLIM_INFINITY else min(hard, n)
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -81,94 +71,29 @@ def rss_kib(pid):
 
 
 # ------------------------------------------------------------------------------------- upstream
-class Upstream:
-    TICK = 0.01   # events go out on 10 ms ticks: one wake-up per tick for all the streams
-
-    def __init__(self):
-        self.due = []      # heap of (time, seq, stream)
-        self.seq = 0
-
-    def add(self, stream, when):
-        self.seq += 1
-        heapq.heappush(self.due, (when, self.seq, stream))
-
-    async def ticker(self):
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(self.TICK)
-            now = loop.time()
-            while self.due and self.due[0][0] <= now:
-                when, _, s = heapq.heappop(self.due)
-                if s.send():
-                    self.add(s, when + s.every)
+TICK = 0.01   # events go out on 10 ms ticks: one wake-up per tick for all the streams
 
 
-class UpstreamStream(asyncio.Protocol):
-    serial = 0
+class UpstreamStream(SSEStream):
+    """One connection's streams (bench/sse_server.py's protocol): LLM-token-like events."""
+    HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+    DEFAULT_N = 100000
 
-    def __init__(self, up):
-        self.up, self.buf, self.transport, self.k, self.n = up, b"", None, 0, 0
-        UpstreamStream.serial += 1
-        self.id = UpstreamStream.serial
+    def __init__(self, scheduler):
+        super().__init__(scheduler)
         self.rng = random.Random(self.id)
-        self.every = 0.1
-        self.started = False
 
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def data_received(self, data):
-        self.buf += data
-        self.start()
-
-    def start(self):
-        """Starts the stream the buffered request asks for (keep-alive: the proxy may send the
-        next request on this connection once a stream has ended)."""
-        if self.started or b"\r\n\r\n" not in self.buf:
-            return
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        target = head.split(b" ", 2)[1].decode("latin-1")
-        path, _, query = target.partition("?")
-        if not path.startswith("/events"):
-            self.transport.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
-                                 b"Connection: close\r\n\r\n")
-            self.transport.close()
-            return
-        q = urllib.parse.parse_qs(query)
-        self.every = int(q.get("every", ["100"])[0]) / 1000.0
-        self.n = int(q.get("n", ["100000"])[0])
-        self.k = 0
-        self.started = True
-        self.transport.write(HEAD)
-        self.up.add(self, asyncio.get_running_loop().time())
-
-    def send(self):
-        """Writes the next event; False once the stream is over (or the client left)."""
-        if self.transport.is_closing():
-            return False
-        if self.k >= self.n:
-            self.transport.write(b"0\r\n\r\n")
-            self.started = False
-            self.start()
-            return False
+    def event(self, k):
         word = " ".join(self.rng.choice(WORDS) for _ in range(self.rng.randint(1, 3)))
-        event = (b'id: %d\ndata: {"id":"chatcmpl-%06d","object":"chat.completion.chunk",'
-                 b'"created":%d,"model":"bench-1","choices":[{"index":0,"delta":{"content":" %s"},'
-                 b'"finish_reason":null}]}\n\n'
-                 % (self.k, self.id, 1700000000 + self.k // 10, word.encode()))
-        self.transport.write(b"%x\r\n%s\r\n" % (len(event), event))
-        self.k += 1
-        return True
+        return (b'id: %d\ndata: {"id":"chatcmpl-%06d","object":"chat.completion.chunk",'
+                b'"created":%d,"model":"bench-1","choices":[{"index":0,"delta":{"content":" %s"},'
+                b'"finish_reason":null}]}\n\n'
+                % (k, self.id, 1700000000 + k // 10, word.encode()))
 
 
 async def serve(a):
-    raise_nofile(a.max_streams * 2 + 256)
-    up = Upstream()
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: UpstreamStream(up), "127.0.0.1", a.port,
-                                      backlog=4096)
-    async with server:
-        await up.ticker()
+    await serve_streams(UpstreamStream, a.port, a.max_streams, TICK)
 
 
 # -------------------------------------------------------------------------------------- clients
