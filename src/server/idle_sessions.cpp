@@ -129,6 +129,16 @@ std::optional<asio::ip::tcp::socket> IdleSessions::adopt(Parked& p) {
   return socket;
 }
 
+std::unique_ptr<ByteStream> IdleSessions::take_stream(Parked& p) {
+  if (!p.bare()) return std::move(p.other);
+  auto socket = adopt(p);
+  if (!socket) return nullptr;
+  // A new connection's first bytes: over TLS on a TLS listener. A keep-alive one parked bare
+  // was plain TCP (a TLS one keeps its stream).
+  if (p.home == &fresh_) return client_stream(std::move(*socket), env_->options);
+  return std::make_unique<TcpStream>(std::move(*socket));
+}
+
 void IdleSessions::discard(Iter it, bool graceful) {
   bare_->forget(it->fd);
   if (graceful) ::shutdown(it->fd, SHUT_WR);
@@ -175,12 +185,7 @@ void IdleSessions::wake(Iter it, boost::system::error_code ec) {
     return;
   }
   // Bytes (or the client's close) arrived: a session takes the connection, and its count.
-  std::unique_ptr<ByteStream> stream;
-  if (!it->bare()) {
-    stream = std::move(it->other);
-  } else if (auto socket = adopt(*it)) {
-    stream = std::make_unique<TcpStream>(std::move(*socket));
-  }
+  std::unique_ptr<ByteStream> stream = take_stream(*it);
   const auto remote = it->remote;
   parked_.erase(it);
   if (!stream) {
@@ -222,12 +227,7 @@ void IdleSessions::wake_fresh(Iter it, boost::system::error_code ec) {
   // Its first bytes arrived, or header_timeout passed: the session reads (or answers 408, or
   // ends a TLS handshake that never began) with the accept's deadline. A TLS listener's
   // connection becomes a TlsStream only now: a silent one never held an SSL object.
-  std::unique_ptr<ByteStream> stream;
-  if (!it->bare()) {
-    stream = std::move(it->other);
-  } else if (auto socket = adopt(*it)) {
-    stream = client_stream(std::move(*socket), env_->options);
-  }
+  std::unique_ptr<ByteStream> stream = take_stream(*it);
   const auto remote = it->remote;
   const auto deadline = it->since + header_timeout_;
   fresh_.erase(it);

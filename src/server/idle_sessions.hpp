@@ -111,6 +111,9 @@ class IdleSessions {
   // A bare connection back as an Asio socket of this worker (nullopt: the reactor refused it,
   // and the descriptor is closed).
   std::optional<boost::asio::ip::tcp::socket> adopt(Parked& p);
+  // The stream a session takes over: the entry's own, or its bare descriptor adopted back (a
+  // new connection's through client_stream()); nullptr when that failed (closed).
+  std::unique_ptr<ByteStream> take_stream(Parked& p);
   // A bare connection closes now (half-closed first when `graceful`) and leaves its list.
   void discard(Iter it, bool graceful);
   // One wait on bare_ while any bare connection is parked; its wake serves every ready one.
